@@ -1,0 +1,45 @@
+package upnp
+
+import (
+	"net/http"
+	"net/netip"
+)
+
+// Config says where to look for the router and how. The zero value looks
+// for the real default gateway on the standard ports.
+type Config struct {
+	// Gateway is the router to talk to; zero means the default gateway.
+	Gateway netip.Addr
+	// LocalIP is this host's LAN address; zero means the address the kernel
+	// uses to reach Gateway.
+	LocalIP netip.Addr
+
+	// SSDPPort is the UDP port unicast M-SEARCH goes to on the gateway; zero
+	// means 1900. Tests point it at a fake on 127.0.0.1.
+	SSDPPort int
+	// Multicast is the SSDP multicast group address; empty means
+	// 239.255.255.250:1900, "off" sends unicast only (unit tests: no
+	// multicast may leave the root namespace).
+	Multicast string
+	// NATPMPPort is the UDP port of NAT-PMP and PCP on the gateway; zero
+	// means 5351.
+	NATPMPPort int
+
+	// CacheDir holds the remembered router description URLs; empty means
+	// the user's cache directory + "/reach", "off" disables the cache.
+	CacheDir string
+
+	// HTTPClient overrides the hardened client used for all UPnP HTTP; nil
+	// means the package's own (short timeouts, capped bodies, no redirects).
+	HTTPClient *http.Client
+
+	// Logf reports what was ignored and why (a device off the LAN, a bad
+	// reply). Nil means silent.
+	Logf func(format string, args ...any)
+}
+
+func (c *Config) logf(format string, args ...any) {
+	if c.Logf != nil {
+		c.Logf(format, args...)
+	}
+}
