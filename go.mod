@@ -3,15 +3,18 @@ module github.com/reach-net/reach
 go 1.24.0
 
 require (
-	github.com/huin/goupnp v1.3.1 // indirect
+	github.com/huin/goupnp v1.3.1
+	github.com/jackpal/gateway v1.0.16
+	github.com/pion/stun/v3 v3.1.7
+	github.com/spf13/cobra v1.10.2
+	golang.org/x/sys v0.41.0
+)
+
+require (
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
-	github.com/jackpal/gateway v1.0.16 // indirect
-	github.com/jackpal/go-nat-pmp v1.1.0 // indirect
 	github.com/pion/dtls/v3 v3.1.5 // indirect
 	github.com/pion/logging v0.2.4 // indirect
-	github.com/pion/stun/v3 v3.1.7 // indirect
 	github.com/pion/transport/v4 v4.1.0 // indirect
-	github.com/spf13/cobra v1.10.2 // indirect
 	github.com/spf13/pflag v1.0.9 // indirect
 	github.com/stretchr/objx v0.5.3 // indirect
 	github.com/stretchr/testify v1.12.0 // indirect
@@ -19,6 +22,5 @@ require (
 	golang.org/x/crypto v0.48.0 // indirect
 	golang.org/x/net v0.49.0 // indirect
 	golang.org/x/sync v0.0.0-20210220032951-036812b2e83c // indirect
-	golang.org/x/sys v0.41.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )

@@ -1,0 +1,156 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/reach-net/reach/frame"
+	"github.com/reach-net/reach/probe"
+	"github.com/spf13/cobra"
+)
+
+type checkOptions struct {
+	Target   string
+	Count    int
+	Timeout  time.Duration
+	MaxFrame int
+	JSON     bool
+}
+
+func newCheckCmd(ios *IOStreams, d *deps) *cobra.Command {
+	o := &checkOptions{}
+	cmd := &cobra.Command{
+		Use:   "check HOST:PORT",
+		Short: "From outside your network: is the server really reachable?",
+		Long: `Dial HOST:PORT, send a reach probe frame and wait for its echo.
+Run it from outside the network (a phone's hotspot, a rented server, a
+friend's machine): from inside, most routers do not loop back.
+
+Verdicts and exit codes:
+  verified     0  a reach server echoed the probe: reachable, RTT printed
+  open         3  TCP connected but no echo: another program listens
+                  (a server built from the tutorial only receives)
+  refused      1  nothing listens, or the router is not forwarding the port
+  timeout      1  no answer: a firewall drops it or the port is not forwarded
+  unreachable  1  the network says the host cannot be reached
+  reset        1  connected, then reset by the peer or a middlebox`,
+		Example: `  reach check 203.0.113.7:1234
+  reach check --count 5 myhome.example.net:1234
+  reach check --json 203.0.113.7:1234`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, err := parseTarget(args[0])
+			if err != nil {
+				return err
+			}
+			o.Target = t
+			if o.Count < 1 || o.Count > 1000 {
+				return usageErrorf("--count must be from 1 to 1000, got %d", o.Count)
+			}
+			if o.Timeout <= 0 {
+				return usageErrorf("--timeout must be positive, got %s", o.Timeout)
+			}
+			return runCheck(cmd.Context(), ios, d, o)
+		},
+	}
+	cmd.Flags().IntVarP(&o.Count, "count", "c", 1, "probes to send on one connection")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", 5*time.Second, "give up after this long")
+	cmd.Flags().IntVar(&o.MaxFrame, "max-frame", frame.DefaultMaxFrame, "largest reply accepted, in bytes")
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the result as one JSON object on stdout")
+	return cmd
+}
+
+// checkJSON is the stable JSON of check (CLI.md).
+type checkJSON struct {
+	Target   string        `json:"target"`
+	Verdict  probe.Verdict `json:"verdict"`
+	RTTMs    *float64      `json:"rtt_ms"`
+	RTTMinMs *float64      `json:"rtt_min_ms,omitempty"`
+	RTTAvgMs *float64      `json:"rtt_avg_ms,omitempty"`
+	RTTMaxMs *float64      `json:"rtt_max_ms,omitempty"`
+	Detail   string        `json:"detail"`
+	Peer     string        `json:"peer,omitempty"`
+	Cause    string        `json:"cause,omitempty"`
+	Next     string        `json:"next,omitempty"`
+}
+
+func ms(d time.Duration) *float64 {
+	v := float64(d.Microseconds()) / 1000
+	return &v
+}
+
+func runCheck(ctx context.Context, ios *IOStreams, d *deps, o *checkOptions) error {
+	st := newSteps(ios, o.JSON)
+	st.start("probing " + o.Target)
+	res := d.Check(ctx, o.Target, probe.CheckConfig{Count: o.Count, Timeout: o.Timeout, MaxFrame: o.MaxFrame})
+	if ctx.Err() != nil {
+		st.finishSpinner()
+		return withCode(exitInterrupted, ctx.Err())
+	}
+	code := checkExit(res.Verdict)
+	if o.JSON {
+		out := checkJSON{Target: res.Target, Verdict: res.Verdict, Detail: res.Detail, Peer: res.Peer, Cause: res.Cause, Next: res.Next}
+		if len(res.RTTs) > 0 {
+			out.RTTMs = ms(res.RTTs[0])
+			if o.Count > 1 {
+				out.RTTMinMs, out.RTTAvgMs, out.RTTMaxMs = ms(res.Min()), ms(res.Avg()), ms(res.Max())
+			}
+		}
+		ios.writeJSON(out)
+	} else {
+		mark := markFail
+		switch code {
+		case exitOK:
+			mark = markOK
+		case exitPartial:
+			mark = markWarn
+		}
+		st.done(mark, string(res.Verdict), res.Detail)
+		switch res.Verdict {
+		case probe.Verified:
+			rtt := fmt.Sprintf("rtt %s", round(res.RTTs[0]))
+			if len(res.RTTs) > 1 {
+				rtt = fmt.Sprintf("rtt min/avg/max %s/%s/%s over %d probes", round(res.Min()), round(res.Avg()), round(res.Max()), len(res.RTTs))
+			}
+			ios.result("verified: %s answers as a reach server (%s)", res.Target, rtt)
+		default:
+			ios.result("%s: %s", res.Verdict, res.Target)
+			var next []string
+			if res.Cause != "" {
+				next = append(next, "likely cause: "+res.Cause)
+			}
+			if res.Next != "" {
+				next = append(next, "next: "+res.Next)
+			}
+			for _, n := range next {
+				ios.printf("  %s\n", n)
+			}
+		}
+	}
+	if code == exitOK {
+		return nil
+	}
+	return withCode(code, errSilent)
+}
+
+func checkExit(v probe.Verdict) int {
+	switch v {
+	case probe.Verified:
+		return exitOK
+	case probe.Open:
+		return exitPartial
+	}
+	return exitNo
+}
+
+// round shortens a duration for people: 1.234ms, 12ms, 1.2s.
+func round(d time.Duration) time.Duration {
+	switch {
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond)
+	case d < 100*time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Millisecond)
+}

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/reach-net/reach/probe"
+	"github.com/reach-net/reach/upnp"
+	"github.com/spf13/cobra"
+)
+
+type diagnoseOptions struct {
+	routerOptions
+	STUN    []string
+	servers []string
+}
+
+func newDiagnoseCmd(ios *IOStreams, d *deps) *cobra.Command {
+	o := &diagnoseOptions{}
+	cmd := &cobra.Command{
+		Use:   "diagnose",
+		Short: "Explain the NAT setup: double NAT, carrier-grade NAT, no UPnP...",
+		Long: `One report of the whole path, for troubleshooting and support tickets:
+this host's address and interface, the gateway, every port-mapping service
+on it (UPnP IGD, PCP, NAT-PMP) with its external address, other UPnP devices
+that answered, the public address the internet sees (STUN), the first hops,
+and a verdict with the evidence that decided it and advice:
+
+  public               the router's external address is public: forwarding works
+  double-nat           another router (often the ISP's modem) sits in front
+  cgnat                the provider shares a public address (100.64.0.0/10)
+  no-mapping-service   the router answers no UPnP, PCP or NAT-PMP
+  no-gateway           this host has no default route
+  unknown              the evidence does not decide`,
+		Example: `  reach diagnose
+  reach diagnose --json > report.json
+  reach diagnose --stun stun.example.net:3478 --stun off`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			servers, err := stunServers(o.STUN)
+			if err != nil {
+				return err
+			}
+			o.servers = servers
+			return runDiagnose(cmd.Context(), ios, d, o)
+		},
+	}
+	addSTUNFlag(cmd, &o.STUN)
+	addRouterFlags(cmd, &o.routerOptions)
+	return cmd
+}
+
+// serviceReport is one mapping service in the diagnose report.
+type serviceReport struct {
+	Method       upnp.Method `json:"method"`
+	Version      string      `json:"version,omitempty"`
+	ControlURL   string      `json:"control_url,omitempty"`
+	Server       string      `json:"server,omitempty"`
+	Status       string      `json:"status,omitempty"`
+	ExternalIP   string      `json:"external_ip"`
+	AddressClass string      `json:"address_class,omitempty"`
+	Error        string      `json:"error,omitempty"`
+
+	ext netip.Addr
+	err error
+}
+
+type hopReport struct {
+	TTL   int     `json:"ttl"`
+	Addr  string  `json:"addr"`
+	RTTMs float64 `json:"rtt_ms"`
+}
+
+// diagnoseReport is the JSON of diagnose (CLI.md).
+type diagnoseReport struct {
+	LocalIP   string            `json:"local_ip"`
+	Interface string            `json:"interface,omitempty"`
+	Gateway   string            `json:"gateway"`
+	Services  []serviceReport   `json:"services"`
+	Missing   map[string]string `json:"missing,omitempty"`
+	Others    []string          `json:"other_devices"`
+	PublicIP  string            `json:"public_ip"`
+	STUN      string            `json:"stun_server,omitempty"`
+	STUNError string            `json:"stun_error,omitempty"`
+	Hops      []hopReport       `json:"hops"`
+	NAT       probe.NAT         `json:"nat"`
+	Evidence  []string          `json:"evidence"`
+	Advice    []string          `json:"advice"`
+	Error     string            `json:"error,omitempty"`
+}
+
+func runDiagnose(ctx context.Context, ios *IOStreams, d *deps, o *diagnoseOptions) error {
+	cfg, err := o.config(d.Config)
+	if err != nil {
+		return err
+	}
+	st := newSteps(ios, o.JSON)
+	pathc := make(chan pathResult, 1)
+	go func() { pathc <- lookPath(ctx, d, o.servers) }()
+
+	st.start("looking for the router")
+	rep := diagnoseReport{Services: []serviceReport{}, Others: []string{}, Hops: []hopReport{}}
+	dctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	r, ferr := d.FindRouter(dctx, cfg)
+	cancel()
+	if ctx.Err() != nil {
+		return withCode(exitInterrupted, ctx.Err())
+	}
+	if r == nil {
+		st.done(markFail, "gateway", ferr.Error())
+		rep.Error = ferr.Error()
+		r = &router{}
+	} else {
+		rep.Gateway, rep.LocalIP = r.Gateway.String(), r.LocalIP.String()
+		rep.Interface = interfaceOf(r.LocalIP)
+		st.done(markOK, "gateway", fmt.Sprintf("%s (this host %s on %s)", r.Gateway, r.LocalIP, orDash(rep.Interface)))
+		rep.Services = describeServices(ctx, r, o.Timeout)
+		rep.Others = append(rep.Others, r.Others...)
+		rep.Missing = map[string]string{}
+		for m, err := range r.Missing {
+			if err != nil {
+				rep.Missing[string(m)] = err.Error()
+			}
+		}
+		for _, s := range rep.Services {
+			if s.Error != "" {
+				st.done(markWarn, string(s.Method), fmt.Sprintf("answers, but: %s", s.Error))
+				continue
+			}
+			_, text := classifyText(s.ext)
+			extra := ""
+			if s.Status != "" {
+				extra = ", WAN " + s.Status
+			}
+			st.done(markOK, string(s.Method), fmt.Sprintf("external %s%s", text, extra))
+		}
+		for m, why := range rep.Missing {
+			st.done(markWarn, m, "not found: "+why)
+		}
+		for _, other := range rep.Others {
+			st.done(markWarn, "other", "another UPnP device answered (not used): "+other)
+		}
+	}
+	path := <-pathc
+	if path.STUN != nil {
+		rep.PublicIP, rep.STUN = path.STUN.Addr.Addr().String(), path.STUN.Server
+		st.done(markOK, "stun", fmt.Sprintf("the internet sees %s (asked %s)", path.STUN.Addr.Addr(), path.STUN.Server))
+	} else if path.STUNErr != nil {
+		rep.STUNError = path.STUNErr.Error()
+		st.done(markWarn, "stun", path.STUNErr.Error())
+	}
+	for _, h := range path.Hops {
+		hr := hopReport{TTL: h.TTL, Addr: addrString(h.Addr), RTTMs: *ms(h.RTT)}
+		rep.Hops = append(rep.Hops, hr)
+		st.done(markOK, fmt.Sprintf("hop %d", h.TTL), orDash(hr.Addr))
+	}
+	diag := decideFromReport(r, rep.Services, path)
+	rep.NAT, rep.Evidence, rep.Advice = diag.NAT, diag.Evidence, diag.Advice
+	if o.JSON {
+		ios.writeJSON(rep)
+	} else {
+		ios.result("nat: %s", rep.NAT)
+		for _, e := range rep.Evidence {
+			ios.printf("  because %s\n", e)
+		}
+		for _, a := range rep.Advice {
+			ios.printf("  -> %s\n", a)
+		}
+	}
+	if rep.NAT == probe.NATNoGateway {
+		return withCode(exitNo, errSilent)
+	}
+	return nil
+}
+
+// describeServices asks every service found for its external address (and
+// the IGD for its WAN status), all at once.
+func describeServices(ctx context.Context, r *router, timeout time.Duration) []serviceReport {
+	out := make([]serviceReport, len(r.Services))
+	var wg sync.WaitGroup
+	for i, s := range r.Services {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
+			rep := serviceReport{Method: s.Method}
+			if igd, ok := s.Mapper.(*upnp.IGD); ok {
+				rep.Version = igd.ServiceType()
+				rep.ControlURL = igd.ControlURL().String()
+				rep.Server = igd.Server()
+				if cs, err := igd.ConnectionStatus(sctx); err == nil {
+					rep.Status = cs.Status
+				}
+			}
+			rep.ext, rep.err = s.Mapper.ExternalAddr(sctx)
+			rep.ExternalIP = addrString(rep.ext)
+			if rep.err != nil {
+				rep.Error = rep.err.Error()
+			} else {
+				rep.AddressClass = string(probe.ClassifyAddr(rep.ext))
+			}
+			out[i] = rep
+		}()
+	}
+	wg.Wait()
+	return out
+}
+
+// interfaceOf names the network interface that holds ip.
+func interfaceOf(ip netip.Addr) string {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return ""
+	}
+	for _, ifc := range ifs {
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr() == ip {
+				return ifc.Name
+			}
+		}
+	}
+	return ""
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

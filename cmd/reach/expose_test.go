@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/reach-net/reach/probe"
+	"github.com/reach-net/reach/upnp"
+)
+
+// fakeMapper is a router's mapping table in memory.
+type fakeMapper struct {
+	method upnp.Method
+	ext    netip.Addr
+
+	mu       sync.Mutex
+	table    map[uint16]upnp.Mapping
+	adds     int
+	deletes  int
+	failAdds int   // the next failAdds calls to Add fail (a rebooted router)
+	addErr   error // every Add fails with this
+}
+
+func newFakeMapper(ext string) *fakeMapper {
+	return &fakeMapper{method: upnp.MethodIGD2, ext: netip.MustParseAddr(ext), table: map[uint16]upnp.Mapping{}}
+}
+
+func (f *fakeMapper) Method() upnp.Method { return f.method }
+func (f *fakeMapper) ExternalAddr(context.Context) (netip.Addr, error) {
+	return f.ext, nil
+}
+
+func (f *fakeMapper) Add(_ context.Context, m upnp.Mapping) (upnp.Mapping, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.adds++
+	if f.addErr != nil {
+		return upnp.Mapping{}, f.addErr
+	}
+	if f.failAdds > 0 {
+		f.failAdds--
+		return upnp.Mapping{}, errors.New("upnp: connection refused")
+	}
+	f.table[m.ExternalPort] = m
+	return m, nil
+}
+
+func (f *fakeMapper) Delete(_ context.Context, m upnp.Mapping) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.deletes++
+	if _, ok := f.table[m.ExternalPort]; !ok {
+		return upnp.ErrNoSuchMapping
+	}
+	delete(f.table, m.ExternalPort)
+	return nil
+}
+
+func (f *fakeMapper) has(port uint16) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	_, ok := f.table[port]
+	return ok
+}
+
+func (f *fakeMapper) counts() (adds, deletes int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.adds, f.deletes
+}
+
+// fakeDeps is a LAN with a router at 192.168.1.1 serving mapper (nil: no
+// mapping service). With loopback, a probe of the external address reaches
+// this host's port, as through a router that loops back.
+func fakeDeps(mapper upnp.Mapper, loopback bool) *deps {
+	d := defaultDeps()
+	d.FindRouter = func(context.Context, upnp.Config) (*router, error) {
+		r := &router{Gateway: netip.MustParseAddr("192.168.1.1"), LocalIP: netip.MustParseAddr("127.0.0.1"),
+			Missing: map[upnp.Method]error{}}
+		if mapper != nil {
+			r.Services = []service{{Method: mapper.Method(), Mapper: mapper}}
+		} else {
+			r.Missing[upnp.MethodUPnP] = errors.New("no UPnP IGD answered")
+		}
+		return r, nil
+	}
+	d.Check = func(ctx context.Context, target string, cfg probe.CheckConfig) probe.CheckResult {
+		if !loopback {
+			return probe.CheckResult{Target: target, Verdict: probe.Refused, Detail: "connection refused"}
+		}
+		_, port, _ := net.SplitHostPort(target)
+		return probe.Check(ctx, net.JoinHostPort("127.0.0.1", port), cfg)
+	}
+	d.PublicAddr = func(context.Context, []string) (probe.STUNResult, error) {
+		return probe.STUNResult{}, errors.New("stun: off in tests")
+	}
+	d.Hops = func(context.Context, netip.AddrPort, int) ([]probe.Hop, error) { return nil, nil }
+	return d
+}
+
+// runExposeCLI starts expose and returns its events as they come.
+type exposeRun struct {
+	events chan map[string]any
+	done   chan cliRun
+	cancel context.CancelFunc
+	out    *syncBuffer
+}
+
+func startExpose(t *testing.T, d *deps, args ...string) *exposeRun {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	er := &exposeRun{events: make(chan map[string]any, 100), done: make(chan cliRun, 1), cancel: cancel}
+	pr, pw := net.Pipe()
+	r := cliRun{out: &syncBuffer{}, err: &syncBuffer{}}
+	er.out = r.out
+	go func() {
+		r.code = execute(ctx, &IOStreams{Out: teeWriter{r.out, pw}, ErrOut: r.err}, d, append([]string{"expose", "--json", "--stun", "off"}, args...))
+		pw.Close()
+		er.done <- r
+	}()
+	go func() {
+		dec := json.NewDecoder(pr)
+		for {
+			var ev map[string]any
+			if err := dec.Decode(&ev); err != nil {
+				close(er.events)
+				return
+			}
+			er.events <- ev
+		}
+	}()
+	t.Cleanup(cancel)
+	return er
+}
+
+type teeWriter struct{ a, b interface{ Write([]byte) (int, error) } }
+
+func (t teeWriter) Write(p []byte) (int, error) {
+	t.a.Write(p)
+	return t.b.Write(p)
+}
+
+func (er *exposeRun) next(t *testing.T, kind string) map[string]any {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case ev, ok := <-er.events:
+			if !ok {
+				t.Fatalf("expose ended before a %q event; output:\n%s", kind, er.out)
+			}
+			if ev["event"] == kind {
+				return ev
+			}
+		case <-timeout:
+			t.Fatalf("no %q event; output:\n%s", kind, er.out)
+		}
+	}
+}
+
+func (er *exposeRun) stop(t *testing.T) cliRun {
+	t.Helper()
+	er.cancel()
+	for range er.events {
+	}
+	return <-er.done
+}
+
+func TestExposeVerifiesThroughLoopbackAndCleansUp(t *testing.T) {
+	m := newFakeMapper("11.0.0.2")
+	port := freePort(t)
+	er := startExpose(t, fakeDeps(m, true), "--port", strconv.Itoa(port))
+	ready := er.next(t, "ready")
+	if ready["verified"] != true || ready["external_ip"] != "11.0.0.2" || ready["method"] != "upnp-igd2" || ready["nat"] != "public" {
+		t.Errorf("ready = %v", ready)
+	}
+	if ready["external_port"] != float64(port) || ready["internal_port"] != float64(port) || ready["lease_s"] != float64(3600) {
+		t.Errorf("ready ports/lease = %v", ready)
+	}
+	if !m.has(uint16(port)) {
+		t.Fatal("no mapping on the router while hosting")
+	}
+	// The hosted server answers a client like the tutorial's.
+	r := runCLI(context.Background(), defaultDeps(), "send", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "hola")
+	if r.out.String() != "hola\n" {
+		t.Errorf("hosted server echo %q", r.out)
+	}
+	got := er.stop(t)
+	if got.code != exitOK {
+		t.Errorf("expose exited %d after Ctrl-C, want 0; err %s", got.code, got.err)
+	}
+	if m.has(uint16(port)) {
+		t.Error("mapping left on the router after exit")
+	}
+	if !strings.Contains(got.out.String(), `"event":"stopped","mapping_deleted":true`) && !strings.Contains(got.out.String(), `"mapping_deleted":true`) {
+		t.Errorf("no stopped event with mapping_deleted: %s", got.out)
+	}
+}
+
+func TestExposeWithoutLoopbackSaysCheckFromOutside(t *testing.T) {
+	m := newFakeMapper("11.0.0.2")
+	port := freePort(t)
+	er := startExpose(t, fakeDeps(m, false), "--port", strconv.Itoa(port))
+	ready := er.next(t, "ready")
+	if ready["verified"] != false {
+		t.Fatalf("verified without a round trip: %v", ready)
+	}
+	if d, _ := ready["detail"].(string); !strings.Contains(d, "reach check 11.0.0.2:"+strconv.Itoa(port)) {
+		t.Errorf("detail does not tell to check from outside: %q", d)
+	}
+	er.stop(t)
+}
+
+func TestExposeRenewsAndRecreatesLostMapping(t *testing.T) {
+	m := newFakeMapper("11.0.0.2")
+	port := freePort(t)
+	er := startExpose(t, fakeDeps(m, true), "--port", strconv.Itoa(port), "--lease", "1s")
+	er.next(t, "ready")
+	r1 := er.next(t, "renew")
+	if r1["ok"] != true {
+		t.Errorf("first renewal failed: %v", r1)
+	}
+	// The router reboots: the table is gone and the first Add fails.
+	m.mu.Lock()
+	m.table = map[uint16]upnp.Mapping{}
+	m.failAdds = 1
+	m.mu.Unlock()
+	r2 := er.next(t, "renew")
+	if r2["ok"] != true || !strings.Contains(fmt.Sprint(r2["detail"]), "re-created") {
+		t.Errorf("mapping not re-created after the router lost it: %v", r2)
+	}
+	if !m.has(uint16(port)) {
+		t.Error("mapping missing after re-creation")
+	}
+	er.stop(t)
+	if m.has(uint16(port)) {
+		t.Error("mapping left after exit")
+	}
+}
+
+func TestExposeWithoutMappingServiceStillHosts(t *testing.T) {
+	port := freePort(t)
+	er := startExpose(t, fakeDeps(nil, false), "--port", strconv.Itoa(port))
+	ready := er.next(t, "ready")
+	if ready["method"] != "none" || ready["verified"] != false {
+		t.Errorf("ready = %v", ready)
+	}
+	advice := fmt.Sprint(ready["advice"])
+	for _, want := range []string{"192.168.1.1", "127.0.0.1 port " + strconv.Itoa(port), "TCP"} {
+		if !strings.Contains(advice, want) {
+			t.Errorf("manual forwarding advice lacks %q: %s", want, advice)
+		}
+	}
+	r := runCLI(context.Background(), defaultDeps(), "send", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "still here")
+	if r.code != exitOK {
+		t.Errorf("server not hosted without a mapping: exit %d", r.code)
+	}
+	if got := er.stop(t); got.code != exitOK {
+		t.Errorf("exit %d", got.code)
+	}
+
+	r = runCLI(context.Background(), fakeDeps(nil, false), "expose", "--port", strconv.Itoa(port), "--require-mapping", "--stun", "off")
+	if r.code != exitNo {
+		t.Errorf("--require-mapping without a service: exit %d, want 1", r.code)
+	}
+}
+
+func TestExposeRouterRefusalIsExplained(t *testing.T) {
+	m := newFakeMapper("11.0.0.2")
+	m.addErr = &upnp.SOAPError{Code: 606, Action: "AddPortMapping"}
+	r := runCLI(context.Background(), fakeDeps(m, false), "expose", "--port", strconv.Itoa(freePort(t)), "--require-mapping", "--stun", "off")
+	if r.code != exitNo {
+		t.Fatalf("exit %d, want 1", r.code)
+	}
+	if !strings.Contains(r.err.String(), "606") || !strings.Contains(r.err.String(), "->") {
+		t.Errorf("refusal not explained: %s", r.err)
+	}
+}
+
+func TestMapAndUnmap(t *testing.T) {
+	m := newFakeMapper("11.0.0.2")
+	d := fakeDeps(m, false)
+	r := runCLI(context.Background(), d, "map", "--port", "1234", "--external-port", "4321")
+	if r.code != exitOK || strings.TrimSpace(r.out.String()) != "11.0.0.2:4321" {
+		t.Fatalf("map: exit %d out %q err %s", r.code, r.out, r.err)
+	}
+	if !m.has(4321) {
+		t.Fatal("map made no mapping")
+	}
+	r = runCLI(context.Background(), d, "unmap", "--port", "4321", "--internal-port", "1234")
+	if r.code != exitOK || m.has(4321) {
+		t.Fatalf("unmap: exit %d, still mapped %v; err %s", r.code, m.has(4321), r.err)
+	}
+	r = runCLI(context.Background(), d, "unmap", "--port", "4321")
+	if r.code != exitNo || !strings.Contains(r.err.String(), "nothing to remove") {
+		t.Errorf("unmap of a missing mapping: exit %d err %s", r.code, r.err)
+	}
+}

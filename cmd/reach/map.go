@@ -1,0 +1,211 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"time"
+
+	"github.com/reach-net/reach/upnp"
+	"github.com/spf13/cobra"
+)
+
+type mapOptions struct {
+	routerOptions
+	Port         int
+	ExternalPort int
+	Proto        string
+	Lease        time.Duration
+	Description  string
+}
+
+func newMapCmd(ios *IOStreams, d *deps) *cobra.Command {
+	o := &mapOptions{}
+	cmd := &cobra.Command{
+		Use:   "map --port N",
+		Short: "Add one port mapping on the router and exit",
+		Long: `Ask the router (UPnP IGD, PCP or NAT-PMP) to forward an external port to
+this machine, print the external address:port and exit. The mapping lasts
+--lease (0 = permanent, if the router allows it); remove it with reach unmap.
+reach expose does the same and also proves it works, renews it and removes
+it on exit: prefer it for hosting.`,
+		Example: `  reach map --port 1234
+  reach map --port 25565 --external-port 25565 --lease 2h
+  reach map --port 27015 --proto udp --method nat-pmp`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.validate(); err != nil {
+				return err
+			}
+			return runMap(cmd.Context(), ios, d, o)
+		},
+	}
+	cmd.Flags().IntVarP(&o.Port, "port", "p", 0, "local port to forward to (required)")
+	cmd.Flags().IntVar(&o.ExternalPort, "external-port", 0, "port on the router's external address (default: --port)")
+	cmd.Flags().StringVar(&o.Proto, "proto", "tcp", "tcp or udp")
+	cmd.Flags().DurationVar(&o.Lease, "lease", time.Hour, "how long the router keeps the mapping (0 = permanent)")
+	cmd.Flags().StringVar(&o.Description, "description", "", "label shown in the router's mapping list (default: reach PORT on HOST)")
+	addRouterFlags(cmd, &o.routerOptions)
+	return cmd
+}
+
+func (o *mapOptions) validate() error {
+	if err := checkPort("port", o.Port); err != nil {
+		return err
+	}
+	if o.ExternalPort == 0 {
+		o.ExternalPort = o.Port
+	}
+	if err := checkPort("external-port", o.ExternalPort); err != nil {
+		return err
+	}
+	if _, err := parseProto(o.Proto); err != nil {
+		return err
+	}
+	if o.Lease < 0 {
+		return usageErrorf("--lease must be 0 (permanent) or positive, got %s", o.Lease)
+	}
+	if o.Lease > 0 && o.Lease < time.Second {
+		return usageErrorf("--lease must be at least 1s, got %s", o.Lease)
+	}
+	return nil
+}
+
+// mapJSON is the result of map on stdout with --json.
+type mapJSON struct {
+	Method       upnp.Method `json:"method"`
+	ExternalIP   string      `json:"external_ip"`
+	ExternalPort uint16      `json:"external_port"`
+	InternalIP   string      `json:"internal_ip"`
+	InternalPort uint16      `json:"internal_port"`
+	Protocol     string      `json:"protocol"`
+	LeaseS       int64       `json:"lease_s"`
+	Permanent    bool        `json:"permanent"`
+	Gateway      string      `json:"gateway"`
+}
+
+func runMap(ctx context.Context, ios *IOStreams, d *deps, o *mapOptions) error {
+	cfg, err := o.config(d.Config)
+	if err != nil {
+		return err
+	}
+	proto, _ := parseProto(o.Proto)
+	st := newSteps(ios, o.JSON)
+	r, mapper, err := discoverStep(ctx, st, d, cfg, &o.routerOptions)
+	if err != nil {
+		if r != nil && !o.JSON {
+			ios.advise("fail: no mapping made", manualForward(r.Gateway, r.LocalIP, uint16(o.ExternalPort), uint16(o.Port), proto))
+		}
+		return withCode(exitNo, err)
+	}
+	want := upnp.Mapping{
+		Protocol:     proto,
+		ExternalPort: uint16(o.ExternalPort),
+		InternalIP:   r.LocalIP,
+		InternalPort: uint16(o.Port),
+		Description:  o.Description,
+		Lease:        o.Lease,
+		Enabled:      true,
+	}
+	if want.Description == "" {
+		want.Description = mappingDescription(d, want.InternalPort)
+	}
+	got, err := addStep(ctx, st, mapper, r, want, o.Timeout)
+	if err != nil {
+		return withCode(exitNo, err)
+	}
+	ext, _ := externalStep(ctx, st, mapper, o.Timeout)
+	if o.JSON {
+		ios.writeJSON(mapJSON{
+			Method: mapper.Method(), ExternalIP: addrString(ext), ExternalPort: got.ExternalPort,
+			InternalIP: got.InternalIP.String(), InternalPort: got.InternalPort, Protocol: string(got.Protocol),
+			LeaseS: int64(got.Lease / time.Second), Permanent: got.Lease == 0, Gateway: r.Gateway.String(),
+		})
+		return nil
+	}
+	ios.result("%s", net.JoinHostPort(addrString(ext), strconv.Itoa(int(got.ExternalPort))))
+	ios.printf("remove it with: reach unmap --port %d --proto %s\n", got.ExternalPort, got.Protocol)
+	return nil
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+// discoverStep finds the router and picks the mapping service, reporting
+// both as steps. On error r may still be set (gateway found, no service).
+func discoverStep(ctx context.Context, st *steps, d *deps, cfg upnp.Config, o *routerOptions) (*router, upnp.Mapper, error) {
+	st.start("looking for the router")
+	dctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	r, err := d.FindRouter(dctx, cfg)
+	cancel()
+	if err != nil && r == nil {
+		st.done(markFail, "gateway", err.Error())
+		if a := adviceFor(err); a != "" {
+			st.line("  -> %s", a)
+		}
+		return nil, nil, err
+	}
+	st.done(markOK, "gateway", fmt.Sprintf("%s (this host %s)", r.Gateway, r.LocalIP))
+	mapper, err := r.pick(o.Method)
+	if err != nil {
+		st.done(markFail, "service", fmt.Sprintf("%v", err))
+		return r, nil, err
+	}
+	st.done(markOK, "service", fmt.Sprintf("%s (found: %s)", mapper.Method(), r.describeServices()))
+	return r, mapper, nil
+}
+
+// addStep asks the router for the mapping and explains a refusal.
+func addStep(ctx context.Context, st *steps, mapper upnp.Mapper, r *router, want upnp.Mapping, timeout time.Duration) (upnp.Mapping, error) {
+	st.start(fmt.Sprintf("mapping port %d/%s", want.ExternalPort, want.Protocol))
+	actx, cancel := context.WithTimeout(ctx, timeout)
+	got, err := mapper.Add(actx, want)
+	cancel()
+	if err != nil {
+		st.done(markFail, "map", err.Error())
+		if a := adviceFor(err); a != "" {
+			st.line("  -> %s", a)
+		}
+		return got, err
+	}
+	detail := fmt.Sprintf("%d/%s -> %s:%d via %s, %s", got.ExternalPort, got.Protocol, got.InternalIP, got.InternalPort, mapper.Method(), leaseText(got.Lease))
+	mark := markOK
+	if want.Lease > 0 && got.Lease == 0 {
+		detail += " (the router only accepts permanent mappings; reach removes it when it stops)"
+		mark = markWarn
+	}
+	if got.ExternalPort != want.ExternalPort {
+		detail += fmt.Sprintf(" (the router gave port %d instead of %d)", got.ExternalPort, want.ExternalPort)
+		mark = markWarn
+	}
+	st.done(mark, "map", detail)
+	return got, nil
+}
+
+func leaseText(l time.Duration) string {
+	if l == 0 {
+		return "permanent"
+	}
+	return "lease " + l.String()
+}
+
+// externalStep reads the router's external address and says what it is.
+func externalStep(ctx context.Context, st *steps, mapper upnp.Mapper, timeout time.Duration) (netip.Addr, error) {
+	st.start("reading the external address")
+	ectx, cancel := context.WithTimeout(ctx, timeout)
+	ext, err := mapper.ExternalAddr(ectx)
+	cancel()
+	if err != nil {
+		st.done(markWarn, "external", fmt.Sprintf("the router did not say: %v", err))
+		return netip.Addr{}, err
+	}
+	mark, text := classifyText(ext)
+	st.done(mark, "external", text)
+	return ext, nil
+}

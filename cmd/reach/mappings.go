@@ -1,0 +1,100 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/reach-net/reach/upnp"
+	"github.com/spf13/cobra"
+)
+
+func newMappingsCmd(ios *IOStreams, d *deps) *cobra.Command {
+	o := &routerOptions{}
+	cmd := &cobra.Command{
+		Use:   "mappings",
+		Short: "List the router's port mappings, marking this host's",
+		Long: `List every port mapping the router holds (UPnP IGD only: NAT-PMP and PCP
+cannot list): external port, protocol, the device it forwards to, the
+description and the lease left. Mappings to this host are marked "*".`,
+		Example: `  reach mappings
+  reach mappings --json`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runMappings(cmd.Context(), ios, d, o)
+		},
+	}
+	addRouterFlags(cmd, o)
+	return cmd
+}
+
+type mappingJSON struct {
+	ExternalPort uint16 `json:"external_port"`
+	Protocol     string `json:"protocol"`
+	InternalIP   string `json:"internal_ip"`
+	InternalPort uint16 `json:"internal_port"`
+	Description  string `json:"description"`
+	LeaseS       int64  `json:"lease_s"`
+	Enabled      bool   `json:"enabled"`
+	Ours         bool   `json:"ours"`
+}
+
+func runMappings(ctx context.Context, ios *IOStreams, d *deps, o *routerOptions) error {
+	cfg, err := o.config(d.Config)
+	if err != nil {
+		return err
+	}
+	if o.Method == "auto" {
+		o.Method = "upnp"
+	}
+	st := newSteps(ios, o.JSON)
+	r, mapper, err := discoverStep(ctx, st, d, cfg, o)
+	if err != nil {
+		return withCode(exitNo, err)
+	}
+	lister, ok := mapper.(upnp.Lister)
+	if !ok {
+		return withCode(exitNo, fmt.Errorf("%s cannot list mappings; only UPnP IGD routers can", mapper.Method()))
+	}
+	st.start("reading the mapping table")
+	lctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	list, err := lister.Mappings(lctx)
+	cancel()
+	if err != nil {
+		st.done(markFail, "mappings", err.Error())
+		return withCode(exitNo, errSilent)
+	}
+	st.done(markOK, "mappings", fmt.Sprintf("%d on %s", len(list), r.Gateway))
+	out := make([]mappingJSON, 0, len(list))
+	for _, m := range list {
+		out = append(out, mappingJSON{
+			ExternalPort: m.ExternalPort, Protocol: string(m.Protocol), InternalIP: addrString(m.InternalIP),
+			InternalPort: m.InternalPort, Description: m.Description, LeaseS: int64(m.Lease / time.Second),
+			Enabled: m.Enabled, Ours: m.InternalIP == r.LocalIP,
+		})
+	}
+	if o.JSON {
+		ios.writeJSON(map[string]any{"gateway": r.Gateway.String(), "local_ip": r.LocalIP.String(), "method": mapper.Method(), "mappings": out})
+		return nil
+	}
+	if len(out) == 0 {
+		ios.result("no mappings")
+		return nil
+	}
+	tw := tabwriter.NewWriter(ios.Out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "\tEXTERNAL\tPROTO\tINTERNAL\tLEASE\tDESCRIPTION")
+	for _, m := range out {
+		mark, lease := "", "permanent"
+		if m.Ours {
+			mark = "*"
+		}
+		if m.LeaseS > 0 {
+			lease = (time.Duration(m.LeaseS) * time.Second).String()
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s:%d\t%s\t%s\n", mark, m.ExternalPort, m.Protocol, m.InternalIP, m.InternalPort, lease, m.Description)
+	}
+	tw.Flush()
+	ios.printf("* forwards to this host (%s)\n", r.LocalIP)
+	return nil
+}

@@ -1,0 +1,155 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/reach-net/reach/upnp"
+	"github.com/spf13/cobra"
+)
+
+// routerOptions are the flags of every command that talks to the router.
+type routerOptions struct {
+	Gateway string
+	Method  string
+	Timeout time.Duration
+	JSON    bool
+}
+
+func addRouterFlags(cmd *cobra.Command, o *routerOptions) {
+	cmd.Flags().StringVar(&o.Gateway, "gateway", "", "router address (default: the default gateway)")
+	cmd.Flags().StringVar(&o.Method, "method", "auto", "mapping protocol: auto, upnp, pcp or nat-pmp")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", 5*time.Second, "give up on the router after this long")
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print JSON on stdout")
+}
+
+// config turns the flags into a router configuration on top of base.
+func (o *routerOptions) config(base upnp.Config) (upnp.Config, error) {
+	gw, err := parseGateway(o.Gateway)
+	if err != nil {
+		return base, err
+	}
+	if _, err := parseMethod(o.Method); err != nil {
+		return base, err
+	}
+	if o.Timeout <= 0 {
+		return base, usageErrorf("--timeout must be positive, got %s", o.Timeout)
+	}
+	if gw.IsValid() {
+		base.Gateway = gw
+	}
+	return base, nil
+}
+
+// service is one port-mapping service found on the gateway.
+type service struct {
+	Method upnp.Method
+	Mapper upnp.Mapper
+}
+
+// router is what discovery found: the gateway, this host's address on its
+// LAN, the mapping services that answered and why the others did not.
+type router struct {
+	Gateway  netip.Addr
+	LocalIP  netip.Addr
+	Services []service // in order of preference: UPnP IGD, PCP, NAT-PMP
+	Missing  map[upnp.Method]error
+	Others   []string // other UPnP devices that answered (not used)
+}
+
+// pick returns the mapper for --method (auto: the first that answered).
+func (r *router) pick(method string) (upnp.Mapper, error) {
+	m, _ := parseMethod(method)
+	for _, s := range r.Services {
+		if m == "auto" || methodFamily(s.Method) == m {
+			return s.Mapper, nil
+		}
+	}
+	if m == "auto" {
+		return nil, errNoService
+	}
+	return nil, fmt.Errorf("the router at %s does not answer %s%s", r.Gateway, m, r.why(m))
+}
+
+func methodFamily(m upnp.Method) string {
+	switch m {
+	case upnp.MethodIGD1, upnp.MethodIGD2:
+		return "upnp"
+	}
+	return string(m)
+}
+
+// why explains in a short suffix why a method was not found.
+func (r *router) why(family string) string {
+	for m, err := range r.Missing {
+		if methodFamily(m) == family && err != nil {
+			return ": " + err.Error()
+		}
+	}
+	return ""
+}
+
+// errNoService is returned by pick when no mapping service answered.
+var errNoService = errors.New("no port-mapping service answered on the router (UPnP IGD, PCP and NAT-PMP all silent)")
+
+// findRouter is the real discovery: gateway, then UPnP IGD, PCP and NAT-PMP
+// probed in parallel.
+func findRouter(ctx context.Context, cfg upnp.Config) (*router, error) {
+	upnp.SilenceLibraryLogs()
+	d, err := upnp.Discover(ctx, cfg)
+	if d == nil {
+		return nil, err
+	}
+	r := &router{Gateway: d.Gateway, LocalIP: d.LocalIP, Missing: d.Errors}
+	if d.IGD != nil {
+		r.Services = append(r.Services, service{Method: d.IGD.Method(), Mapper: d.IGD})
+	}
+	if d.PCP != nil {
+		r.Services = append(r.Services, service{Method: upnp.MethodPCP, Mapper: d.PCP})
+	}
+	if d.NATPMP != nil {
+		r.Services = append(r.Services, service{Method: upnp.MethodNATPMP, Mapper: d.NATPMP})
+	}
+	for _, o := range d.Others {
+		r.Others = append(r.Others, describeDevice(o))
+	}
+	return r, nil
+}
+
+// describeServices is the evidence line of the service step.
+func (r *router) describeServices() string {
+	if len(r.Services) == 0 {
+		return "none answered"
+	}
+	var names []string
+	for _, s := range r.Services {
+		names = append(names, string(s.Method))
+	}
+	return strings.Join(names, ", ")
+}
+
+// mappingDescription is what the router shows next to our mappings, so the
+// user can tell them apart in its web page.
+func mappingDescription(d *deps, port uint16) string {
+	h, err := d.Hostname()
+	if err != nil || h == "" {
+		return fmt.Sprintf("reach %d", port)
+	}
+	return fmt.Sprintf("reach %d on %s", port, h)
+}
+
+// describeDevice is one line about another UPnP device on the LAN.
+func describeDevice(dev upnp.Device) string {
+	s := dev.Addr.String()
+	if dev.Server != "" {
+		s += " " + dev.Server
+	}
+	if dev.ST != "" {
+		s += " (" + dev.ST + ")"
+	}
+	return s
+}

@@ -1,0 +1,144 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"time"
+
+	"github.com/reach-net/reach/frame"
+	"github.com/spf13/cobra"
+)
+
+type sendOptions struct {
+	Target   string
+	Messages []string
+	Retry    bool
+	Timeout  time.Duration
+	MaxFrame int
+	JSON     bool
+}
+
+// Waits of the tutorial's client.
+const (
+	// retryPeriod is the tutorial's: try to connect once a second.
+	retryPeriod = time.Second
+	// echoWait is how long send waits for each echo: a round trip across the
+	// internet is well under a second, so two means the server will not echo.
+	echoWait = 2 * time.Second
+)
+
+func newSendCmd(ios *IOStreams, _ *deps) *cobra.Command {
+	o := &sendOptions{}
+	cmd := &cobra.Command{
+		Use:   "send HOST:PORT MESSAGE...",
+		Short: "Send framed messages, like the tutorial's client, and print the echoes",
+		Long: `Connect to a framed server, send each MESSAGE as one frame (4-byte
+little-endian length, then the UTF-8 bytes) and print each echoed reply.
+With --retry it tries to connect once a second until --timeout, like the
+tutorial's client. A server that receives but never answers (the tutorial's
+own server) gets the messages, and send exits 3.`,
+		Example: `  reach send 203.0.113.7:1234 hola
+  reach send localhost:1234 "first message" "second message"
+  reach send --retry --timeout 30s 192.168.1.10:1234 hello`,
+		Args: cobra.MinimumNArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			t, err := parseTarget(args[0])
+			if err != nil {
+				return err
+			}
+			o.Target, o.Messages = t, args[1:]
+			if o.Timeout <= 0 {
+				return usageErrorf("--timeout must be positive, got %s", o.Timeout)
+			}
+			return runSend(cmd.Context(), ios, o)
+		},
+	}
+	cmd.Flags().BoolVar(&o.Retry, "retry", false, "retry connecting once a second until --timeout")
+	cmd.Flags().DurationVar(&o.Timeout, "timeout", 10*time.Second, "give up connecting after this long")
+	cmd.Flags().IntVar(&o.MaxFrame, "max-frame", frame.DefaultMaxFrame, "largest reply accepted, in bytes")
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the result as JSON on stdout")
+	return cmd
+}
+
+type sendResult struct {
+	Target  string   `json:"target"`
+	Sent    int      `json:"sent"`
+	Replies []string `json:"replies"`
+	Verdict string   `json:"verdict"` // "echoed", "no-echo", "failed"
+	Detail  string   `json:"detail,omitempty"`
+}
+
+func runSend(ctx context.Context, ios *IOStreams, o *sendOptions) error {
+	res := sendResult{Target: o.Target, Replies: []string{}}
+	finish := func(code int, verdict, detail string) error {
+		res.Verdict, res.Detail = verdict, detail
+		if o.JSON {
+			ios.writeJSON(res)
+		} else if detail != "" {
+			ios.printf("%s\n", detail)
+		}
+		if code == exitOK {
+			return nil
+		}
+		return withCode(code, errSilent)
+	}
+
+	conn, err := dialRetry(ctx, ios, o)
+	if err != nil {
+		if ctx.Err() != nil {
+			return withCode(exitInterrupted, ctx.Err())
+		}
+		return finish(exitNo, "failed", fmt.Sprintf("could not connect to %s: %v; run 'reach check %s' to see why", o.Target, err, o.Target))
+	}
+	defer conn.Close()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+
+	r := frame.NewReader(conn, o.MaxFrame)
+	for _, m := range o.Messages {
+		if err := frame.Write(conn, []byte(m)); err != nil {
+			return finish(exitNo, "failed", fmt.Sprintf("sending %q to %s failed: %v", m, o.Target, err))
+		}
+		res.Sent++
+		conn.SetReadDeadline(time.Now().Add(echoWait))
+		reply, err := r.Next()
+		if ctx.Err() != nil {
+			return withCode(exitInterrupted, ctx.Err())
+		}
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return finish(exitPartial, "no-echo", fmt.Sprintf("sent %d message(s) to %s; the server received them but did not answer within %s (a server built from the tutorial only receives)", res.Sent, o.Target, echoWait))
+			}
+			return finish(exitPartial, "no-echo", fmt.Sprintf("sent %d message(s) to %s; no echo: %v", res.Sent, o.Target, err))
+		}
+		res.Replies = append(res.Replies, string(reply))
+		if !o.JSON {
+			ios.result("%s", reply)
+		}
+	}
+	return finish(exitOK, "echoed", "")
+}
+
+// dialRetry connects, once or (with --retry) once a second until the timeout.
+func dialRetry(ctx context.Context, ios *IOStreams, o *sendOptions) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	defer cancel()
+	var d net.Dialer
+	for attempt := 1; ; attempt++ {
+		conn, err := d.DialContext(ctx, "tcp", o.Target)
+		if err == nil || !o.Retry || ctx.Err() != nil {
+			return conn, err
+		}
+		if !o.JSON {
+			ios.printf("connect attempt %d to %s failed (%v); retrying in %s\n", attempt, o.Target, err, retryPeriod)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(retryPeriod):
+		}
+	}
+}

@@ -1,0 +1,61 @@
+package main
+
+import (
+	"context"
+
+	"github.com/spf13/cobra"
+)
+
+type serveOptions struct {
+	hostOptions
+	JSON bool
+}
+
+func newServeCmd(ios *IOStreams, _ *deps) *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve --port N",
+		Short: "Host the framed echo server only (no port mapping)",
+		Long: `Host the framed echo server: it accepts many clients, logs every frame
+(4-byte little-endian length, then the payload) and echoes it back unchanged.
+A client that sends a bad frame, too many bytes or nothing for --idle-timeout
+is dropped alone; everyone else keeps being served. Ctrl-C stops it.`,
+		Example: `  reach serve --port 1234
+  reach serve --port 1234 --json      # one JSON event per client action`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.validate(); err != nil {
+				return err
+			}
+			return runServe(cmd.Context(), ios, o)
+		},
+	}
+	cmd.Flags().IntVarP(&o.Port, "port", "p", 1234, "TCP port to listen on")
+	addHostFlags(cmd, &o.hostOptions)
+	cmd.Flags().BoolVar(&o.JSON, "json", false, "print one JSON object per event on stdout")
+	return cmd
+}
+
+func runServe(ctx context.Context, ios *IOStreams, o *serveOptions) error {
+	h, err := host(ios, o.JSON, o.hostOptions)
+	if err != nil {
+		return err
+	}
+	if o.JSON {
+		ios.writeJSON(map[string]any{"event": "listening", "address": h.ln.Addr().String()})
+	} else {
+		ios.printf("serving the framed echo protocol on %s (Ctrl-C to stop)\n", h.ln.Addr())
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-h.done:
+		h.done <- err
+	}
+	err = h.close()
+	if o.JSON {
+		ios.writeJSON(map[string]any{"event": "stopped"})
+	} else {
+		ios.printf("stopped\n")
+	}
+	return err
+}

@@ -1,0 +1,79 @@
+package frame
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// EventKind says what happened to a client of the echo server.
+type EventKind string
+
+// The kinds of Event. Every EventConnect is followed, once the connection
+// ends, by exactly one EventDisconnect; a dropped client gets an EventError
+// just before it. A client refused at the door (server full) gets only an
+// EventError.
+const (
+	EventConnect    EventKind = "connect"
+	EventMessage    EventKind = "message"
+	EventDisconnect EventKind = "disconnect"
+	// EventError: the server refused or dropped a client: too many clients,
+	// a bad frame (too large, negative length, truncated), idle timeout.
+	EventError EventKind = "error"
+)
+
+// Event is one thing that happened to one client of the echo server.
+type Event struct {
+	Kind    EventKind
+	Client  uint64 // the client's id, counting from 1 in order of arrival
+	Remote  string // the client's address, ip:port
+	Payload []byte // EventMessage only: the frame echoed; valid only during the callback
+	// Err is why the server refused or dropped the client (EventError), or
+	// why the connection ended (EventDisconnect; nil when the peer closed
+	// cleanly between frames, ErrServerClosed on Shutdown).
+	Err     error
+	Clients int       // clients connected after the event
+	Time    time.Time // when it happened
+}
+
+// Errors the server reports in events; match them with errors.Is.
+var (
+	// ErrServerClosed: Serve returns it after Shutdown; disconnect events
+	// of clients closed by Shutdown carry it too.
+	ErrServerClosed = errors.New("frame: server closed")
+	// ErrServerFull: a client arrived while MaxClients were connected.
+	ErrServerFull = errors.New("frame: server full")
+	// ErrIdleTimeout: a client sent no complete frame, or read none of its
+	// echoes, for the whole idle timeout.
+	ErrIdleTimeout = errors.New("frame: idle timeout")
+)
+
+// FullError is a client refused because MaxClients were already connected.
+type FullError struct {
+	Max int // the server's MaxClients
+}
+
+// Error says the server is full and how to raise the limit.
+func (e *FullError) Error() string {
+	return fmt.Sprintf("frame: server full: %d clients; raise --max-clients", e.Max)
+}
+
+// Is reports whether target is ErrServerFull.
+func (e *FullError) Is(target error) bool { return target == ErrServerFull }
+
+// IdleError is a client dropped for making no progress within the timeout.
+type IdleError struct {
+	Timeout time.Duration // the server's IdleTimeout
+	Echo    bool          // the client stopped reading its echoes, rather than sending
+}
+
+// Error says what the client failed to do in time.
+func (e *IdleError) Error() string {
+	if e.Echo {
+		return fmt.Sprintf("frame: client read none of its echo for %s (idle timeout); dropped", e.Timeout)
+	}
+	return fmt.Sprintf("frame: client sent no complete frame for %s (idle timeout); dropped", e.Timeout)
+}
+
+// Is reports whether target is ErrIdleTimeout.
+func (e *IdleError) Is(target error) bool { return target == ErrIdleTimeout }

@@ -1,0 +1,149 @@
+package lab
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reach-net/reach/probe"
+)
+
+// The test binary doubles as the lab's TCP server and client: started
+// inside a namespace with helperEnv set, it serves or dials instead of
+// running tests.
+const helperEnv = "LAB_TEST_HELPER"
+
+// helperDialTimeout bounds one dial and read of the helper client: one or
+// two hops inside this machine.
+const helperDialTimeout = 3 * time.Second
+
+func TestMain(m *testing.M) {
+	switch os.Getenv(helperEnv) {
+	case "serve":
+		os.Exit(helperServe(os.Args[len(os.Args)-1]))
+	case "dial":
+		os.Exit(helperDial(os.Args[len(os.Args)-1]))
+	case "hops":
+		os.Exit(helperHops(os.Args[len(os.Args)-1]))
+	}
+	os.Exit(m.Run())
+}
+
+// helperServe listens on addr and greets every client with "hello <peer>".
+func helperServe(addr string) int {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println("listening")
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return 1
+		}
+		fmt.Fprintf(c, "hello %s\n", c.RemoteAddr())
+		c.Close()
+	}
+}
+
+// helperDial connects to addr and prints the greeting line.
+func helperDial(addr string) int {
+	c, err := net.DialTimeout("tcp", addr, helperDialTimeout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer c.Close()
+	_ = c.SetReadDeadline(time.Now().Add(helperDialTimeout))
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Print(line)
+	return 0
+}
+
+// helperHops prints the routers that answer TTL-limited probes toward
+// addr, one address per line ("-" for a silent hop), with reach's own
+// hop probe.
+func helperHops(addr string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), helperDialTimeout)
+	defer cancel()
+	hops, err := probe.Hops(ctx, netip.MustParseAddrPort(addr), 3)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	for _, h := range hops {
+		if h.Addr.IsValid() {
+			fmt.Println(h.Addr)
+		} else {
+			fmt.Println("-")
+		}
+	}
+	return 0
+}
+
+// serveIn starts the helper server on addr in host and waits until it
+// listens; it is stopped when the test ends.
+func serveIn(t *testing.T, l *Lab, host, addr string) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := l.Command(ctx, host, exe, addr)
+	cmd.Env = append(os.Environ(), helperEnv+"=serve")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if strings.TrimSpace(line) != "listening" {
+		t.Fatalf("helper server on %s in %s did not start: %q %v", addr, host, line, err)
+	}
+}
+
+// dialFrom dials addr from host with the helper client and returns the
+// greeting, or the error it printed.
+func dialFrom(t *testing.T, l *Lab, host, addr string) (greeting string, err error) {
+	t.Helper()
+	return runHelper(t, l, host, "dial", addr)
+}
+
+// runHelper runs the helper in mode with arg in host and returns its
+// output, or the error it printed.
+func runHelper(t *testing.T, l *Lab, host, mode, arg string) (string, error) {
+	t.Helper()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*helperDialTimeout)
+	defer cancel()
+	cmd := l.Command(ctx, host, exe, arg)
+	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		if _, ok := err.(*exec.ExitError); ok {
+			return "", fmt.Errorf("%s", strings.TrimSpace(stderr.String()))
+		}
+		t.Fatalf("%s helper: %v", mode, err)
+	}
+	return strings.TrimSpace(stdout.String()), nil
+}

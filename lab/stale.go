@@ -1,0 +1,90 @@
+package lab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// stalePrefix starts every lab namespace name: "rch<pid>n<seq>-<host>".
+const stalePrefix = "rch"
+
+// netnsDir is where `ip netns` keeps named namespaces.
+const netnsDir = "/run/netns"
+
+// cleanupTimeout bounds removing one namespace (killing what runs in it).
+const cleanupTimeout = 10 * time.Second
+
+// CleanupStale removes namespaces left by lab runs whose process is gone
+// (a test binary killed before its cleanup ran), and kills what still runs
+// in them. Namespaces of living processes are left alone.
+func CleanupStale() error {
+	entries, err := os.ReadDir(netnsDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("lab: listing namespaces: %w", err)
+	}
+	var errs []error
+	for _, e := range entries {
+		pid, ok := labPID(e.Name())
+		if !ok || processAlive(pid) {
+			continue
+		}
+		if err := removeNamespace(e.Name()); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// labPID returns the pid in a lab namespace name "rch<pid>n<seq>-<host>".
+func labPID(name string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, stalePrefix)
+	if !ok {
+		return 0, false
+	}
+	digits, _, ok := strings.Cut(rest, "n")
+	if !ok {
+		return 0, false
+	}
+	pid, err := strconv.Atoi(digits)
+	if err != nil || pid <= 0 {
+		return 0, false
+	}
+	return pid, true
+}
+
+// processAlive reports whether pid exists.
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// removeNamespace kills every process in namespace ns and deletes it.
+func removeNamespace(ns string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "ip", "netns", "pids", ns).Output()
+	if err == nil {
+		for _, f := range strings.Fields(string(out)) {
+			if pid, err := strconv.Atoi(f); err == nil && pid > 1 && pid != os.Getpid() {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		}
+	}
+	if err := run(ctx, "ip", "netns", "delete", ns); err != nil {
+		if _, statErr := os.Stat(netnsDir + "/" + ns); errors.Is(statErr, os.ErrNotExist) {
+			return nil
+		}
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,12 @@
+//go:build !linux
+
+package probe
+
+import (
+	"context"
+	"net/netip"
+)
+
+func sendHopProbes(ctx context.Context, target netip.AddrPort, maxTTL int) ([]Hop, error) {
+	return nil, ErrHopsUnsupported
+}

@@ -1,0 +1,245 @@
+package upnp
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	// upnpDiscoverTimeout bounds the UPnP branch of Discover: the SSDP
+	// search (ssdpTimeout) plus one description fetch from a router that
+	// answered. When nothing answers, the branch ends with the search.
+	upnpDiscoverTimeout = ssdpTimeout + descriptionTimeout
+	// portProbeTimeout bounds each of the PCP and NAT-PMP probes: both
+	// servers sit one hop away and answer in ~20 ms; their own probes give
+	// up after 500 ms, this is the outer guard.
+	portProbeTimeout = 600 * time.Millisecond
+)
+
+// MethodUPnP keys Discovery.Errors for UPnP IGD, whose version is unknown
+// when none answered. "upnp" is also what ByMethod accepts for either
+// version.
+const MethodUPnP Method = "upnp"
+
+// Discovery is what Discover found on the gateway.
+type Discovery struct {
+	// Gateway is the router; LocalIP this host's address on the way to it.
+	Gateway, LocalIP netip.Addr
+	// IGD, PCP and NATPMP are the services that answered; nil if not.
+	IGD    *IGD
+	PCP    *PCP
+	NATPMP *NATPMP
+	// Others are other UPnP devices that answered the search (not the
+	// gateway's IGD); reach never maps on them. It may be incomplete when
+	// the remembered IGD answered before the search finished.
+	Others []Device
+	// Errors says why each service was not found, keyed by MethodUPnP,
+	// MethodPCP and MethodNATPMP.
+	Errors map[Method]error
+}
+
+// Discover finds the gateway and probes it for UPnP IGD (SSDP, and the
+// remembered description URL at the same time), PCP and NAT-PMP in
+// parallel. It returns an error only when there is no gateway; a gateway
+// without any mapping service gives a Discovery whose Best is nil (see
+// Err). Call it again to find the services after a router reboot.
+func Discover(ctx context.Context, cfg Config) (*Discovery, error) {
+	gw, local, err := FindGateway(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	d := &Discovery{Gateway: gw, LocalIP: local, Errors: map[Method]error{}}
+	var mu sync.Mutex
+	setErr := func(m Method, err error) {
+		mu.Lock()
+		d.Errors[m] = err
+		mu.Unlock()
+	}
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		uctx, cancel := context.WithTimeout(ctx, upnpDiscoverTimeout)
+		defer cancel()
+		igd, others, err := discoverIGD(uctx, cfg, gw, local)
+		d.IGD, d.Others = igd, others
+		if err != nil {
+			setErr(MethodUPnP, err)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		pctx, cancel := context.WithTimeout(ctx, portProbeTimeout)
+		defer cancel()
+		p := NewPCP(cfg, gw, local)
+		if err := p.Probe(pctx); err != nil {
+			setErr(MethodPCP, err)
+			return
+		}
+		d.PCP = p
+	}()
+	go func() {
+		defer wg.Done()
+		pctx, cancel := context.WithTimeout(ctx, portProbeTimeout)
+		defer cancel()
+		n := NewNATPMP(cfg, gw)
+		if err := n.Probe(pctx); err != nil {
+			setErr(MethodNATPMP, err)
+			return
+		}
+		d.NATPMP = n
+	}()
+	wg.Wait()
+	return d, nil
+}
+
+// discoverIGD races the remembered description URL of gw (if any) against
+// an SSDP search; the first that yields a working IGD wins. A remembered
+// URL that fails is forgotten; a found one is remembered.
+func discoverIGD(ctx context.Context, cfg Config, gw, local netip.Addr) (*IGD, []Device, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cache := newDescriptionCache(cfg)
+
+	type result struct {
+		igd    *IGD
+		others []Device
+		err    error
+		cached bool
+	}
+	results := make(chan result, 2)
+	running := 1
+	if loc := cache.Get(gw); loc != "" {
+		running++
+		go func() {
+			u, err := checkLocation(loc, gw)
+			var igd *IGD
+			if err == nil {
+				igd, err = OpenIGD(ctx, cfg, gw, local, u)
+			}
+			if err != nil && ctx.Err() == nil { // failed on its own, not cut short by SSDP winning
+				cfg.logf("upnp: forgetting remembered IGD %s of %s: %v", loc, gw, err)
+				cache.Drop(gw, loc)
+			}
+			results <- result{igd: igd, err: err, cached: true}
+		}()
+	}
+	go func() {
+		res, err := searchSSDP(ctx, cfg, gw, local)
+		if err != nil {
+			results <- result{others: res.Others, err: err}
+			return
+		}
+		igd, err := OpenIGD(ctx, cfg, gw, local, res.Location)
+		if err == nil {
+			cache.Put(gw, res.Location.String())
+		}
+		results <- result{igd: igd, others: res.Others, err: err}
+	}()
+
+	var (
+		won                *IGD
+		others             []Device
+		searchErr, memoErr error
+	)
+	for ; running > 0; running-- {
+		r := <-results
+		others = append(others, r.others...)
+		switch {
+		case r.igd != nil && won == nil:
+			won = r.igd
+			cancel() // stop the other attempt; it is drained by this loop
+		case r.cached:
+			memoErr = r.err
+		default:
+			searchErr = r.err
+		}
+	}
+	switch {
+	case won != nil:
+		return won, others, nil
+	case memoErr != nil:
+		return nil, others, fmt.Errorf("%w; the remembered IGD failed too: %s", searchErr, strings.TrimPrefix(memoErr.Error(), "upnp: "))
+	}
+	return nil, others, searchErr
+}
+
+// Best returns the service to map with: UPnP IGD if it answered (it can list
+// and tell who holds a port), else PCP, else NAT-PMP; nil if none answered.
+func (d *Discovery) Best() Mapper {
+	switch {
+	case d.IGD != nil:
+		return d.IGD
+	case d.PCP != nil:
+		return d.PCP
+	case d.NATPMP != nil:
+		return d.NATPMP
+	}
+	return nil
+}
+
+// Err explains why Best is nil: ErrNoMappingService with each service's
+// reason; nil when some service answered.
+func (d *Discovery) Err() error {
+	if d.Best() != nil {
+		return nil
+	}
+	var why []string
+	for _, m := range []Method{MethodUPnP, MethodPCP, MethodNATPMP} {
+		if err := d.Errors[m]; err != nil {
+			why = append(why, fmt.Sprintf("%s: %s", m, strings.TrimPrefix(err.Error(), "upnp: ")))
+		}
+	}
+	if len(why) == 0 {
+		return fmt.Errorf("%w on %s", ErrNoMappingService, d.Gateway)
+	}
+	return fmt.Errorf("%w on %s (%s)", ErrNoMappingService, d.Gateway, strings.Join(why, "; "))
+}
+
+// ByMethod returns the service the user asked for with --method: "upnp"
+// (either IGD version), "upnp-igd1", "upnp-igd2", "pcp", "nat-pmp", or
+// "auto"/"" for Best. The error says why that service is not available.
+func (d *Discovery) ByMethod(name string) (Mapper, error) {
+	var (
+		m   Mapper
+		key Method
+	)
+	switch strings.ToLower(strings.TrimSpace(name)) {
+	case "", "auto":
+		if b := d.Best(); b != nil {
+			return b, nil
+		}
+		return nil, d.Err()
+	case string(MethodUPnP), string(MethodIGD1), string(MethodIGD2):
+		key = MethodUPnP
+		if d.IGD != nil {
+			if want := Method(strings.ToLower(name)); want != MethodUPnP && want != d.IGD.Method() {
+				return nil, fmt.Errorf("upnp: --method %s: the gateway %s speaks %s; use --method upnp", name, d.Gateway, d.IGD.Method())
+			}
+			m = d.IGD
+		}
+	case string(MethodPCP):
+		key = MethodPCP
+		if d.PCP != nil {
+			m = d.PCP
+		}
+	case string(MethodNATPMP), "natpmp":
+		key = MethodNATPMP
+		if d.NATPMP != nil {
+			m = d.NATPMP
+		}
+	default:
+		return nil, fmt.Errorf("upnp: unknown --method %q: use upnp, pcp, nat-pmp or auto", name)
+	}
+	if m != nil {
+		return m, nil
+	}
+	if err := d.Errors[key]; err != nil {
+		return nil, fmt.Errorf("upnp: --method %s: not available on %s: %w", name, d.Gateway, err)
+	}
+	return nil, fmt.Errorf("upnp: --method %s: not available on %s", name, d.Gateway)
+}

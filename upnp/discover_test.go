@@ -1,0 +1,224 @@
+package upnp
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// silentPort returns a UDP port on 127.0.0.1 that receives and never
+// answers: where the PCP and NAT-PMP probes of these tests go.
+func silentPort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.LocalAddr().(*net.UDPAddr).Port
+}
+
+func readCache(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, cacheFileName))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f cacheFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		t.Fatal(err)
+	}
+	return f.Locations
+}
+
+func TestDiscoverFindsIGD(t *testing.T) {
+	f := newFakeIGD(t, "v2")
+	cfg := f.config()
+	cfg.NATPMPPort = silentPort(t)
+	d, err := Discover(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Gateway != igdLocal || d.LocalIP != igdLocal {
+		t.Errorf("gateway, local = %s, %s", d.Gateway, d.LocalIP)
+	}
+	if d.IGD == nil || d.Best() != Mapper(d.IGD) {
+		t.Fatalf("Best = %v, want the IGD (errors %v)", d.Best(), d.Errors)
+	}
+	if d.PCP != nil || d.NATPMP != nil || d.Errors[MethodPCP] == nil || d.Errors[MethodNATPMP] == nil {
+		t.Errorf("silent PCP/NAT-PMP: PCP %v NAT-PMP %v errors %v", d.PCP, d.NATPMP, d.Errors)
+	}
+	if d.Err() != nil {
+		t.Errorf("Err = %v with an IGD found", d.Err())
+	}
+	for _, name := range []string{"upnp", "upnp-igd2", "auto"} {
+		if m, err := d.ByMethod(name); err != nil || m != Mapper(d.IGD) {
+			t.Errorf("ByMethod(%q) = %v, %v", name, m, err)
+		}
+	}
+	if _, err := d.ByMethod("upnp-igd1"); err == nil {
+		t.Error("ByMethod(upnp-igd1) accepted an IGD v2")
+	}
+	if _, err := d.ByMethod("pcp"); err == nil || !strings.Contains(err.Error(), "not available") {
+		t.Errorf("ByMethod(pcp) err = %v", err)
+	}
+	if _, err := d.ByMethod("carrier-pigeon"); err == nil {
+		t.Error("unknown method accepted")
+	}
+	if got := readCache(t, cfg.CacheDir)["127.0.0.1"]; got != f.location() {
+		t.Errorf("cache holds %q, want %q", got, f.location())
+	}
+}
+
+func TestDiscoverNothingAnswers(t *testing.T) {
+	f := newFakeIGD(t, "v2")
+	f.set(func(f *fakeIGD) { f.ssdpSilent = true })
+	cfg := f.config()
+	cfg.NATPMPPort = silentPort(t)
+	d, err := Discover(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Best() != nil {
+		t.Fatalf("Best = %v with nothing answering", d.Best())
+	}
+	if !errors.Is(d.Errors[MethodUPnP], ErrNoIGD) || !strings.Contains(d.Errors[MethodUPnP].Error(), "no UPnP IGD answered") {
+		t.Errorf("UPnP error = %v", d.Errors[MethodUPnP])
+	}
+	if !errors.Is(d.Err(), ErrNoMappingService) {
+		t.Errorf("Err = %v", d.Err())
+	}
+	if _, err := d.ByMethod("upnp"); !errors.Is(err, ErrNoIGD) {
+		t.Errorf("ByMethod(upnp) err = %v", err)
+	}
+}
+
+func TestDiscoverNoGateway(t *testing.T) {
+	orig := discoverGateway
+	t.Cleanup(func() { discoverGateway = orig })
+	discoverGateway = func() (net.IP, error) { return net.IPv4zero, nil }
+	if _, err := Discover(context.Background(), Config{Multicast: "off", CacheDir: "off"}); !errors.Is(err, ErrNoGateway) {
+		t.Fatalf("err = %v, want ErrNoGateway", err)
+	}
+}
+
+// The second discovery finds the router through the remembered description
+// URL even when SSDP stays silent; without the cache it would not.
+func TestDiscoverUsesCache(t *testing.T) {
+	f := newFakeIGD(t, "v1")
+	cfg := f.config()
+	if _, _, err := discoverIGD(context.Background(), cfg, cfg.Gateway, igdLocal); err != nil {
+		t.Fatal(err)
+	}
+	f.set(func(f *fakeIGD) { f.ssdpSilent = true })
+	before := f.descFetches.Load()
+	igd, _, err := discoverIGD(context.Background(), cfg, cfg.Gateway, igdLocal)
+	if err != nil {
+		t.Fatalf("cached discovery: %v", err)
+	}
+	if igd.Location().String() != f.location() || f.descFetches.Load() != before+1 {
+		t.Errorf("location %s, description fetches %d -> %d", igd.Location(), before, f.descFetches.Load())
+	}
+
+	cfg.CacheDir = "off"
+	if _, _, err := discoverIGD(context.Background(), cfg, cfg.Gateway, igdLocal); !errors.Is(err, ErrNoIGD) {
+		t.Errorf("with the cache off and SSDP silent: err = %v, want ErrNoIGD", err)
+	}
+}
+
+// A remembered URL that no longer works (router rebooted onto another HTTP
+// port) is replaced by what SSDP finds, or dropped if nothing answers.
+func TestDiscoverStaleCache(t *testing.T) {
+	f := newFakeIGD(t, "v2")
+	cfg := f.config()
+	stale := "http://127.0.0.1:1/rootDesc.xml" // port 1: nothing listens
+	newDescriptionCache(cfg).Put(cfg.Gateway, stale)
+
+	var logs logLines
+	cfg.Logf = logs.logf
+	igd, _, err := discoverIGD(context.Background(), cfg, cfg.Gateway, igdLocal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if igd.Location().String() != f.location() {
+		t.Errorf("location = %s", igd.Location())
+	}
+	if got := readCache(t, cfg.CacheDir)["127.0.0.1"]; got != f.location() {
+		t.Errorf("cache holds %q after rediscovery, want %q", got, f.location())
+	}
+
+	newDescriptionCache(cfg).Put(cfg.Gateway, stale)
+	f.set(func(f *fakeIGD) { f.ssdpSilent = true })
+	_, _, err = discoverIGD(context.Background(), cfg, cfg.Gateway, igdLocal)
+	if !errors.Is(err, ErrNoIGD) || !strings.Contains(err.Error(), stale) {
+		t.Errorf("err = %v, want ErrNoIGD mentioning the stale URL", err)
+	}
+	if got, ok := readCache(t, cfg.CacheDir)["127.0.0.1"]; ok {
+		t.Errorf("stale entry %q kept", got)
+	}
+	if !logs.contains("forgetting remembered IGD") {
+		t.Errorf("no log line about the stale entry: %q", logs.lines)
+	}
+}
+
+func TestCacheIgnoresCorruptFile(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, cacheFileName), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c := newDescriptionCache(Config{CacheDir: dir})
+	gw := netip.MustParseAddr("192.168.1.1")
+	if got := c.Get(gw); got != "" {
+		t.Errorf("Get from a corrupt file = %q", got)
+	}
+	c.Put(gw, "http://192.168.1.1:5000/rootDesc.xml")
+	if got := c.Get(gw); got != "http://192.168.1.1:5000/rootDesc.xml" {
+		t.Errorf("Get after Put = %q", got)
+	}
+	off := newDescriptionCache(Config{CacheDir: "off"})
+	off.Put(gw, "http://192.168.1.1/x")
+	if got := off.Get(gw); got != "" {
+		t.Errorf("disabled cache returned %q", got)
+	}
+}
+
+func TestFindGateway(t *testing.T) {
+	orig := discoverGateway
+	t.Cleanup(func() { discoverGateway = orig })
+
+	gw, local, err := FindGateway(context.Background(), Config{Gateway: netip.MustParseAddr("::ffff:127.0.0.1")})
+	if err != nil || gw != igdLocal || local != igdLocal {
+		t.Errorf("override: %s, %s, %v", gw, local, err)
+	}
+	gw, local, err = FindGateway(context.Background(), Config{Gateway: igdLocal, LocalIP: netip.MustParseAddr("192.168.1.10")})
+	if err != nil || local != netip.MustParseAddr("192.168.1.10") {
+		t.Errorf("LocalIP override: %s, %s, %v", gw, local, err)
+	}
+	discoverGateway = func() (net.IP, error) { return net.IPv4(127, 0, 0, 1), nil }
+	if gw, local, err = FindGateway(context.Background(), Config{}); err != nil || gw != igdLocal || local != igdLocal {
+		t.Errorf("from routing table: %s, %s, %v", gw, local, err)
+	}
+	for _, tt := range []struct {
+		name string
+		fn   func() (net.IP, error)
+	}{
+		{"unspecified", func() (net.IP, error) { return net.IPv4zero, nil }},
+		{"no route", func() (net.IP, error) { return nil, errors.New("no gateway found") }},
+		{"nil", func() (net.IP, error) { return nil, nil }},
+	} {
+		discoverGateway = tt.fn
+		_, _, err := FindGateway(context.Background(), Config{})
+		if !errors.Is(err, ErrNoGateway) || !strings.Contains(err.Error(), "--gateway") {
+			t.Errorf("%s: err = %v, want ErrNoGateway with advice", tt.name, err)
+		}
+	}
+}

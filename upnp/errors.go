@@ -1,0 +1,156 @@
+package upnp
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/huin/goupnp/soap"
+)
+
+// Errors the CLI explains to the user; match them with errors.Is.
+var (
+	// ErrNoGateway means this host has no default route to a router.
+	ErrNoGateway = errors.New("upnp: no default gateway: this host has no route to a router; connect to the network or pass --gateway")
+	// ErrNoIGD means no UPnP Internet Gateway Device on the gateway answered
+	// discovery (or the remembered one is gone).
+	ErrNoIGD = errors.New("upnp: no UPnP IGD answered on the gateway; UPnP may be off in the router's settings")
+	// ErrNoSuchMapping means the router holds no mapping on that external
+	// port and protocol.
+	ErrNoSuchMapping = errors.New("upnp: no such mapping on the router")
+	// ErrNotOurs means the mapping belongs to another host; reach never
+	// deletes it. The error is a *NotOursError naming the holder.
+	ErrNotOurs = errors.New("upnp: mapping belongs to another host")
+	// ErrResponseTooLarge means a device sent more than maxResponseBytes.
+	ErrResponseTooLarge = errors.New("upnp: response from the router is too large")
+	// ErrNoMappingService means neither UPnP IGD, PCP nor NAT-PMP answered.
+	ErrNoMappingService = errors.New("upnp: no port-mapping service on the gateway (UPnP IGD, PCP and NAT-PMP all silent)")
+)
+
+// UPnP error codes (IGD WANIPConnection:2 spec, section 2.4) that reach
+// handles specially.
+const (
+	CodeInvalidAction          = 401 // the router does not implement the action
+	CodeActionFailed           = 501 // generic failure: WAN down, port reserved...
+	CodeNotAuthorized          = 606 // UPnP port forwarding restricted in settings
+	CodeArrayIndexInvalid      = 713 // end of GetGenericPortMappingEntry walk
+	CodeNoSuchEntry            = 714 // no mapping on that port/protocol
+	CodeConflict               = 718 // port already mapped to another client
+	CodeSamePortValuesRequired = 724 // external port must equal internal port
+	CodeOnlyPermanentLeases    = 725 // router refuses leases other than 0
+)
+
+// SOAPError is a UPnP fault the router returned for an action.
+type SOAPError struct {
+	// Code is the UPnP errorCode (e.g. 718); 0 if the fault carried none.
+	Code int
+	// Description is the router's errorDescription (or faultstring).
+	Description string
+	// Action is the SOAP action that failed, e.g. "AddPortMapping".
+	Action string
+}
+
+// Error says what the router refused and what to do about it.
+func (e *SOAPError) Error() string {
+	desc := e.Description
+	if desc == "" {
+		desc = "no description"
+	}
+	msg := fmt.Sprintf("router refused %s: UPnP error %d (%s)", e.Action, e.Code, desc)
+	if a := e.Advice(); a != "" {
+		msg += ": " + a
+	}
+	return msg
+}
+
+// Advice is the usual reason for the fault code and what the user can do;
+// empty when reach knows nothing useful to say.
+func (e *SOAPError) Advice() string {
+	switch e.Code {
+	case CodeInvalidAction:
+		return "this router does not implement the action; use --method pcp or nat-pmp, or forward the port by hand"
+	case CodeActionFailed:
+		if e.Action == "AddPortMapping" {
+			return "often the router's WAN is not connected, or the port is reserved by the router itself; try another --external-port"
+		}
+		return "often the router's WAN is not connected"
+	case CodeNotAuthorized:
+		return "action not authorized: UPnP port forwarding is restricted in the router's settings; allow it there or forward the port by hand"
+	case CodeConflict:
+		return "the port is already forwarded to another host; pick another --external-port or remove that mapping on the router"
+	case CodeSamePortValuesRequired:
+		return "this router needs the external port to equal the internal port; drop --external-port"
+	case CodeOnlyPermanentLeases:
+		return "this router only accepts permanent mappings (lease 0)"
+	}
+	return ""
+}
+
+// soapErrorFrom turns a goupnp SOAP fault inside err into a *SOAPError for
+// action; it returns nil when err holds no fault (a transport error).
+func soapErrorFrom(err error, action string) *SOAPError {
+	var fault *soap.SOAPFaultError
+	if !errors.As(err, &fault) {
+		return nil
+	}
+	desc := fault.Detail.UPnPError.ErrorDescription
+	if desc == "" {
+		desc = fault.FaultString
+	}
+	return &SOAPError{Code: fault.Detail.UPnPError.Errorcode, Description: desc, Action: action}
+}
+
+// faultCode returns the UPnP error code inside err, or 0 if it holds none.
+func faultCode(err error) int {
+	var se *SOAPError
+	if errors.As(err, &se) {
+		return se.Code
+	}
+	if se := soapErrorFrom(err, ""); se != nil {
+		return se.Code
+	}
+	return 0
+}
+
+// ConflictError means the external port is already forwarded to another
+// host (UPnP 718); Holder is that mapping as the router reports it.
+type ConflictError struct {
+	// Holder is the mapping that holds the port; InternalIP is zero when the
+	// router would not say who holds it.
+	Holder Mapping
+}
+
+// Error names the holder and what to do.
+func (e *ConflictError) Error() string {
+	if !e.Holder.InternalIP.IsValid() {
+		return fmt.Sprintf("port %d/%s is already forwarded to another host (UPnP 718); pick another --external-port or remove that mapping on the router",
+			e.Holder.ExternalPort, e.Holder.Protocol)
+	}
+	return fmt.Sprintf("port %d/%s is already forwarded to %s:%d (description %q); pick another --external-port or remove that mapping on the router",
+		e.Holder.ExternalPort, e.Holder.Protocol, e.Holder.InternalIP, e.Holder.InternalPort, e.Holder.Description)
+}
+
+// NotOursError means a mapping reach was asked to delete belongs to another
+// host. It matches ErrNotOurs with errors.Is.
+type NotOursError struct {
+	// Holder is the mapping as the router reports it.
+	Holder Mapping
+}
+
+// Error names the holder.
+func (e *NotOursError) Error() string {
+	return fmt.Sprintf("port %d/%s is forwarded to %s:%d (description %q), not to this host; reach never deletes another host's mapping",
+		e.Holder.ExternalPort, e.Holder.Protocol, e.Holder.InternalIP, e.Holder.InternalPort, e.Holder.Description)
+}
+
+// Is reports whether target is ErrNotOurs.
+func (e *NotOursError) Is(target error) bool { return target == ErrNotOurs }
+
+// taggedError is an error with its own message that matches a sentinel
+// with errors.Is, without repeating the sentinel's text.
+type taggedError struct {
+	msg      string
+	sentinel error
+}
+
+func (e *taggedError) Error() string { return e.msg }
+func (e *taggedError) Unwrap() error { return e.sentinel }

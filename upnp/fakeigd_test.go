@@ -1,0 +1,253 @@
+package upnp
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+)
+
+// fakeIGD is an in-process UPnP router on 127.0.0.1: an SSDP responder on a
+// UDP port and an HTTP server for the root description and SOAP control.
+// It keeps a port-mapping table like miniupnpd, can return faults on
+// demand, and counts what it was asked.
+type fakeIGD struct {
+	t    testing.TB
+	udp  *net.UDPConn
+	http *httptest.Server
+
+	// variant is "v1" (IGD:1 + WANIPConnection:1), "v2" (IGD:2 +
+	// WANIPConnection:2), "ppp" (IGD:1 + WANPPPConnection:1) or "dual" (a
+	// DSL router: IGD:1 with a disconnected WANIPConnection:1 at
+	// /ctl/IPDown listed first, and the connected WANPPPConnection:1).
+	variant string
+
+	ssdpSearches atomic.Int32 // M-SEARCH datagrams received
+	descFetches  atomic.Int32 // GETs of the root description
+
+	mu            sync.Mutex
+	ssdpSilent    bool                       // receive M-SEARCH but never answer
+	preReplies    [][]byte                   // sent from the gateway socket before the real answer
+	otherReplies  [][]byte                   // sent from otherSock (another LAN device) first
+	otherSock     *net.UDPConn               // 127.0.0.2, if the test asked for one
+	controlURL    string                     // overrides the relative control URL
+	descHandler   http.HandlerFunc           // overrides the description
+	faults        map[string][]int           // action -> fault codes to return, in order
+	actions       map[string]int             // action -> times called
+	table         []fakeEntry                // the port mappings, in creation order
+	onlyPermanent bool                       // answer 725 to a lease other than 0
+	samePortOnly  bool                       // answer 724 when external != internal port
+	omitFields    map[string]map[string]bool // action -> reply fields left out
+	externalIP    string
+}
+
+type fakeEntry struct {
+	proto       string
+	ext, intern uint16
+	client      string
+	desc        string
+	lease       uint32
+}
+
+func newFakeIGD(t testing.TB, variant string) *fakeIGD {
+	t.Helper()
+	f := &fakeIGD{t: t, variant: variant, faults: map[string][]int{}, actions: map[string]int{},
+		omitFields: map[string]map[string]bool{}, externalIP: "11.0.0.2"}
+	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.udp = udp
+	mux := http.NewServeMux()
+	mux.HandleFunc("/rootDesc.xml", f.serveDescription)
+	mux.HandleFunc("/ctl/", f.serveControl)
+	f.http = httptest.NewServer(mux)
+	go f.serveSSDP()
+	t.Cleanup(func() {
+		udp.Close()
+		f.http.Close()
+		if f.otherSock != nil {
+			f.otherSock.Close()
+		}
+	})
+	return f
+}
+
+// config points a Config at the fake: gateway 127.0.0.1, unicast SSDP to
+// the fake's port, no multicast, a private cache directory.
+func (f *fakeIGD) config() Config {
+	return Config{
+		Gateway:   netip.MustParseAddr("127.0.0.1"),
+		SSDPPort:  f.udp.LocalAddr().(*net.UDPAddr).Port,
+		Multicast: "off",
+		CacheDir:  f.t.TempDir(),
+		Logf:      f.t.Logf,
+	}
+}
+
+func (f *fakeIGD) location() string { return f.http.URL + "/rootDesc.xml" }
+
+// ssdpReply is miniupnpd 2.3's answer to an M-SEARCH (minissdp.c
+// SendSSDPResponse), for search target st and description URL loc.
+func ssdpReply(st, loc string) []byte {
+	return []byte("HTTP/1.1 200 OK\r\n" +
+		"CACHE-CONTROL: max-age=120\r\n" +
+		"ST: " + st + "\r\n" +
+		"USN: uuid:5d3a8f2e-7c1b-4e0a-9f6d-2b8c4a1e3f70::" + st + "\r\n" +
+		"EXT:\r\n" +
+		"SERVER: Debian/12 UPnP/1.1 MiniUPnPd/2.3.1\r\n" +
+		"LOCATION: " + loc + "\r\n" +
+		"OPT: \"http://schemas.upnp.org/upnp/1/0/\"; ns=01\r\n" +
+		"01-NLS: 1764158400\r\n" +
+		"BOOTID.UPNP.ORG: 1764158400\r\n" +
+		"CONFIGID.UPNP.ORG: 1337\r\n" +
+		"\r\n")
+}
+
+func (f *fakeIGD) serveSSDP() {
+	buf := make([]byte, 2048)
+	for {
+		n, from, err := f.udp.ReadFromUDPAddrPort(buf)
+		if err != nil {
+			return
+		}
+		req := string(buf[:n])
+		if !strings.HasPrefix(req, "M-SEARCH * HTTP/1.1\r\n") || !strings.Contains(req, `"ssdp:discover"`) {
+			continue
+		}
+		f.ssdpSearches.Add(1)
+		st := ""
+		for _, line := range strings.Split(req, "\r\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.EqualFold(k, "ST") {
+				st = strings.TrimSpace(v)
+			}
+		}
+		f.mu.Lock()
+		silent, pre, others, other := f.ssdpSilent, f.preReplies, f.otherReplies, f.otherSock
+		f.mu.Unlock()
+		if silent {
+			continue
+		}
+		for _, b := range others {
+			other.WriteToUDPAddrPort(b, from)
+		}
+		for _, b := range pre {
+			f.udp.WriteToUDPAddrPort(b, from)
+		}
+		f.udp.WriteToUDPAddrPort(ssdpReply(st, f.location()), from)
+	}
+}
+
+// addOtherDevice makes a second responder on 127.0.0.2 that answers every
+// search with reply, as another UPnP device on the LAN would.
+func (f *fakeIGD) addOtherDevice(reply []byte) {
+	f.t.Helper()
+	sock, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 2)})
+	if err != nil {
+		f.t.Skipf("cannot bind 127.0.0.2 for a second responder: %v", err)
+	}
+	f.mu.Lock()
+	f.otherSock = sock
+	f.otherReplies = append(f.otherReplies, reply)
+	f.mu.Unlock()
+}
+
+func (f *fakeIGD) set(fn func(f *fakeIGD)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f)
+}
+
+// failNext makes the next call of action answer UPnP fault code.
+func (f *fakeIGD) failNext(action string, code int) {
+	f.set(func(f *fakeIGD) { f.faults[action] = append(f.faults[action], code) })
+}
+
+func (f *fakeIGD) calls(action string) int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.actions[action]
+}
+
+func (f *fakeIGD) entries() []fakeEntry {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]fakeEntry(nil), f.table...)
+}
+
+func (f *fakeIGD) addEntry(e fakeEntry) {
+	f.set(func(f *fakeIGD) { f.table = append(f.table, e) })
+}
+
+// serviceType is the WAN connection service of the variant.
+func (f *fakeIGD) serviceType() string {
+	switch f.variant {
+	case "v2":
+		return "urn:schemas-upnp-org:service:WANIPConnection:2"
+	case "ppp", "dual":
+		return "urn:schemas-upnp-org:service:WANPPPConnection:1"
+	}
+	return "urn:schemas-upnp-org:service:WANIPConnection:1"
+}
+
+func (f *fakeIGD) serveDescription(w http.ResponseWriter, r *http.Request) {
+	f.descFetches.Add(1)
+	f.mu.Lock()
+	h, ctl := f.descHandler, f.controlURL
+	f.mu.Unlock()
+	if h != nil {
+		h(w, r)
+		return
+	}
+	if ctl == "" {
+		ctl = "/ctl/IPConn"
+	}
+	v := "1"
+	if f.variant == "v2" {
+		v = "2"
+	}
+	down := ""
+	if f.variant == "dual" {
+		down = `<service><serviceType>urn:schemas-upnp-org:service:WANIPConnection:1</serviceType>
+<serviceId>urn:upnp-org:serviceId:WANIPConn1</serviceId><SCPDURL>/WANIPCn.xml</SCPDURL>
+<controlURL>/ctl/IPDown</controlURL><eventSubURL>/evt/IPDown</eventSubURL></service>`
+	}
+	w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)
+	w.Header().Set("Server", "Debian/12 UPnP/1.1 MiniUPnPd/2.3.1")
+	fmt.Fprintf(w, `<?xml version="1.0"?>
+<root xmlns="urn:schemas-upnp-org:device-1-0" configId="1337">
+<specVersion><major>1</major><minor>1</minor></specVersion>
+<device>
+<deviceType>urn:schemas-upnp-org:device:InternetGatewayDevice:%[1]s</deviceType>
+<friendlyName>Fake router</friendlyName>
+<manufacturer>reach tests</manufacturer>
+<UDN>uuid:5d3a8f2e-7c1b-4e0a-9f6d-2b8c4a1e3f70</UDN>
+<serviceList><service>
+<serviceType>urn:schemas-upnp-org:service:Layer3Forwarding:1</serviceType>
+<serviceId>urn:upnp-org:serviceId:L3Forwarding1</serviceId>
+<SCPDURL>/L3F.xml</SCPDURL><controlURL>/ctl/L3F</controlURL><eventSubURL>/evt/L3F</eventSubURL>
+</service></serviceList>
+<deviceList><device>
+<deviceType>urn:schemas-upnp-org:device:WANDevice:%[1]s</deviceType>
+<friendlyName>WANDevice</friendlyName>
+<UDN>uuid:5d3a8f2e-7c1b-4e0a-9f6d-2b8c4a1e3f71</UDN>
+<deviceList><device>
+<deviceType>urn:schemas-upnp-org:device:WANConnectionDevice:%[1]s</deviceType>
+<friendlyName>WANConnectionDevice</friendlyName>
+<UDN>uuid:5d3a8f2e-7c1b-4e0a-9f6d-2b8c4a1e3f72</UDN>
+<serviceList>%[4]s<service>
+<serviceType>%[2]s</serviceType>
+<serviceId>urn:upnp-org:serviceId:WANIPConn1</serviceId>
+<SCPDURL>/WANIPCn.xml</SCPDURL><controlURL>%[3]s</controlURL><eventSubURL>/evt/IPConn</eventSubURL>
+</service></serviceList>
+</device></deviceList>
+</device></deviceList>
+</device>
+</root>
+`, v, f.serviceType(), ctl, down)
+}

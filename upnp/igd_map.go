@@ -1,0 +1,227 @@
+package upnp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+const (
+	// DefaultDescription is the UPnP description of reach's mappings when
+	// Mapping.Description is empty.
+	DefaultDescription = "reach"
+	// maxLeaseSeconds is the longest lease IGD v2 allows (one week); v1
+	// routers accept it too. Longer requests are capped to it.
+	maxLeaseSeconds = 604800
+	// maxMappingEntries caps the GetGenericPortMappingEntry walk, so a
+	// router that never says "end of list" cannot keep us looping.
+	maxMappingEntries = 1024
+)
+
+// upnpProtocol spells p the way UPnP wants it.
+func upnpProtocol(p Protocol) (string, error) {
+	switch p {
+	case TCP:
+		return "TCP", nil
+	case UDP:
+		return "UDP", nil
+	}
+	return "", fmt.Errorf("upnp: protocol %q: use %q or %q", p, TCP, UDP)
+}
+
+// normalize fills in m's defaults (external port = internal port, internal
+// IP = this host, description "reach") and checks it.
+func (g *IGD) normalize(m Mapping) (Mapping, string, error) {
+	proto, err := upnpProtocol(m.Protocol)
+	if err != nil {
+		return m, "", err
+	}
+	if m.ExternalPort == 0 {
+		m.ExternalPort = m.InternalPort
+	}
+	if m.ExternalPort == 0 {
+		return m, "", errors.New("upnp: mapping needs a port; pass --port")
+	}
+	if !m.InternalIP.IsValid() {
+		m.InternalIP = g.local
+	}
+	m.InternalIP = m.InternalIP.Unmap()
+	if m.Description == "" {
+		m.Description = DefaultDescription
+	}
+	return m, proto, nil
+}
+
+// igdLeaseSeconds converts a lease to UPnP seconds, capped to one week.
+func igdLeaseSeconds(d time.Duration) uint32 {
+	if d <= 0 {
+		return 0
+	}
+	s := math.Ceil(d.Seconds())
+	if s > maxLeaseSeconds {
+		return maxLeaseSeconds
+	}
+	return uint32(s)
+}
+
+// what describes m for error messages: "1234/tcp -> 192.168.1.10:1234".
+func what(m Mapping) string {
+	return fmt.Sprintf("%d/%s -> %s:%d", m.ExternalPort, m.Protocol, m.InternalIP, m.InternalPort)
+}
+
+// Add creates m on the router, or refreshes it if this host already holds
+// it, and returns the mapping as the router then reports it. A zero
+// ExternalPort means the internal port, a zero InternalIP this host. If the
+// router only accepts permanent leases (UPnP 725) Add retries with lease 0
+// and the returned Lease is 0. A port held by another host gives a
+// *ConflictError naming it; other refusals a *SOAPError with advice.
+func (g *IGD) Add(ctx context.Context, m Mapping) (Mapping, error) {
+	m, proto, err := g.normalize(m)
+	if err != nil {
+		return Mapping{}, err
+	}
+	lease := igdLeaseSeconds(m.Lease)
+	err = g.add(ctx, m, proto, lease)
+	if err != nil && faultCode(err) == CodeOnlyPermanentLeases && lease != 0 {
+		g.cfg.logf("upnp: router %s only accepts permanent mappings (UPnP 725); retrying %s with lease 0", g.gw, what(m))
+		lease = 0
+		err = g.add(ctx, m, proto, lease)
+	}
+	if err != nil && faultCode(err) == CodeConflict {
+		err = g.resolveConflict(ctx, m, proto, lease)
+	}
+	if err != nil {
+		return Mapping{}, g.mapError("add mapping", m, err)
+	}
+	return g.granted(ctx, m, proto, lease), nil
+}
+
+func (g *IGD) add(ctx context.Context, m Mapping, proto string, lease uint32) error {
+	err := g.conn.AddPortMappingCtx(ctx, "", m.ExternalPort, proto, m.InternalPort, m.InternalIP.String(), true, m.Description, lease)
+	return g.stepErr("AddPortMapping", err)
+}
+
+// resolveConflict handles UPnP 718: if this host holds the port for the
+// same internal port, the old entry is replaced (a refresh, for routers
+// that refuse to overwrite); otherwise it names the holder.
+func (g *IGD) resolveConflict(ctx context.Context, m Mapping, proto string, lease uint32) error {
+	holder, err := g.entry(ctx, m.ExternalPort, m.Protocol, proto)
+	if err != nil {
+		g.cfg.logf("upnp: port %d/%s is taken on %s and the router would not say by whom: %v", m.ExternalPort, m.Protocol, g.gw, err)
+		return &ConflictError{Holder: Mapping{Protocol: m.Protocol, ExternalPort: m.ExternalPort}}
+	}
+	if holder.InternalIP != m.InternalIP || holder.InternalPort != m.InternalPort {
+		return &ConflictError{Holder: holder}
+	}
+	if err := g.conn.DeletePortMappingCtx(ctx, "", m.ExternalPort, proto); err != nil && faultCode(err) != CodeNoSuchEntry {
+		return g.stepErr("DeletePortMapping", err)
+	}
+	return g.add(ctx, m, proto, lease)
+}
+
+// granted reads back the entry just added, for the lease the router really
+// gave; a router that cannot say is taken at its word.
+func (g *IGD) granted(ctx context.Context, m Mapping, proto string, lease uint32) Mapping {
+	m.Lease = time.Duration(lease) * time.Second
+	m.Enabled = true
+	e, err := g.entry(ctx, m.ExternalPort, m.Protocol, proto)
+	if err != nil {
+		g.cfg.logf("upnp: could not read back %s from %s: %v", what(m), g.gw, err)
+		return m
+	}
+	if e.InternalIP == m.InternalIP && e.InternalPort == m.InternalPort {
+		m.Lease, m.Enabled = e.Lease, e.Enabled
+	}
+	return m
+}
+
+// entry asks the router who holds external port ext (GetSpecificPortMappingEntry).
+func (g *IGD) entry(ctx context.Context, ext uint16, p Protocol, proto string) (Mapping, error) {
+	port, client, enabled, desc, lease, err := g.conn.GetSpecificPortMappingEntryCtx(ctx, "", ext, proto)
+	if err != nil {
+		return Mapping{}, g.stepErr("GetSpecificPortMappingEntry", err)
+	}
+	ip, _ := netip.ParseAddr(strings.TrimSpace(client)) // not an IP: zero, never "this host"
+	return Mapping{Protocol: p, ExternalPort: ext, InternalIP: ip.Unmap(), InternalPort: port,
+		Description: desc, Lease: time.Duration(lease) * time.Second, Enabled: enabled}, nil
+}
+
+// Delete removes this host's mapping on m's external port and protocol. It
+// first asks the router who holds the port: ErrNoSuchMapping if nobody, a
+// *NotOursError (matching ErrNotOurs) if another host.
+func (g *IGD) Delete(ctx context.Context, m Mapping) error {
+	m, proto, err := g.normalize(m)
+	if err != nil {
+		return err
+	}
+	holder, err := g.entry(ctx, m.ExternalPort, m.Protocol, proto)
+	if err != nil {
+		return g.mapError("delete mapping", m, err)
+	}
+	if holder.InternalIP != m.InternalIP {
+		return fmt.Errorf("upnp: delete mapping %d/%s on %s: %w", m.ExternalPort, m.Protocol, g.gw, &NotOursError{Holder: holder})
+	}
+	if err := g.conn.DeletePortMappingCtx(ctx, "", m.ExternalPort, proto); err != nil {
+		return g.mapError("delete mapping", m, g.stepErr("DeletePortMapping", err))
+	}
+	return nil
+}
+
+// mapError wraps err from operation op on mapping m, turning "no such
+// entry" (UPnP 714) into ErrNoSuchMapping.
+func (g *IGD) mapError(op string, m Mapping, err error) error {
+	if faultCode(err) == CodeNoSuchEntry {
+		return &taggedError{msg: fmt.Sprintf("upnp: %s %d/%s on %s: the router holds no mapping on that port (UPnP 714)",
+			op, m.ExternalPort, m.Protocol, g.gw), sentinel: ErrNoSuchMapping}
+	}
+	return fmt.Errorf("upnp: %s %s on %s: %w", op, what(m), g.gw, err)
+}
+
+// Mappings lists every mapping the router holds (GetGenericPortMappingEntry
+// from index 0 until the router says the list ended), of any host. A router
+// that refuses partway gives the entries read so far.
+func (g *IGD) Mappings(ctx context.Context) ([]Mapping, error) {
+	var out []Mapping
+	for i := 0; i < maxMappingEntries; i++ {
+		_, ext, proto, intPort, client, enabled, desc, lease, err := g.conn.GetGenericPortMappingEntryCtx(ctx, uint16(i))
+		if err != nil {
+			code := faultCode(err)
+			switch {
+			case code == CodeArrayIndexInvalid || code == CodeNoSuchEntry:
+				return out, nil
+			case code != 0 && i > 0:
+				g.cfg.logf("upnp: router %s stopped listing mappings at entry %d: %v", g.gw, i, g.stepErr("GetGenericPortMappingEntry", err))
+				return out, nil
+			}
+			return out, fmt.Errorf("upnp: list mappings on %s: %w", g.gw, g.stepErr("GetGenericPortMappingEntry", err))
+		}
+		ip, _ := netip.ParseAddr(strings.TrimSpace(client))
+		out = append(out, Mapping{Protocol: Protocol(strings.ToLower(proto)), ExternalPort: ext, InternalIP: ip.Unmap(),
+			InternalPort: intPort, Description: desc, Lease: time.Duration(lease) * time.Second, Enabled: enabled})
+	}
+	g.cfg.logf("upnp: router %s lists more than %d mappings; showing the first %d", g.gw, maxMappingEntries, maxMappingEntries)
+	return out, nil
+}
+
+// ExternalAddr returns the router's WAN address (GetExternalIPAddress). An
+// empty answer, which routers give when the WAN is down, is the unspecified
+// address, not an error.
+func (g *IGD) ExternalAddr(ctx context.Context) (netip.Addr, error) {
+	s, err := g.conn.GetExternalIPAddressCtx(ctx)
+	if err != nil {
+		return netip.Addr{}, g.actionError("GetExternalIPAddress", err)
+	}
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return netip.IPv4Unspecified(), nil
+	}
+	a, err := netip.ParseAddr(s)
+	if err != nil {
+		return netip.Addr{}, fmt.Errorf("upnp: router %s reports external address %q, which is not an IP address: %w", g.gw, s, err)
+	}
+	return a.Unmap(), nil
+}

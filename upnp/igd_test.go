@@ -1,0 +1,293 @@
+package upnp
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+var (
+	igdLocal = netip.MustParseAddr("127.0.0.1")
+	otherLAN = netip.MustParseAddr("192.168.1.20")
+)
+
+// openFake discovers the fake's IGD the way Discover does (SSDP, then the
+// description), without the PCP and NAT-PMP probes.
+func openFake(t *testing.T, f *fakeIGD) *IGD {
+	t.Helper()
+	cfg := f.config()
+	igd, _, err := discoverIGD(context.Background(), cfg, cfg.Gateway, igdLocal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return igd
+}
+
+func TestIGDVariants(t *testing.T) {
+	for _, tt := range []struct {
+		variant string
+		method  Method
+		service string
+	}{
+		{"v2", MethodIGD2, "urn:schemas-upnp-org:service:WANIPConnection:2"},
+		{"v1", MethodIGD1, "urn:schemas-upnp-org:service:WANIPConnection:1"},
+		{"ppp", MethodIGD1, "urn:schemas-upnp-org:service:WANPPPConnection:1"},
+	} {
+		t.Run(tt.variant, func(t *testing.T) {
+			f := newFakeIGD(t, tt.variant)
+			igd := openFake(t, f)
+			if igd.Method() != tt.method || igd.ServiceType() != tt.service {
+				t.Errorf("method, service = %s, %s; want %s, %s", igd.Method(), igd.ServiceType(), tt.method, tt.service)
+			}
+			if got, want := igd.ControlURL().String(), f.http.URL+"/ctl/IPConn"; got != want {
+				t.Errorf("control URL = %s, want %s", got, want)
+			}
+			if igd.Server() != "Debian/12 UPnP/1.1 MiniUPnPd/2.3.1" || igd.FriendlyName() != "Fake router" {
+				t.Errorf("server, name = %q, %q", igd.Server(), igd.FriendlyName())
+			}
+			ctx := context.Background()
+			ext, err := igd.ExternalAddr(ctx)
+			if err != nil || ext != netip.MustParseAddr("11.0.0.2") {
+				t.Errorf("ExternalAddr = %v, %v; want 11.0.0.2", ext, err)
+			}
+			st, err := igd.ConnectionStatus(ctx)
+			if err != nil || st.Status != "Connected" || st.Uptime != 4242*time.Second {
+				t.Errorf("ConnectionStatus = %+v, %v", st, err)
+			}
+			got, err := igd.Add(ctx, Mapping{Protocol: UDP, InternalPort: 1234, Lease: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := Mapping{Protocol: UDP, ExternalPort: 1234, InternalIP: igdLocal, InternalPort: 1234,
+				Description: "reach", Lease: time.Hour, Enabled: true}
+			if got != want {
+				t.Errorf("Add granted %+v, want %+v", got, want)
+			}
+			if e := f.entries(); len(e) != 1 || e[0].proto != "UDP" || e[0].client != "127.0.0.1" || e[0].lease != 3600 {
+				t.Errorf("router table = %+v", e)
+			}
+			if err := igd.Delete(ctx, Mapping{Protocol: UDP, ExternalPort: 1234, InternalPort: 1234}); err != nil {
+				t.Fatal(err)
+			}
+			if e := f.entries(); len(e) != 0 {
+				t.Errorf("router table after Delete = %+v", e)
+			}
+		})
+	}
+}
+
+func TestAddIsIdempotent(t *testing.T) {
+	f := newFakeIGD(t, "v2")
+	igd := openFake(t, f)
+	m := Mapping{Protocol: TCP, ExternalPort: 8080, InternalPort: 1234, Lease: time.Hour}
+	for i := 0; i < 2; i++ {
+		if _, err := igd.Add(context.Background(), m); err != nil {
+			t.Fatalf("Add #%d: %v", i+1, err)
+		}
+	}
+	if e := f.entries(); len(e) != 1 || e[0].ext != 8080 || e[0].intern != 1234 {
+		t.Errorf("router table after two Adds = %+v, want one 8080 -> 1234", e)
+	}
+}
+
+func TestAddOnlyPermanentLeases(t *testing.T) {
+	f := newFakeIGD(t, "v1")
+	f.set(func(f *fakeIGD) { f.onlyPermanent = true })
+	igd := openFake(t, f)
+	got, err := igd.Add(context.Background(), Mapping{Protocol: TCP, InternalPort: 1234, Lease: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Lease != 0 {
+		t.Errorf("granted lease = %v, want 0 (permanent) after UPnP 725", got.Lease)
+	}
+	if n := f.calls("AddPortMapping"); n != 2 {
+		t.Errorf("AddPortMapping called %d times, want 2 (lease 3600, then 0)", n)
+	}
+	if e := f.entries(); len(e) != 1 || e[0].lease != 0 {
+		t.Errorf("router table = %+v", e)
+	}
+}
+
+func TestAddConflictNamesHolder(t *testing.T) {
+	f := newFakeIGD(t, "v2")
+	f.addEntry(fakeEntry{proto: "TCP", ext: 1234, intern: 22, client: otherLAN.String(), desc: "nas ssh", lease: 0})
+	igd := openFake(t, f)
+	_, err := igd.Add(context.Background(), Mapping{Protocol: TCP, InternalPort: 1234})
+	var ce *ConflictError
+	if !errors.As(err, &ce) {
+		t.Fatalf("err = %v, want a *ConflictError", err)
+	}
+	if ce.Holder.InternalIP != otherLAN || ce.Holder.InternalPort != 22 || ce.Holder.Description != "nas ssh" {
+		t.Errorf("holder = %+v", ce.Holder)
+	}
+	for _, s := range []string{"1234/tcp", "192.168.1.20:22", `"nas ssh"`, "--external-port"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("error %q does not mention %s", err, s)
+		}
+	}
+	if e := f.entries(); len(e) != 1 || e[0].client != otherLAN.String() {
+		t.Errorf("the other host's mapping was touched: %+v", e)
+	}
+}
+
+// A router that answers 718 even to the host that holds the port (some do,
+// instead of refreshing): the mapping is replaced and Add succeeds.
+func TestAddConflictWithOwnMappingRefreshes(t *testing.T) {
+	f := newFakeIGD(t, "v2")
+	f.addEntry(fakeEntry{proto: "TCP", ext: 1234, intern: 1234, client: "127.0.0.1", desc: "reach", lease: 10})
+	f.failNext("AddPortMapping", CodeConflict)
+	igd := openFake(t, f)
+	got, err := igd.Add(context.Background(), Mapping{Protocol: TCP, InternalPort: 1234, Lease: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Lease != time.Hour {
+		t.Errorf("lease after refresh = %v, want 1h", got.Lease)
+	}
+	if n := f.calls("DeletePortMapping"); n != 1 {
+		t.Errorf("DeletePortMapping called %d times, want 1", n)
+	}
+}
+
+func TestAddFaults(t *testing.T) {
+	for _, tt := range []struct {
+		code   int
+		setup  func(f *fakeIGD)
+		advice string
+	}{
+		{CodeSamePortValuesRequired, func(f *fakeIGD) { f.samePortOnly = true }, "drop --external-port"},
+		{CodeNotAuthorized, func(f *fakeIGD) { f.faults["AddPortMapping"] = []int{606} }, "restricted in the router's settings"},
+		{CodeActionFailed, func(f *fakeIGD) { f.faults["AddPortMapping"] = []int{501} }, "WAN is not connected"},
+		{CodeInvalidAction, func(f *fakeIGD) { f.faults["AddPortMapping"] = []int{401} }, "does not implement"},
+	} {
+		t.Run(strconv.Itoa(tt.code), func(t *testing.T) {
+			f := newFakeIGD(t, "v2")
+			f.set(tt.setup)
+			igd := openFake(t, f)
+			_, err := igd.Add(context.Background(), Mapping{Protocol: TCP, ExternalPort: 8080, InternalPort: 1234})
+			var se *SOAPError
+			if !errors.As(err, &se) || se.Code != tt.code || se.Action != "AddPortMapping" {
+				t.Fatalf("err = %v, want a *SOAPError %d from AddPortMapping", err, tt.code)
+			}
+			if !strings.Contains(err.Error(), tt.advice) || !strings.Contains(err.Error(), "8080/tcp -> 127.0.0.1:1234") {
+				t.Errorf("error %q lacks the mapping or the advice %q", err, tt.advice)
+			}
+		})
+	}
+}
+
+func TestDeleteRefusesAnotherHostsMapping(t *testing.T) {
+	f := newFakeIGD(t, "v2")
+	f.addEntry(fakeEntry{proto: "TCP", ext: 1234, intern: 1234, client: otherLAN.String(), desc: "game"})
+	igd := openFake(t, f)
+	err := igd.Delete(context.Background(), Mapping{Protocol: TCP, ExternalPort: 1234, InternalPort: 1234})
+	var no *NotOursError
+	if !errors.Is(err, ErrNotOurs) || !errors.As(err, &no) || no.Holder.InternalIP != otherLAN {
+		t.Fatalf("err = %v, want ErrNotOurs naming 192.168.1.20", err)
+	}
+	if n := f.calls("DeletePortMapping"); n != 0 {
+		t.Errorf("DeletePortMapping was sent %d times", n)
+	}
+	if len(f.entries()) != 1 {
+		t.Error("the other host's mapping is gone")
+	}
+}
+
+func TestDeleteAbsentMapping(t *testing.T) {
+	f := newFakeIGD(t, "v1")
+	igd := openFake(t, f)
+	err := igd.Delete(context.Background(), Mapping{Protocol: UDP, ExternalPort: 4000, InternalPort: 4000})
+	if !errors.Is(err, ErrNoSuchMapping) {
+		t.Fatalf("err = %v, want ErrNoSuchMapping", err)
+	}
+}
+
+func TestMappingsWalksToTheEnd(t *testing.T) {
+	f := newFakeIGD(t, "v2")
+	for i := 0; i < 5; i++ {
+		f.addEntry(fakeEntry{proto: "TCP", ext: uint16(9000 + i), intern: uint16(80 + i), client: otherLAN.String(), desc: "d", lease: uint32(60 * i)})
+	}
+	igd := openFake(t, f)
+	got, err := igd.Mappings(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 5 {
+		t.Fatalf("got %d mappings, want 5: %+v", len(got), got)
+	}
+	for i, m := range got {
+		want := Mapping{Protocol: TCP, ExternalPort: uint16(9000 + i), InternalIP: otherLAN, InternalPort: uint16(80 + i),
+			Description: "d", Lease: time.Duration(60*i) * time.Second, Enabled: true}
+		if m != want {
+			t.Errorf("mapping %d = %+v, want %+v", i, m, want)
+		}
+	}
+	if n := f.calls("GetGenericPortMappingEntry"); n != 6 {
+		t.Errorf("GetGenericPortMappingEntry called %d times, want 6 (5 entries + the 713 end)", n)
+	}
+}
+
+func TestMappingsEmptyAndRefused(t *testing.T) {
+	f := newFakeIGD(t, "v1")
+	igd := openFake(t, f)
+	got, err := igd.Mappings(context.Background())
+	if err != nil || len(got) != 0 {
+		t.Errorf("empty table: %v, %v", got, err)
+	}
+	f.failNext("GetGenericPortMappingEntry", CodeNotAuthorized)
+	if _, err := igd.Mappings(context.Background()); faultCode(err) != CodeNotAuthorized {
+		t.Errorf("refused listing: err = %v, want UPnP 606", err)
+	}
+}
+
+func TestReplyMissingFields(t *testing.T) {
+	f := newFakeIGD(t, "v2")
+	f.addEntry(fakeEntry{proto: "TCP", ext: 9000, intern: 80, client: otherLAN.String()})
+	f.set(func(f *fakeIGD) {
+		f.omitFields["GetGenericPortMappingEntry"] = map[string]bool{"NewExternalPort": true}
+		f.omitFields["GetExternalIPAddress"] = map[string]bool{"NewExternalIPAddress": true}
+	})
+	igd := openFake(t, f)
+	_, err := igd.Mappings(context.Background())
+	if err == nil || !strings.Contains(err.Error(), "missing a field") {
+		t.Errorf("Mappings err = %v, want one saying the reply is missing a field", err)
+	}
+	// An empty external address is how routers say "not connected".
+	ext, err := igd.ExternalAddr(context.Background())
+	if err != nil || !ext.IsUnspecified() {
+		t.Errorf("ExternalAddr = %v, %v; want 0.0.0.0, nil", ext, err)
+	}
+}
+
+func TestExternalAddrNotAnIP(t *testing.T) {
+	f := newFakeIGD(t, "v2")
+	f.set(func(f *fakeIGD) { f.externalIP = "<script>" })
+	igd := openFake(t, f)
+	if _, err := igd.ExternalAddr(context.Background()); err == nil || !strings.Contains(err.Error(), "not an IP address") {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// A DSL router lists a disconnected WANIPConnection before the connected
+// WANPPPConnection: mappings must go to the connected one.
+func TestIGDPicksConnectedService(t *testing.T) {
+	f := newFakeIGD(t, "dual")
+	igd := openFake(t, f)
+	if igd.ServiceType() != "urn:schemas-upnp-org:service:WANPPPConnection:1" || !strings.HasSuffix(igd.ControlURL().Path, "/ctl/IPConn") {
+		t.Fatalf("picked %s at %s, want the connected WANPPPConnection", igd.ServiceType(), igd.ControlURL())
+	}
+	if _, err := igd.Add(context.Background(), Mapping{Protocol: TCP, InternalPort: 1234}); err != nil {
+		t.Fatal(err)
+	}
+	if n := f.calls("IPDown GetStatusInfo"); n != 1 {
+		t.Errorf("the disconnected service was asked its status %d times, want 1", n)
+	}
+	if n := f.calls("IPDown AddPortMapping"); n != 0 {
+		t.Errorf("the disconnected service got %d AddPortMapping", n)
+	}
+}
