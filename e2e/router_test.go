@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -125,5 +126,47 @@ func TestNATPMPOnlyRouter(t *testing.T) {
 	}
 	if report.NAT != "public" {
 		t.Errorf("diagnose nat = %q, want public\n%s", report.NAT, diag)
+	}
+}
+
+// routerForwards reports whether the lab router's ruleset forwards TCP port
+// to pc (miniupnpd's DNAT rule), whichever protocol made the mapping.
+func routerForwards(t *testing.T, l *lab.Lab, port int) bool {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), toolTimeout)
+	defer cancel()
+	out, errOut, code, err := l.Run(ctx, lab.Router, "nft", "list", "chain", "inet", "filter", "prerouting_miniupnpd")
+	if err != nil || code != 0 {
+		t.Fatalf("nft list chain in router: exit %d, %v: %s", code, err, errOut)
+	}
+	return strings.Contains(out, "dport "+strconv.Itoa(port)+" dnat ip to "+lab.PCAddr+":")
+}
+
+func TestMapThenUnmap(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name string
+		opts lab.Options
+	}{
+		{"upnp", lab.Options{UPnP: true}},
+		{"natpmp-pcp", lab.Options{NATPMP: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			l := newLab(t, tc.opts)
+			if mapped := reach(t, l, lab.PC, "map", "--port", "1234"); mapped.code != 0 {
+				t.Fatalf("reach map --port 1234 failed\n%s", mapped)
+			}
+			if !routerForwards(t, l, 1234) {
+				t.Fatalf("router does not forward 1234 after reach map")
+			}
+			// map's own advice: "remove it with: reach unmap --port 1234".
+			if unmap := reach(t, l, lab.PC, "unmap", "--port", "1234"); unmap.code != 0 {
+				t.Errorf("reach unmap --port 1234 after reach map: want exit 0\n%s", unmap)
+			}
+			if routerForwards(t, l, 1234) {
+				t.Errorf("router still forwards 1234 after reach unmap")
+			}
+		})
 	}
 }

@@ -169,7 +169,10 @@ func (l *Lab) addHost(ctx context.Context, host string) error {
 	}
 	switch host {
 	case Router, Modem, ISP:
-		sysctls = append(sysctls, "net.ipv4.ip_forward=1")
+		// icmp_ratelimit=0: a router that just refused a NAT-PMP probe with
+		// port-unreachable would otherwise stay silent to a TTL probe for a
+		// second, and hop lists would depend on timing.
+		sysctls = append(sysctls, "net.ipv4.ip_forward=1", "net.ipv4.icmp_ratelimit=0")
 	}
 	if err := run(ctx, "ip", append([]string{"netns", "exec", ns, "sysctl", "-qw"}, sysctls...)...); err != nil {
 		return err

@@ -135,7 +135,7 @@ func askSTUN(ctx context.Context, server string) (STUNResult, error) {
 				last = fmt.Errorf("ignored a reply from %s", from)
 				continue
 			}
-			mapped, err := ParseSTUNReply(buf[:n], req.TransactionID)
+			mapped, err := parseSTUNReply(buf[:n], req.TransactionID)
 			if err != nil {
 				last = err
 				continue
@@ -180,10 +180,10 @@ func resolveSTUN(ctx context.Context, server string) (netip.AddrPort, error) {
 	return netip.AddrPortFrom(ips[0].Unmap(), uint16(p)), nil
 }
 
-// ParseSTUNReply checks that b is a STUN Binding success response to the
+// parseSTUNReply checks that b is a STUN Binding success response to the
 // request with transaction id tid and returns the address it reports:
 // XOR-MAPPED-ADDRESS, or MAPPED-ADDRESS from servers that predate it.
-func ParseSTUNReply(b []byte, tid [stun.TransactionIDSize]byte) (netip.AddrPort, error) {
+func parseSTUNReply(b []byte, tid [stun.TransactionIDSize]byte) (netip.AddrPort, error) {
 	if !stun.IsMessage(b) {
 		return netip.AddrPort{}, fmt.Errorf("probe: stun: %d bytes that are not a STUN message", len(b))
 	}

@@ -188,7 +188,7 @@ func FuzzParseSTUNReply(f *testing.F) {
 		&stun.MappedAddress{IP: net.IPv4(11, 0, 0, 2), Port: 1}).Raw)
 	f.Add(stun.MustBuild(stun.NewTransactionIDSetter(tid), stun.BindingError, stun.CodeBadRequest).Raw)
 	f.Fuzz(func(t *testing.T, b []byte) {
-		got, err := ParseSTUNReply(b, tid)
+		got, err := parseSTUNReply(b, tid)
 		if err != nil {
 			return
 		}

@@ -2,6 +2,7 @@ package upnp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -76,25 +77,46 @@ func Discover(ctx context.Context, cfg Config) (*Discovery, error) {
 		pctx, cancel := context.WithTimeout(ctx, portProbeTimeout)
 		defer cancel()
 		p := NewPCP(cfg, gw, local)
-		if err := p.Probe(pctx); err != nil {
-			setErr(MethodPCP, err)
-			return
+		err := p.Probe(pctx)
+		if answered(err) {
+			d.PCP = p
 		}
-		d.PCP = p
+		if err != nil {
+			setErr(MethodPCP, err)
+		}
 	}()
 	go func() {
 		defer wg.Done()
 		pctx, cancel := context.WithTimeout(ctx, portProbeTimeout)
 		defer cancel()
 		n := NewNATPMP(cfg, gw)
-		if err := n.Probe(pctx); err != nil {
-			setErr(MethodNATPMP, err)
-			return
+		err := n.Probe(pctx)
+		if answered(err) {
+			d.NATPMP = n
 		}
-		d.NATPMP = n
+		if err != nil {
+			setErr(MethodNATPMP, err)
+		}
 	}()
 	wg.Wait()
 	return d, nil
+}
+
+// answered reports whether a PCP or NAT-PMP probe found the service: it
+// worked, or the router answered with a result code of the protocol (for
+// example "no external address" behind another NAT), which is itself the
+// evidence diagnose needs. A router that does not speak the version asked
+// is not a service of that kind.
+func answered(err error) bool {
+	var pe *PCPError
+	if errors.As(err, &pe) {
+		return pe.Code != PCPUnsuppVersion
+	}
+	var ne *NATPMPError
+	if errors.As(err, &ne) {
+		return ne.Result != NATPMPUnsupportedVersion
+	}
+	return err == nil
 }
 
 // discoverIGD races the remembered description URL of gw (if any) against

@@ -50,8 +50,10 @@ type NATPMPError struct {
 	Result NATPMPResult
 }
 
+// Error says what the router answered and what it means; callers wrap it
+// with the request and the gateway.
 func (e *NATPMPError) Error() string {
-	return fmt.Sprintf("upnp: nat-pmp result %d: %s", e.Result, e.Advice())
+	return fmt.Sprintf("router answered NAT-PMP result %d: %s", e.Result, e.Advice())
 }
 
 // Advice tells what the result code means and what to do about it.

@@ -60,8 +60,23 @@ type PCPError struct {
 	Code PCPCode
 }
 
+// Error says what the router answered and what it means; callers wrap it
+// with the request and the gateway.
 func (e *PCPError) Error() string {
-	return fmt.Sprintf("upnp: pcp result %d: %s", e.Code, e.Advice())
+	return fmt.Sprintf("router answered PCP result %d (%s): %s", e.Code, e.Code, e.Advice())
+}
+
+var pcpCodeNames = [...]string{"SUCCESS", "UNSUPP_VERSION", "NOT_AUTHORIZED", "MALFORMED_REQUEST",
+	"UNSUPP_OPCODE", "UNSUPP_OPTION", "MALFORMED_OPTION", "NETWORK_FAILURE", "NO_RESOURCES",
+	"UNSUPP_PROTOCOL", "USER_EX_QUOTA", "CANNOT_PROVIDE_EXTERNAL", "ADDRESS_MISMATCH",
+	"EXCESSIVE_REMOTE_PEERS"}
+
+// String is the code's name in RFC 6887, e.g. "NO_RESOURCES".
+func (c PCPCode) String() string {
+	if int(c) < len(pcpCodeNames) {
+		return pcpCodeNames[c]
+	}
+	return fmt.Sprintf("code %d", uint8(c))
 }
 
 // Advice tells what the result code means and what to do about it.
@@ -78,7 +93,7 @@ func (e *PCPError) Advice() string {
 	case PCPNetworkFailure:
 		return "the router has no external address: it is not connected, or sits behind another NAT"
 	case PCPNoResources:
-		return "the router's mapping table is full: remove unused port forwards on the router"
+		return "the router could not make the mapping: its table is full (remove unused port forwards), or it has no usable external address (miniupnpd answers so when another NAT is in front of it)"
 	case PCPUnsuppProtocol:
 		return "the router cannot map this protocol"
 	case PCPUserExQuota:

@@ -59,6 +59,8 @@ type router struct {
 	Services []service // in order of preference: UPnP IGD, PCP, NAT-PMP
 	Missing  map[upnp.Method]error
 	Others   []string // other UPnP devices that answered (not used)
+	// noService says why no service answered; nil when one did.
+	noService error
 }
 
 // pick returns the mapper for --method (auto: the first that answered).
@@ -70,6 +72,9 @@ func (r *router) pick(method string) (upnp.Mapper, error) {
 		}
 	}
 	if m == "auto" {
+		if r.noService != nil {
+			return nil, r.noService
+		}
 		return nil, errNoService
 	}
 	return nil, fmt.Errorf("the router at %s does not answer %s%s", r.Gateway, m, r.why(m))
@@ -104,15 +109,21 @@ func findRouter(ctx context.Context, cfg upnp.Config) (*router, error) {
 	if d == nil {
 		return nil, err
 	}
-	r := &router{Gateway: d.Gateway, LocalIP: d.LocalIP, Missing: d.Errors}
+	r := &router{Gateway: d.Gateway, LocalIP: d.LocalIP, Missing: map[upnp.Method]error{}, noService: d.Err()}
 	if d.IGD != nil {
 		r.Services = append(r.Services, service{Method: d.IGD.Method(), Mapper: d.IGD})
+	} else {
+		r.Missing[upnp.MethodUPnP] = d.Errors[upnp.MethodUPnP]
 	}
 	if d.PCP != nil {
 		r.Services = append(r.Services, service{Method: upnp.MethodPCP, Mapper: d.PCP})
+	} else {
+		r.Missing[upnp.MethodPCP] = d.Errors[upnp.MethodPCP]
 	}
 	if d.NATPMP != nil {
 		r.Services = append(r.Services, service{Method: upnp.MethodNATPMP, Mapper: d.NATPMP})
+	} else {
+		r.Missing[upnp.MethodNATPMP] = d.Errors[upnp.MethodNATPMP]
 	}
 	for _, o := range d.Others {
 		r.Others = append(r.Others, describeDevice(o))
