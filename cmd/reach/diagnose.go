@@ -164,8 +164,12 @@ func runDiagnose(ctx context.Context, ios *IOStreams, d *deps, o *diagnoseOption
 		ios.writeJSON(rep)
 	} else {
 		ios.result("nat: %s", rep.NAT)
+		ios.printf("evidence:\n")
 		for _, e := range rep.Evidence {
-			ios.printf("  because %s\n", e)
+			ios.printf("  - %s\n", e)
+		}
+		if len(rep.Advice) > 0 {
+			ios.printf("what to do:\n")
 		}
 		for _, a := range rep.Advice {
 			ios.printf("  -> %s\n", a)

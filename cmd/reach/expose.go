@@ -172,10 +172,10 @@ func runExpose(ctx context.Context, ios *IOStreams, d *deps, o *exposeOptions) e
 		if want.Description == "" {
 			want.Description = mappingDescription(d, want.InternalPort)
 		}
-		got, err := addStep(ctx, e.st, mapper, e.r, want, o.Timeout)
+		used, got, err := addStep(ctx, e.st, e.r, mapper, o.Method, want, o.Timeout)
 		if err == nil {
-			e.mapped = &got
-			ext, _ = externalStep(ctx, e.st, mapper, o.Timeout)
+			e.mapper, e.mapped = used, &got
+			ext, _ = externalStep(ctx, e.st, used, o.Timeout)
 		} else if o.RequireMapping {
 			return withCode(exitNo, errSilent)
 		}

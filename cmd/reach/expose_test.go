@@ -281,7 +281,7 @@ func TestExposeRouterRefusalIsExplained(t *testing.T) {
 	if r.code != exitNo {
 		t.Fatalf("exit %d, want 1", r.code)
 	}
-	if !strings.Contains(r.err.String(), "606") || !strings.Contains(r.err.String(), "->") {
+	if !strings.Contains(r.err.String(), "606") || !strings.Contains(r.err.String(), "restricted in the router's settings") {
 		t.Errorf("refusal not explained: %s", r.err)
 	}
 }

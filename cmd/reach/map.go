@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/reach-net/reach/upnp"
@@ -98,7 +99,7 @@ func runMap(ctx context.Context, ios *IOStreams, d *deps, o *mapOptions) error {
 		if r != nil && !o.JSON {
 			ios.advise("fail: no mapping made", manualForward(r.Gateway, r.LocalIP, uint16(o.ExternalPort), uint16(o.Port), proto))
 		}
-		return withCode(exitNo, err)
+		return reported(err, o.JSON)
 	}
 	want := upnp.Mapping{
 		Protocol:     proto,
@@ -112,9 +113,9 @@ func runMap(ctx context.Context, ios *IOStreams, d *deps, o *mapOptions) error {
 	if want.Description == "" {
 		want.Description = mappingDescription(d, want.InternalPort)
 	}
-	got, err := addStep(ctx, st, mapper, r, want, o.Timeout)
+	mapper, got, err := addStep(ctx, st, r, mapper, o.Method, want, o.Timeout)
 	if err != nil {
-		return withCode(exitNo, err)
+		return reported(err, o.JSON)
 	}
 	ext, _ := externalStep(ctx, st, mapper, o.Timeout)
 	if o.JSON {
@@ -146,7 +147,7 @@ func discoverStep(ctx context.Context, st *steps, d *deps, cfg upnp.Config, o *r
 	cancel()
 	if err != nil && r == nil {
 		st.done(markFail, "gateway", err.Error())
-		if a := adviceFor(err); a != "" {
+		if a := adviceFor(err); a != "" && !strings.Contains(err.Error(), a) {
 			st.line("  -> %s", a)
 		}
 		return nil, nil, err
@@ -161,16 +162,50 @@ func discoverStep(ctx context.Context, st *steps, d *deps, cfg upnp.Config, o *r
 	return r, mapper, nil
 }
 
-// addStep asks the router for the mapping and explains a refusal.
-func addStep(ctx context.Context, st *steps, mapper upnp.Mapper, r *router, want upnp.Mapping, timeout time.Duration) (upnp.Mapping, error) {
-	st.start(fmt.Sprintf("mapping port %d/%s", want.ExternalPort, want.Protocol))
+// addStep asks the router for the mapping and explains a refusal. With
+// --method auto, a service that refuses hands over to the next one that
+// answered (a router may restrict UPnP yet allow NAT-PMP). It returns the
+// service that made the mapping.
+func addStep(ctx context.Context, st *steps, r *router, first upnp.Mapper, method string, want upnp.Mapping, timeout time.Duration) (upnp.Mapper, upnp.Mapping, error) {
+	candidates := []upnp.Mapper{first}
+	if m, _ := parseMethod(method); m == "auto" {
+		for _, s := range r.Services {
+			if s.Mapper != first {
+				candidates = append(candidates, s.Mapper)
+			}
+		}
+	}
+	var err error
+	for i, mapper := range candidates {
+		var got upnp.Mapping
+		got, err = addOne(ctx, st, mapper, want, timeout, i < len(candidates)-1)
+		if err == nil {
+			return mapper, got, nil
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, upnp.Mapping{}, err
+}
+
+// addOne is one service's attempt; more says another service will be tried.
+func addOne(ctx context.Context, st *steps, mapper upnp.Mapper, want upnp.Mapping, timeout time.Duration, more bool) (upnp.Mapping, error) {
+	st.start(fmt.Sprintf("mapping port %d/%s with %s", want.ExternalPort, want.Protocol, mapper.Method()))
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	got, err := mapper.Add(actx, want)
 	cancel()
 	if err != nil {
-		st.done(markFail, "map", err.Error())
-		if a := adviceFor(err); a != "" {
+		mark := markFail
+		if more {
+			mark = markWarn
+		}
+		st.done(mark, "map", err.Error())
+		if a := adviceFor(err); a != "" && !strings.Contains(err.Error(), a) {
 			st.line("  -> %s", a)
+		}
+		if more {
+			st.line("  trying the next service")
 		}
 		return got, err
 	}
@@ -186,6 +221,15 @@ func addStep(ctx context.Context, st *steps, mapper upnp.Mapper, r *router, want
 	}
 	st.done(mark, "map", detail)
 	return got, nil
+}
+
+// reported ends a command whose failure the steps already showed: in human
+// mode main prints nothing more; with --json the error goes to stderr.
+func reported(err error, jsonMode bool) error {
+	if jsonMode {
+		return withCode(exitNo, err)
+	}
+	return withCode(exitNo, errSilent)
 }
 
 func leaseText(l time.Duration) string {

@@ -51,7 +51,7 @@ func runMappings(ctx context.Context, ios *IOStreams, d *deps, o *routerOptions)
 	st := newSteps(ios, o.JSON)
 	r, mapper, err := discoverStep(ctx, st, d, cfg, o)
 	if err != nil {
-		return withCode(exitNo, err)
+		return reported(err, o.JSON)
 	}
 	lister, ok := mapper.(upnp.Lister)
 	if !ok {

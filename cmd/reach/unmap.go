@@ -59,7 +59,7 @@ func runUnmap(ctx context.Context, ios *IOStreams, d *deps, o *unmapOptions) err
 	st := newSteps(ios, o.JSON)
 	r, mapper, err := discoverStep(ctx, st, d, cfg, &o.routerOptions)
 	if err != nil {
-		return withCode(exitNo, err)
+		return reported(err, o.JSON)
 	}
 	m := upnp.Mapping{Protocol: proto, ExternalPort: uint16(o.Port), InternalIP: r.LocalIP, InternalPort: uint16(o.InternalPort)}
 	st.start(fmt.Sprintf("removing %d/%s", m.ExternalPort, m.Protocol))

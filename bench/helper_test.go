@@ -1,0 +1,191 @@
+// Package bench measures, on the real-router lab, how long reach and the
+// tools users pick today (upnpc, natpmpc) take to do the same job against
+// the same router. It holds benchmarks only; see docs/BENCHMARKS.md for how
+// to run them and the results.
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/reach-net/reach/lab"
+)
+
+// buildTimeout bounds building reach once for all benchmarks: the module
+// cache is warm, a cold build cache takes ~30 s on two cores.
+const buildTimeout = 3 * time.Minute
+
+// commandTimeout bounds one measured command: the slowest tool measured
+// (upnpc's fixed 2 s discovery wait) ends in ~2.1 s; anything near this is
+// a hang, not a result.
+const commandTimeout = 15 * time.Second
+
+// binEnv names an environment variable holding a reach binary to measure
+// instead of building ./cmd/reach (a release build, say).
+const binEnv = "REACH_BENCH_BIN"
+
+var (
+	reachBin      string // path of the reach binary measured
+	reachBuildErr error  // why it could not be built
+)
+
+func TestMain(m *testing.M) {
+	if bin := os.Getenv(binEnv); bin != "" {
+		reachBin = bin
+		if _, err := os.Stat(bin); err != nil {
+			reachBuildErr = fmt.Errorf("%s: %w", binEnv, err)
+		}
+		os.Exit(m.Run())
+	}
+	dir, err := os.MkdirTemp("", "reach-bench-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	reachBin = filepath.Join(dir, "reach")
+	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+	out, err := exec.CommandContext(ctx, "go", "build", "-o", reachBin, "github.com/reach-net/reach/cmd/reach").CombinedOutput()
+	cancel()
+	if err != nil {
+		reachBuildErr = fmt.Errorf("go build ./cmd/reach: %v\n%s", err, out)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// newLab starts a lab for a top-level benchmark, after checking that the
+// lab can run here (lab.Require: skip unless root, fail when CI=true) and
+// that reach was built.
+func newLab(b *testing.B, opts lab.Options) *lab.Lab {
+	b.Helper()
+	lab.Require(b)
+	if reachBuildErr != nil {
+		b.Fatal(reachBuildErr)
+	}
+	return lab.New(b, opts)
+}
+
+// cacheDir is a user cache directory for reach (XDG_CACHE_HOME), so that
+// "cold" runs start without the remembered router and "cached" runs start
+// with it, whatever the machine's own cache holds.
+type cacheDir string
+
+func newCacheDir(b *testing.B) cacheDir { return cacheDir(b.TempDir()) }
+
+// clear forgets everything reach remembered.
+func (c cacheDir) clear(b *testing.B) {
+	b.Helper()
+	entries, err := os.ReadDir(string(c))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range entries {
+		if err := os.RemoveAll(filepath.Join(string(c), e.Name())); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func (c cacheDir) env() []string {
+	return append(os.Environ(), "XDG_CACHE_HOME="+string(c), "HOME="+string(c))
+}
+
+// result is what one command printed and how it ended.
+type result struct {
+	stdout, stderr string
+	code           int
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+// run runs name with args in host's namespace with env (nil: the test's)
+// and returns what it printed. It fails b only when the command could not
+// run or timed out; the caller judges the exit code and output.
+func run(b *testing.B, l *lab.Lab, env []string, host, name string, args ...string) result {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	cmd := l.Command(ctx, host, name, args...)
+	cmd.Env = env
+	var out, errb strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	r := result{stdout: out.String(), stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok && ctx.Err() == nil {
+		r.code = ee.ExitCode()
+		return r
+	}
+	if err != nil {
+		b.Fatalf("%s %s in %s: %v\n%s", name, strings.Join(args, " "), host, err, r)
+	}
+	return r
+}
+
+// timings collects the wall time of each measured command of a benchmark
+// and reports their median and maximum next to Go's mean (ns/op): the mean
+// of ten runs hides one slow outlier, the median does not move with it.
+type timings []time.Duration
+
+// measure runs one command between StartTimer and StopTimer, with the
+// timer otherwise stopped, and records its wall time.
+func (t *timings) measure(b *testing.B, l *lab.Lab, env []string, host, name string, args ...string) result {
+	b.Helper()
+	b.StartTimer()
+	start := time.Now()
+	r := run(b, l, env, host, name, args...)
+	d := time.Since(start)
+	b.StopTimer()
+	*t = append(*t, d)
+	return r
+}
+
+// report adds median-ms and max-ms to the benchmark's line.
+func (t timings) report(b *testing.B) {
+	if len(t) == 0 {
+		return
+	}
+	s := slices.Clone(t)
+	slices.Sort(s)
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	b.ReportMetric(float64(med)/float64(time.Millisecond), "median-ms")
+	b.ReportMetric(float64(s[len(s)-1])/float64(time.Millisecond), "max-ms")
+}
+
+// loop runs body b.N times with the timer stopped outside the measured
+// commands (body calls timings.measure), then reports the timings.
+func loop(b *testing.B, body func(t *timings)) {
+	b.Helper()
+	var t timings
+	b.StopTimer()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		body(&t)
+	}
+	t.report(b)
+}
+
+// must fails b unless r ended with code and its output holds every want.
+func must(b *testing.B, what string, r result, code int, want ...string) {
+	b.Helper()
+	if r.code != code {
+		b.Fatalf("%s: want exit %d, got:\n%s", what, code, r)
+	}
+	for _, w := range want {
+		if !strings.Contains(r.stdout+r.stderr, w) {
+			b.Fatalf("%s: output lacks %q:\n%s", what, w, r)
+		}
+	}
+}
