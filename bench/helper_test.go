@@ -5,12 +5,14 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -149,19 +151,49 @@ func (t *timings) measure(b *testing.B, l *lab.Lab, env []string, host, name str
 	return r
 }
 
-// report adds median-ms and max-ms to the benchmark's line.
+// report adds the fastest, median and slowest run and the load average to
+// the benchmark's line.
 func (t timings) report(b *testing.B) {
 	if len(t) == 0 {
 		return
 	}
-	s := slices.Clone(t)
-	slices.Sort(s)
-	med := s[len(s)/2]
-	if len(s)%2 == 0 {
-		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	s := slices.Sorted(slices.Values(t))
+	ms := func(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+	b.ReportMetric(ms(s[0]), "min-ms")
+	b.ReportMetric(ms(t.median()), "median-ms")
+	b.ReportMetric(ms(s[len(s)-1]), "max-ms")
+	b.ReportMetric(loadAverage(), "load1")
+}
+
+// median is the middle duration (the mean of the two middle ones).
+func (t timings) median() time.Duration {
+	if len(t) == 0 {
+		return 0
 	}
-	b.ReportMetric(float64(med)/float64(time.Millisecond), "median-ms")
-	b.ReportMetric(float64(s[len(s)-1])/float64(time.Millisecond), "max-ms")
+	s := slices.Sorted(slices.Values(t))
+	if len(s)%2 == 0 {
+		return (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return s[len(s)/2]
+}
+
+// loadAverage is the machine's one-minute load average (0 if unknown),
+// reported next to the times: on 2 cores, a load above 2 means the tools
+// waited for a CPU and every time above is inflated.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return 0
+	}
+	return v
 }
 
 // loop runs body b.N times with the timer stopped outside the measured
@@ -186,6 +218,100 @@ func must(b *testing.B, what string, r result, code int, want ...string) {
 	for _, w := range want {
 		if !strings.Contains(r.stdout+r.stderr, w) {
 			b.Fatalf("%s: output lacks %q:\n%s", what, w, r)
+		}
+	}
+}
+
+// stepTimes is, for each step line a reach command printed on stderr
+// ("  ok   map        ..."), when it came, counted from the command's start;
+// "exit" is when the command ended.
+type stepTimes map[string]time.Duration
+
+// measureSteps runs one reach command like timings.measure and also notes
+// when each of its step lines arrived: reach prints a step's line the
+// moment the step ends (stderr is not a terminal here, so no spinner), which
+// splits the wall time into its steps without instrumenting reach.
+func (t *timings) measureSteps(b *testing.B, l *lab.Lab, env []string, host, name string, args ...string) (result, stepTimes) {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	defer cancel()
+	cmd := l.Command(ctx, host, name, args...)
+	cmd.Env = env
+	var out strings.Builder
+	cmd.Stdout = &out
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = pw
+	steps := stepTimes{}
+	var errb strings.Builder
+	read := make(chan struct{})
+	var start time.Time
+	b.StartTimer()
+	start = time.Now()
+	err = cmd.Start()
+	pw.Close()
+	go func() {
+		defer close(read)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			at := time.Since(start)
+			line := sc.Text()
+			errb.WriteString(line + "\n")
+			if f := strings.Fields(line); len(f) >= 2 && (f[0] == "ok" || f[0] == "warn" || f[0] == "fail") {
+				if _, seen := steps[f[1]]; !seen {
+					steps[f[1]] = at
+				}
+			}
+		}
+	}()
+	if err == nil {
+		err = cmd.Wait()
+	}
+	steps["exit"] = time.Since(start)
+	b.StopTimer()
+	pr.Close()
+	<-read
+	*t = append(*t, steps["exit"])
+	r := result{stdout: out.String(), stderr: errb.String()}
+	if ee, ok := err.(*exec.ExitError); ok && ctx.Err() == nil {
+		r.code = ee.ExitCode()
+	} else if err != nil {
+		b.Fatalf("%s %s in %s: %v\n%s", name, strings.Join(args, " "), host, err, r)
+	}
+	return r, steps
+}
+
+// stepSplits collects, over a benchmark's iterations, the time between
+// consecutive step lines, and reports the median of each as "<to>-ms".
+type stepSplits struct {
+	order []string // step names in the order they end
+	got   map[string]timings
+}
+
+func newStepSplits(order ...string) *stepSplits {
+	return &stepSplits{order: append(order, "exit"), got: map[string]timings{}}
+}
+
+// add records one run; it fails b when a step line is missing.
+func (s *stepSplits) add(b *testing.B, st stepTimes, r result) {
+	b.Helper()
+	var prev time.Duration
+	for _, name := range s.order {
+		at, ok := st[name]
+		if !ok {
+			b.Fatalf("no %q step line:\n%s", name, r)
+		}
+		s.got[name] = append(s.got[name], at-prev)
+		prev = at
+	}
+}
+
+func (s *stepSplits) report(b *testing.B) {
+	for _, name := range s.order {
+		if t := s.got[name]; len(t) > 0 {
+			b.ReportMetric(float64(t.median())/float64(time.Millisecond), "to-"+name+"-ms")
 		}
 	}
 }

@@ -239,3 +239,34 @@ func BenchmarkBaseline(b *testing.B) {
 		})
 	})
 }
+
+// BenchmarkMapSteps splits reach map's wall time into its steps, from when
+// each step's line appears on stderr: to-service (process start, gateway,
+// discovery of UPnP IGD, PCP and NAT-PMP), to-map (AddPortMapping and its
+// read-back), to-external (the external address), to-exit.
+func BenchmarkMapSteps(b *testing.B) {
+	l := newLab(b, lab.Options{UPnP: true, NATPMP: true})
+	cache := newCacheDir(b)
+	env := cache.env()
+	for _, mode := range []string{"reach-cold", "reach-cached"} {
+		b.Run(mode, func(b *testing.B) {
+			split := newStepSplits("service", "map", "external")
+			if mode == "reach-cached" {
+				cache.clear(b)
+				checkMapJSON(b, run(b, l, env, lab.PC, reachBin, "map", "--port", port, "--json"), "upnp")
+				must(b, "reach unmap", run(b, l, env, lab.PC, reachBin, "unmap", "--port", port), 0)
+			}
+			loop(b, func(t *timings) {
+				if mode == "reach-cold" {
+					cache.clear(b)
+				}
+				r, st := t.measureSteps(b, l, env, lab.PC, reachBin, "map", "--port", port)
+				must(b, "reach map", r, 0, externalAt)
+				split.add(b, st, r)
+				must(b, "reach unmap", run(b, l, env, lab.PC, reachBin, "unmap", "--port", port), 0)
+			})
+			split.report(b)
+			expectEmptyTable(b, l)
+		})
+	}
+}

@@ -204,7 +204,7 @@ func TestLabPID(t *testing.T) {
 		{"other", 0, false},
 		{"rch0n1-pc", 0, false},
 	} {
-		pid, ok := labPID(tc.name)
+		pid, ok := labPID(stalePrefix, tc.name)
 		if pid != tc.pid || ok != tc.ok {
 			t.Errorf("labPID(%q) = %d, %v; want %d, %v", tc.name, pid, ok, tc.pid, tc.ok)
 		}

@@ -111,26 +111,47 @@ func rootLinks(t *testing.T) string {
 func TestCleanupStaleRemovesDeadRunsOnly(t *testing.T) {
 	t.Parallel()
 	Require(t)
+	// Namespaces with this test's own prefix: CleanupStale running in
+	// parallel tests must not race with this one.
+	const prefix = "rchtest"
 	// A pid that is certainly dead: a process that has exited and been
 	// waited for.
 	dead := exec.Command("true")
 	if err := dead.Run(); err != nil {
 		t.Fatal(err)
 	}
-	stale := stalePrefix + strconv.Itoa(dead.Process.Pid) + "n1-router"
+	stale := prefix + strconv.Itoa(dead.Process.Pid) + "n1-router"
+	live := prefix + strconv.Itoa(os.Getpid()) + "n1-router"
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
-	if err := run(ctx, "ip", "netns", "add", stale); err != nil {
-		t.Fatal(err)
+	for _, ns := range []string{stale, live} {
+		if err := run(ctx, "ip", "netns", "add", ns); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = removeNamespace(ns) })
 	}
-	t.Cleanup(func() { _ = removeNamespace(stale) })
 	sleeper := exec.Command("ip", "netns", "exec", stale, "sleep", "600")
 	if err := sleeper.Start(); err != nil {
 		t.Fatal(err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = sleeper.Wait(); close(exited) }()
-	live := New(t, Options{NoService: true}) // New runs CleanupStale
+	t.Cleanup(func() { _ = sleeper.Process.Kill(); <-exited })
+	// The sleeper is in the namespace once ip netns pids lists it.
+	for deadline := time.Now().Add(cmdTimeout); ; {
+		out, _ := exec.CommandContext(ctx, "ip", "netns", "pids", stale).Output()
+		if strings.TrimSpace(string(out)) != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sleep did not start in %s", stale)
+		}
+		time.Sleep(readyPoll)
+	}
+
+	if err := cleanupStale(prefix); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := os.Stat(netnsDir + "/" + stale); !os.IsNotExist(err) {
 		t.Errorf("stale namespace %s of dead pid %d not removed", stale, dead.Process.Pid)
 	}
@@ -139,11 +160,8 @@ func TestCleanupStaleRemovesDeadRunsOnly(t *testing.T) {
 	case <-time.After(cleanupTimeout):
 		t.Errorf("process in the stale namespace still runs")
 	}
-	if err := CleanupStale(); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(netnsDir + "/" + live.Namespace(PC)); err != nil {
-		t.Errorf("CleanupStale removed a living lab's namespace: %v", err)
+	if _, err := os.Stat(netnsDir + "/" + live); err != nil {
+		t.Errorf("CleanupStale removed the namespace of a living process: %v", err)
 	}
 }
 

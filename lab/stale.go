@@ -24,7 +24,11 @@ const cleanupTimeout = 10 * time.Second
 // CleanupStale removes namespaces left by lab runs whose process is gone
 // (a test binary killed before its cleanup ran), and kills what still runs
 // in them. Namespaces of living processes are left alone.
-func CleanupStale() error {
+func CleanupStale() error { return cleanupStale(stalePrefix) }
+
+// cleanupStale is CleanupStale for the namespaces named prefix<pid>n...
+// (tests use their own prefix, out of reach of concurrent cleanups).
+func cleanupStale(prefix string) error {
 	entries, err := os.ReadDir(netnsDir)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -34,7 +38,7 @@ func CleanupStale() error {
 	}
 	var errs []error
 	for _, e := range entries {
-		pid, ok := labPID(e.Name())
+		pid, ok := labPID(prefix, e.Name())
 		if !ok || processAlive(pid) {
 			continue
 		}
@@ -45,9 +49,9 @@ func CleanupStale() error {
 	return errors.Join(errs...)
 }
 
-// labPID returns the pid in a lab namespace name "rch<pid>n<seq>-<host>".
-func labPID(name string) (int, bool) {
-	rest, ok := strings.CutPrefix(name, stalePrefix)
+// labPID returns the pid in a lab namespace name "<prefix><pid>n<seq>-<host>".
+func labPID(prefix, name string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, prefix)
 	if !ok {
 		return 0, false
 	}

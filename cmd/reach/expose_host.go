@@ -49,7 +49,9 @@ func (e *exposure) ready(ext netip.Addr, verified bool, vdetail string, path pat
 		ev.ExternalIP = addrString(ext)
 		ev.ExternalPort = e.mapped.ExternalPort
 		ev.LeaseS = int64(e.mapped.Lease / time.Second)
-	} else {
+	} else if diag.NAT == probe.NATPublic || diag.NAT == probe.NATUnknown {
+		// The verdict's own advice covers no-service, double NAT and CGNAT;
+		// here a service refused, so say how to forward by hand.
 		ev.Advice = append(manualForward(e.r.Gateway, e.r.LocalIP, uint16(e.o.ExternalPort), uint16(e.o.Port), e.o.proto), ev.Advice...)
 	}
 	return ev

@@ -255,7 +255,7 @@ func TestExposeWithoutMappingServiceStillHosts(t *testing.T) {
 		t.Errorf("ready = %v", ready)
 	}
 	advice := fmt.Sprint(ready["advice"])
-	for _, want := range []string{"192.168.1.1", "127.0.0.1 port " + strconv.Itoa(port), "TCP"} {
+	for _, want := range []string{"192.168.1.1", "forward port " + strconv.Itoa(port) + "/tcp by hand", "this host 127.0.0.1, port " + strconv.Itoa(port)} {
 		if !strings.Contains(advice, want) {
 			t.Errorf("manual forwarding advice lacks %q: %s", want, advice)
 		}

@@ -155,7 +155,16 @@ func discoverStep(ctx context.Context, st *steps, d *deps, cfg upnp.Config, o *r
 	st.done(markOK, "gateway", fmt.Sprintf("%s (this host %s)", r.Gateway, r.LocalIP))
 	mapper, err := r.pick(o.Method)
 	if err != nil {
-		st.done(markFail, "service", fmt.Sprintf("%v", err))
+		if len(r.Services) == 0 && len(r.Missing) > 0 {
+			st.done(markFail, "service", "none answered: UPnP IGD, PCP and NAT-PMP are all silent")
+			for _, m := range []upnp.Method{upnp.MethodUPnP, upnp.MethodPCP, upnp.MethodNATPMP} {
+				if why := r.Missing[m]; why != nil {
+					st.line("  %-8s %s", m+":", trimPkg(why))
+				}
+			}
+		} else {
+			st.done(markFail, "service", err.Error())
+		}
 		return r, nil, err
 	}
 	st.done(markOK, "service", fmt.Sprintf("%s (found: %s)", mapper.Method(), r.describeServices()))
@@ -196,11 +205,7 @@ func addOne(ctx context.Context, st *steps, mapper upnp.Mapper, want upnp.Mappin
 	got, err := mapper.Add(actx, want)
 	cancel()
 	if err != nil {
-		mark := markFail
-		if more {
-			mark = markWarn
-		}
-		st.done(mark, "map", err.Error())
+		st.done(markFail, "map", err.Error())
 		if a := adviceFor(err); a != "" && !strings.Contains(err.Error(), a) {
 			st.line("  -> %s", a)
 		}

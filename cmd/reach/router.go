@@ -92,7 +92,7 @@ func methodFamily(m upnp.Method) string {
 func (r *router) why(family string) string {
 	for m, err := range r.Missing {
 		if methodFamily(m) == family && err != nil {
-			return ": " + err.Error()
+			return ": " + trimPkg(err)
 		}
 	}
 	return ""
@@ -163,4 +163,14 @@ func describeDevice(dev upnp.Device) string {
 		s += " (" + dev.ST + ")"
 	}
 	return s
+}
+
+// trimPkg drops a library's "upnp: " or "probe: " prefix where the line
+// already says which part speaks.
+func trimPkg(err error) string {
+	msg := err.Error()
+	for _, p := range []string{"upnp: ", "probe: "} {
+		msg = strings.TrimPrefix(msg, p)
+	}
+	return msg
 }
