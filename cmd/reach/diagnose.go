@@ -123,7 +123,7 @@ func runDiagnose(ctx context.Context, ios *IOStreams, d *deps, o *diagnoseOption
 		rep.Missing = map[string]string{}
 		for m, err := range r.Missing {
 			if err != nil {
-				rep.Missing[string(m)] = err.Error()
+				rep.Missing[string(m)] = trimPkg(err)
 			}
 		}
 		for _, s := range rep.Services {
@@ -138,8 +138,10 @@ func runDiagnose(ctx context.Context, ios *IOStreams, d *deps, o *diagnoseOption
 			}
 			st.done(markOK, string(s.Method), fmt.Sprintf("external %s%s", text, extra))
 		}
-		for m, why := range rep.Missing {
-			st.done(markWarn, m, "not found: "+why)
+		for _, m := range []upnp.Method{upnp.MethodUPnP, upnp.MethodPCP, upnp.MethodNATPMP} {
+			if why, ok := rep.Missing[string(m)]; ok {
+				st.done(markWarn, string(m), "not found: "+why)
+			}
 		}
 		for _, other := range rep.Others {
 			st.done(markWarn, "other", "another UPnP device answered (not used): "+other)
