@@ -94,7 +94,7 @@ type diagnoseReport struct {
 }
 
 func runDiagnose(ctx context.Context, ios *IOStreams, d *deps, o *diagnoseOptions) error {
-	cfg, err := o.config(d.Config)
+	cfg, err := o.config(ios, d.Config)
 	if err != nil {
 		return err
 	}

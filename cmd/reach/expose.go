@@ -137,7 +137,7 @@ type exposure struct {
 }
 
 func runExpose(ctx context.Context, ios *IOStreams, d *deps, o *exposeOptions) error {
-	cfg, err := o.config(d.Config)
+	cfg, err := o.config(ios, d.Config)
 	if err != nil {
 		return err
 	}

@@ -88,7 +88,7 @@ type mapJSON struct {
 }
 
 func runMap(ctx context.Context, ios *IOStreams, d *deps, o *mapOptions) error {
-	cfg, err := o.config(d.Config)
+	cfg, err := o.config(ios, d.Config)
 	if err != nil {
 		return err
 	}

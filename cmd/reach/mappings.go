@@ -41,7 +41,7 @@ type mappingJSON struct {
 }
 
 func runMappings(ctx context.Context, ios *IOStreams, d *deps, o *routerOptions) error {
-	cfg, err := o.config(d.Config)
+	cfg, err := o.config(ios, d.Config)
 	if err != nil {
 		return err
 	}

@@ -28,7 +28,10 @@ func addRouterFlags(cmd *cobra.Command, o *routerOptions) {
 }
 
 // config turns the flags into a router configuration on top of base.
-func (o *routerOptions) config(base upnp.Config) (upnp.Config, error) {
+func (o *routerOptions) config(ios *IOStreams, base upnp.Config) (upnp.Config, error) {
+	if base.Logf == nil {
+		base.Logf = notes(ios)
+	}
 	gw, err := parseGateway(o.Gateway)
 	if err != nil {
 		return base, err
@@ -173,4 +176,17 @@ func trimPkg(err error) string {
 		msg = strings.TrimPrefix(msg, p)
 	}
 	return msg
+}
+
+// notes shows what the router code ignored and why (a device off the LAN,
+// a malformed reply, a forgotten cache entry), on stderr so that stdout
+// stays clean for --json.
+func notes(ios *IOStreams) func(format string, args ...any) {
+	return func(format string, args ...any) {
+		clear := ""
+		if ios.IsTerminal {
+			clear = "\r\033[K" // the spinner's line; it redraws below
+		}
+		ios.printf("%s  note %s\n", clear, strings.TrimPrefix(fmt.Sprintf(format, args...), "upnp: "))
+	}
 }

@@ -51,7 +51,7 @@ device instead.`,
 }
 
 func runUnmap(ctx context.Context, ios *IOStreams, d *deps, o *unmapOptions) error {
-	cfg, err := o.config(d.Config)
+	cfg, err := o.config(ios, d.Config)
 	if err != nil {
 		return err
 	}
