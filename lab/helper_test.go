@@ -4,7 +4,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -30,6 +32,8 @@ func TestMain(m *testing.M) {
 		os.Exit(helperServe(os.Args[len(os.Args)-1]))
 	case "dial":
 		os.Exit(helperDial(os.Args[len(os.Args)-1]))
+	case "get":
+		os.Exit(helperGet(os.Args[len(os.Args)-1]))
 	case "hops":
 		os.Exit(helperHops(os.Args[len(os.Args)-1]))
 	}
@@ -69,6 +73,26 @@ func helperDial(addr string) int {
 		return 1
 	}
 	fmt.Print(line)
+	return 0
+}
+
+// helperGet prints the body of an HTTP GET of url (at most 1 MiB).
+func helperGet(url string) int {
+	c := &http.Client{Timeout: helperDialTimeout}
+	resp, err := c.Get(url)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		fmt.Fprintln(os.Stderr, resp.Status)
+		return 1
+	}
+	if _, err := io.Copy(os.Stdout, io.LimitReader(resp.Body, 1<<20)); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	return 0
 }
 

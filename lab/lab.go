@@ -9,7 +9,17 @@
 // left over by a killed test run are removed by CleanupStale, which New calls.
 //
 // The lab needs root and the Debian packages miniupnpd-nftables, miniupnpc,
-// natpmpc, nftables, coturn and iproute2; see Require.
+// natpmpc, nftables, coturn and iproute2; see Require. lab/ci.sh runs the
+// lab's tests and the e2e suite as CI does (and can install the packages).
+//
+// A test uses it like this:
+//
+//	l := lab.New(t, lab.Options{UPnP: true, Loopback: true})
+//	out, _, code, err := l.Run(ctx, lab.PC, "upnpc", "-u", lab.RootDescURL, "-l")
+//	cmd := l.Command(ctx, lab.Inet, "reach", "check", "11.0.0.2:1234")
+//
+// On failure the test's log gets the router's log, lease file, rulesets and
+// the STUN server's log (Logs).
 package lab
 
 import (
@@ -172,7 +182,7 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	dir, err := os.MkdirTemp("", "reach-lab-")
+	dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", tempDirPrefix, os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("lab: temp dir: %w", err)
 	}

@@ -73,7 +73,10 @@ func TestPublicRouterMapsWithUPnP(t *testing.T) {
 func TestIGDv1Router(t *testing.T) {
 	t.Parallel()
 	l := New(t, Options{UPnP: true, IGDv1: true})
-	desc := runOK(t, l, PC, "curl", "-sS", "--max-time", "5", RootDescURL)
+	desc, err := runHelper(t, l, PC, "get", RootDescURL)
+	if err != nil {
+		t.Fatalf("GET %s from pc: %v", RootDescURL, err)
+	}
 	if !strings.Contains(desc, "urn:schemas-upnp-org:device:InternetGatewayDevice:1") ||
 		strings.Contains(desc, "InternetGatewayDevice:2") {
 		t.Errorf("IGDv1 router's description is not IGD:1:\n%s", desc)
@@ -96,9 +99,7 @@ func TestNATPMPRouter(t *testing.T) {
 		t.Errorf("NAT-PMP mapping does not forward 11.0.0.2:1234 to pc: %v", err)
 	}
 	// UPnP is off: nothing serves the description.
-	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
-	defer cancel()
-	if _, _, code, _ := l.Run(ctx, PC, "curl", "-sS", "--max-time", "3", RootDescURL); code == 0 {
+	if _, err := runHelper(t, l, PC, "get", RootDescURL); err == nil {
 		t.Errorf("router with UPnP off serves %s", RootDescURL)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -15,16 +16,46 @@ import (
 // stalePrefix starts every lab namespace name: "rch<pid>n<seq>-<host>".
 const stalePrefix = "rch"
 
+// tempDirPrefix starts every lab's temp dir: "reach-lab-<pid>-<random>".
+const tempDirPrefix = "reach-lab-"
+
 // netnsDir is where `ip netns` keeps named namespaces.
 const netnsDir = "/run/netns"
 
 // cleanupTimeout bounds removing one namespace (killing what runs in it).
 const cleanupTimeout = 10 * time.Second
 
-// CleanupStale removes namespaces left by lab runs whose process is gone
-// (a test binary killed before its cleanup ran), and kills what still runs
-// in them. Namespaces of living processes are left alone.
-func CleanupStale() error { return cleanupStale(stalePrefix) }
+// CleanupStale removes namespaces and temp dirs left by lab runs whose
+// process is gone (a test binary killed before its cleanup ran), and kills
+// what still runs in those namespaces. Those of living processes are left
+// alone.
+func CleanupStale() error {
+	return errors.Join(cleanupStale(stalePrefix), cleanupStaleDirs(os.TempDir()))
+}
+
+// cleanupStaleDirs removes lab temp dirs in tmp whose process is gone.
+func cleanupStaleDirs(tmp string) error {
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		return fmt.Errorf("lab: listing %s: %w", tmp, err)
+	}
+	var errs []error
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), tempDirPrefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		digits, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(digits)
+		if err != nil || pid <= 0 || processAlive(pid) {
+			continue
+		}
+		if err := os.RemoveAll(filepath.Join(tmp, e.Name())); err != nil {
+			errs = append(errs, fmt.Errorf("lab: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // cleanupStale is CleanupStale for the namespaces named prefix<pid>n...
 // (tests use their own prefix, out of reach of concurrent cleanups).

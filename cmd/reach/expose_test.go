@@ -142,7 +142,9 @@ func startExpose(t *testing.T, d *deps, args ...string) *exposeRun {
 	return er
 }
 
-type teeWriter struct{ a, b interface{ Write([]byte) (int, error) } }
+type teeWriter struct {
+	a, b interface{ Write([]byte) (int, error) }
+}
 
 func (t teeWriter) Write(p []byte) (int, error) {
 	t.a.Write(p)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -187,19 +188,20 @@ func addStep(ctx context.Context, st *steps, r *router, first upnp.Mapper, metho
 	var err error
 	for i, mapper := range candidates {
 		var got upnp.Mapping
-		got, err = addOne(ctx, st, mapper, want, timeout, i < len(candidates)-1)
-		if err == nil {
+		if got, err = addOne(ctx, st, mapper, want, timeout); err == nil {
 			return mapper, got, nil
 		}
-		if ctx.Err() != nil {
-			break
+		var conflict *upnp.ConflictError
+		if ctx.Err() != nil || errors.As(err, &conflict) || i == len(candidates)-1 {
+			break // a conflict is the answer whoever asks: another host holds the port
 		}
+		st.line("  trying the next service")
 	}
 	return nil, upnp.Mapping{}, err
 }
 
-// addOne is one service's attempt; more says another service will be tried.
-func addOne(ctx context.Context, st *steps, mapper upnp.Mapper, want upnp.Mapping, timeout time.Duration, more bool) (upnp.Mapping, error) {
+// addOne is one service's attempt.
+func addOne(ctx context.Context, st *steps, mapper upnp.Mapper, want upnp.Mapping, timeout time.Duration) (upnp.Mapping, error) {
 	st.start(fmt.Sprintf("mapping port %d/%s with %s", want.ExternalPort, want.Protocol, mapper.Method()))
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	got, err := mapper.Add(actx, want)
@@ -208,9 +210,6 @@ func addOne(ctx context.Context, st *steps, mapper upnp.Mapper, want upnp.Mappin
 		st.done(markFail, "map", err.Error())
 		if a := adviceFor(err); a != "" && !strings.Contains(err.Error(), a) {
 			st.line("  -> %s", a)
-		}
-		if more {
-			st.line("  trying the next service")
 		}
 		return got, err
 	}
