@@ -192,6 +192,9 @@ func (e *exposure) stop(ctx context.Context, cause error) error {
 		}
 		e.ios.writeJSON(ev)
 	} else {
+		if e.ios.IsTerminal {
+			e.ios.printf("\n") // past the ^C the terminal echoed
+		}
 		e.ios.printf("stopped: %s\n", detail)
 	}
 	switch {
