@@ -39,6 +39,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	if mode := os.Getenv(helperEnv); mode != "" {
+		os.Exit(runDiscoverHelper(mode))
+	}
 	if bin := os.Getenv(binEnv); bin != "" {
 		reachBin = bin
 		if _, err := os.Stat(bin); err != nil {

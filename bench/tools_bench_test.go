@@ -2,8 +2,11 @@ package bench
 
 import (
 	"encoding/json"
+	"os"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/reach-net/reach/lab"
 )
@@ -242,31 +245,113 @@ func BenchmarkBaseline(b *testing.B) {
 
 // BenchmarkMapSteps splits reach map's wall time into its steps, from when
 // each step's line appears on stderr: to-service (process start, gateway,
-// discovery of UPnP IGD, PCP and NAT-PMP), to-map (AddPortMapping and its
-// read-back), to-external (the external address), to-exit.
+// discovery of UPnP IGD, PCP and NAT-PMP), to-map (the mapping request and
+// its read-back), to-external (the external address), to-exit.
 func BenchmarkMapSteps(b *testing.B) {
 	l := newLab(b, lab.Options{UPnP: true, NATPMP: true})
 	cache := newCacheDir(b)
 	env := cache.env()
-	for _, mode := range []string{"reach-cold", "reach-cached"} {
-		b.Run(mode, func(b *testing.B) {
+	for _, c := range []struct {
+		name   string
+		method string // --method
+		cached bool   // run with the router remembered
+	}{
+		{"reach-cold", "upnp", false},
+		{"reach-cached", "upnp", true},
+		{"reach-natpmp-cold", "nat-pmp", false},
+		{"reach-natpmp-cached", "nat-pmp", true},
+	} {
+		b.Run(c.name, func(b *testing.B) {
 			split := newStepSplits("service", "map", "external")
-			if mode == "reach-cached" {
-				cache.clear(b)
+			cache.clear(b)
+			if c.cached {
 				checkMapJSON(b, run(b, l, env, lab.PC, reachBin, "map", "--port", port, "--json"), "upnp")
 				must(b, "reach unmap", run(b, l, env, lab.PC, reachBin, "unmap", "--port", port), 0)
 			}
 			loop(b, func(t *timings) {
-				if mode == "reach-cold" {
+				if !c.cached {
 					cache.clear(b)
 				}
-				r, st := t.measureSteps(b, l, env, lab.PC, reachBin, "map", "--port", port)
+				r, st := t.measureSteps(b, l, env, lab.PC, reachBin, "map", "--port", port, "--method", c.method)
 				must(b, "reach map", r, 0, externalAt)
 				split.add(b, st, r)
-				must(b, "reach unmap", run(b, l, env, lab.PC, reachBin, "unmap", "--port", port), 0)
+				must(b, "reach unmap", run(b, l, env, lab.PC, reachBin, "unmap", "--port", port, "--method", c.method), 0)
 			})
 			split.report(b)
 			expectEmptyTable(b, l)
 		})
 	}
+}
+
+// BenchmarkDiscoverCached times upnp.Discover in-process (no process start)
+// inside pc with the router remembered, as `reach map` does on a second
+// run: with the SSDP search raced alongside the remembered description URL
+// (what reach does), and without any search. miniupnpd serves SSDP and HTTP
+// from one thread, so the search it is busy answering delays the
+// description fetch; the difference is what staggering the search behind
+// the remembered URL would save. The helper is this test binary, re-run in
+// the namespace with helperEnv set.
+func BenchmarkDiscoverCached(b *testing.B) {
+	l := newLab(b, lab.Options{UPnP: true, NATPMP: true})
+	cache := newCacheDir(b)
+	self, err := os.Executable()
+	if err != nil {
+		b.Fatal(err)
+	}
+	checkMapJSON(b, run(b, l, cache.env(), lab.PC, reachBin, "map", "--port", port, "--json"), "upnp")
+	must(b, "reach unmap", run(b, l, cache.env(), lab.PC, reachBin, "unmap", "--port", port), 0)
+	for _, mode := range []string{"ssdp-on", "ssdp-off"} {
+		b.Run(mode, func(b *testing.B) {
+			env := append(cache.env(), helperEnv+"="+mode)
+			var inProcess timings
+			loop(b, func(t *timings) {
+				r := t.measure(b, l, env, lab.PC, self)
+				must(b, "discover helper", r, 0, "igd=true pcp=true natpmp=true")
+				us, err := strconv.Atoi(strings.Fields(r.stdout)[0])
+				if err != nil {
+					b.Fatalf("discover helper: %v\n%s", err, r)
+				}
+				inProcess = append(inProcess, time.Duration(us)*time.Microsecond)
+			})
+			b.ReportMetric(float64(inProcess.median())/float64(time.Millisecond), "discover-median-ms")
+		})
+	}
+}
+
+// BenchmarkUPnPOnly measures reach map (router remembered) and reach
+// diagnose against the most common home router: UPnP IGD but no NAT-PMP or
+// PCP. "refused": the router answers the NAT-PMP/PCP probes with ICMP port
+// unreachable (the lab's router does: nothing listens on 5351). "silent":
+// it drops them, as a router with a firewalled 5351 does. Either way the
+// probes wait out their timeout before discovery ends, even though the IGD
+// answered long before.
+func BenchmarkUPnPOnly(b *testing.B) {
+	l := newLab(b, lab.Options{UPnP: true})
+	cache := newCacheDir(b)
+	env := cache.env()
+	checkMapJSON(b, run(b, l, env, lab.PC, reachBin, "map", "--port", port, "--json"), "upnp")
+	must(b, "reach unmap", run(b, l, env, lab.PC, reachBin, "unmap", "--port", port), 0)
+	mapOnce := func(b *testing.B, t *timings) {
+		r := t.measure(b, l, env, lab.PC, reachBin, "map", "--port", port, "--json")
+		checkMapJSON(b, r, "upnp")
+		must(b, "reach unmap", run(b, l, env, lab.PC, reachBin, "unmap", "--port", port), 0)
+	}
+	diagnoseOnce := func(b *testing.B, t *timings) {
+		r := t.measure(b, l, env, lab.PC, reachBin, "diagnose", "--json", "--stun", lab.STUNServer)
+		must(b, "reach diagnose", r, 0)
+		if d := parseDiagnose(b, r); d.NAT != "public" || len(d.Services) != 1 {
+			b.Fatalf("reach diagnose: want nat public and 1 service, got %+v\n%s", d, r)
+		}
+	}
+	b.Run("map-refused", func(b *testing.B) { loop(b, func(t *timings) { mapOnce(b, t) }) })
+	b.Run("diagnose-refused", func(b *testing.B) { loop(b, func(t *timings) { diagnoseOnce(b, t) }) })
+	// From here on the router drops what comes to the NAT-PMP/PCP port: a
+	// table of its own in the lab router's namespace.
+	nft := run(b, l, nil, lab.Router, "nft", "add table inet benchdrop; "+
+		"add chain inet benchdrop input { type filter hook input priority -10; policy accept; }; "+
+		"add rule inet benchdrop input udp dport 5351 drop")
+	must(b, "nft drop 5351", nft, 0)
+	b.Run("map-silent", func(b *testing.B) { loop(b, func(t *timings) { mapOnce(b, t) }) })
+	b.Run("diagnose-silent", func(b *testing.B) { loop(b, func(t *timings) { diagnoseOnce(b, t) }) })
+	expectEmptyTable(b, l)
 }

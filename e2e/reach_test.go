@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -44,12 +45,15 @@ func newLab(t *testing.T, opts lab.Options) *lab.Lab {
 	return lab.New(t, opts)
 }
 
-// reachCmd returns the reach command with args in host, with its own cache
-// directory and no proxies, so runs never share state.
+// reachCmd returns the reach command with args in host, as the user of that
+// host: every run in one host shares its home and cache directory (as
+// reach map and a later reach unmap do on a real PC), hosts and labs never
+// do. No proxies.
 func reachCmd(ctx context.Context, t *testing.T, l *lab.Lab, host string, args ...string) *exec.Cmd {
 	t.Helper()
 	cmd := l.Command(ctx, host, reachBin, args...)
-	env := []string{"XDG_CACHE_HOME=" + t.TempDir(), "HOME=" + t.TempDir(), "NO_PROXY=*"}
+	home := filepath.Join(l.Dir(), "home-"+host) // one user per host: map, then unmap, share the cache
+	env := []string{"XDG_CACHE_HOME=" + filepath.Join(home, ".cache"), "HOME=" + home, "NO_PROXY=*"}
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch strings.ToLower(k) {

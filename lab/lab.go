@@ -9,8 +9,8 @@
 // left over by a killed test run are removed by CleanupStale, which New calls.
 //
 // The lab needs root and the Debian packages miniupnpd-nftables, miniupnpc,
-// natpmpc, nftables, coturn and iproute2; see Require. lab/ci.sh runs the
-// lab's tests and the e2e suite as CI does (and can install the packages).
+// natpmpc, nftables, coturn and iproute2; see Require. .ci/setup installs
+// them (with their services forbidden to start outside the lab).
 //
 // A test uses it like this:
 //

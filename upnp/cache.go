@@ -31,6 +31,7 @@ var cacheMu sync.Mutex
 // description, so the next run can skip SSDP. A zero dir disables it.
 type descriptionCache struct {
 	dir  string
+	name string // file name in dir; empty means cacheFileName
 	logf func(format string, args ...any)
 }
 
@@ -57,7 +58,12 @@ func newDescriptionCache(cfg Config) descriptionCache {
 	return descriptionCache{dir: dir, logf: cfg.logf}
 }
 
-func (c descriptionCache) path() string { return filepath.Join(c.dir, cacheFileName) }
+func (c descriptionCache) path() string {
+	if c.name != "" {
+		return filepath.Join(c.dir, c.name)
+	}
+	return filepath.Join(c.dir, cacheFileName)
+}
 
 // read returns the file's entries; a missing, unreadable or corrupt file
 // is an empty cache (it is only an optimization).
@@ -149,7 +155,7 @@ func (c descriptionCache) write(f cacheFile) error {
 	if err := os.MkdirAll(c.dir, 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(c.dir, cacheFileName+".*.tmp")
+	tmp, err := os.CreateTemp(c.dir, filepath.Base(c.path())+".*.tmp")
 	if err != nil {
 		return err
 	}

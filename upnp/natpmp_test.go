@@ -129,7 +129,7 @@ var loopback = netip.MustParseAddr("127.0.0.1")
 
 func newTestNATPMP(f *fakeGateway) (*NATPMP, *testLog) {
 	log := &testLog{}
-	return NewNATPMP(Config{NATPMPPort: f.port, Logf: log.logf}, loopback), log
+	return NewNATPMP(Config{NATPMPPort: f.port, Logf: log.logf, CacheDir: "off"}, loopback), log
 }
 
 // natpmpReply builds a reply independently of the code under test.

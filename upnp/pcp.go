@@ -20,10 +20,11 @@ const pcpThrowawayLifetime = 60 // seconds
 // PCP is off on the router, or the router does not speak it.
 var ErrPCPNoReply = errors.New("upnp: no pcp reply from the gateway (PCP off or not supported)")
 
-// ErrPCPUnknownNonce means Delete was asked to remove a PCP mapping this
-// client did not create. PCP lets only the holder of the mapping's nonce
+// ErrPCPUnknownNonce means Delete was asked to remove a PCP mapping that
+// neither this client nor an earlier reach process on this host (whose
+// nonces are kept in the cache directory) created. PCP lets only the holder of the mapping's nonce
 // delete it; the mapping expires at the end of its lease.
-var ErrPCPUnknownNonce = errors.New("upnp: pcp: this process did not create the mapping, so it cannot delete it (PCP requires the creator's nonce); it expires at the end of its lease")
+var ErrPCPUnknownNonce = errors.New("upnp: pcp: reach did not create this mapping here, so it cannot delete it (PCP requires the creator's nonce); it expires at the end of its lease")
 
 // PCP is a Port Control Protocol client (RFC 6887, MAP opcode) for one
 // gateway. It meets Mapper. It remembers the nonce of every mapping it
@@ -36,6 +37,7 @@ type PCP struct {
 
 	mu     sync.Mutex
 	nonces map[pcpKey][pcpNonceLen]byte
+	saved  pcpNonces // nonces of earlier processes (reach map, then unmap)
 }
 
 // pcpKey identifies a mapping of this host, as PCP does: protocol and
@@ -55,7 +57,20 @@ func NewPCP(cfg Config, gw, local netip.Addr) *PCP {
 		gw:     netip.AddrPortFrom(gw.Unmap(), pmpPort(cfg)),
 		local:  local.Unmap(),
 		nonces: make(map[pcpKey][pcpNonceLen]byte),
+		saved:  newPCPNonces(cfg),
 	}
+}
+
+// nonce returns the nonce of this host's mapping key: made by this client,
+// or remembered from an earlier process.
+func (c *PCP) nonce(local netip.Addr, key pcpKey) ([pcpNonceLen]byte, bool) {
+	c.mu.Lock()
+	nonce, ok := c.nonces[key]
+	c.mu.Unlock()
+	if ok {
+		return nonce, true
+	}
+	return c.saved.load(nonceKey(c.gw, local, key))
 }
 
 // Method reports MethodPCP.
@@ -126,9 +141,7 @@ func (c *PCP) Add(ctx context.Context, m Mapping) (Mapping, error) {
 		m.ExternalPort = m.InternalPort
 	}
 	key := pcpKey{proto, m.InternalPort}
-	c.mu.Lock()
-	nonce, ok := c.nonces[key]
-	c.mu.Unlock()
+	nonce, ok := c.nonce(local, key)
 	if !ok {
 		if _, err := rand.Read(nonce[:]); err != nil {
 			return Mapping{}, fmt.Errorf("upnp: pcp: nonce: %w", err)
@@ -147,6 +160,7 @@ func (c *PCP) Add(ctx context.Context, m Mapping) (Mapping, error) {
 	c.mu.Lock()
 	c.nonces[key] = nonce
 	c.mu.Unlock()
+	c.saved.store(nonceKey(c.gw, local, key), nonce)
 	granted := m
 	granted.InternalIP = local
 	granted.ExternalPort = reply.ExternalPort
@@ -163,17 +177,15 @@ func (c *PCP) Delete(ctx context.Context, m Mapping) error {
 	if err != nil {
 		return err
 	}
-	key := pcpKey{proto, m.InternalPort}
-	c.mu.Lock()
-	nonce, ok := c.nonces[key]
-	c.mu.Unlock()
-	what := fmt.Sprintf("delete mapping %d/%s -> %s:%d", m.ExternalPort, m.Protocol, m.InternalIP, m.InternalPort)
-	if !ok {
-		return fmt.Errorf("upnp: pcp %s: %w", what, ErrPCPUnknownNonce)
-	}
 	local, err := c.localAddr()
 	if err != nil {
 		return err
+	}
+	key := pcpKey{proto, m.InternalPort}
+	nonce, ok := c.nonce(local, key)
+	what := fmt.Sprintf("delete mapping %d/%s -> %s:%d", m.ExternalPort, m.Protocol, m.InternalIP, m.InternalPort)
+	if !ok {
+		return fmt.Errorf("upnp: pcp %s: %w", what, ErrPCPUnknownNonce)
 	}
 	req := pcpMapRequest{Nonce: nonce, Protocol: proto, InternalPort: m.InternalPort}
 	if err := c.exchange(ctx, what, local, nil, req.encode(local), pcpOpMap, &req, pmpOpTimeout, nil); err != nil {
@@ -182,6 +194,7 @@ func (c *PCP) Delete(ctx context.Context, m Mapping) error {
 	c.mu.Lock()
 	delete(c.nonces, key)
 	c.mu.Unlock()
+	c.saved.forget(nonceKey(c.gw, local, key))
 	return nil
 }
 

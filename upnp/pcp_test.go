@@ -13,7 +13,7 @@ import (
 
 func newTestPCP(f *fakeGateway) (*PCP, *testLog) {
 	log := &testLog{}
-	return NewPCP(Config{NATPMPPort: f.port, Logf: log.logf}, loopback, loopback), log
+	return NewPCP(Config{NATPMPPort: f.port, Logf: log.logf, CacheDir: "off"}, loopback, loopback), log
 }
 
 // pcpTestReply builds a reply to req (ANNOUNCE or MAP) independently of the

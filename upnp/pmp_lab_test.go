@@ -55,7 +55,7 @@ func TestPMPLabHelper(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), pmpLabTimeout)
 	defer cancel()
 	gw := netip.MustParseAddr(lab.RouterLAN)
-	cfg := upnp.Config{Logf: t.Logf}
+	cfg := upnp.Config{Logf: t.Logf, CacheDir: t.TempDir()}
 	n := upnp.NewNATPMP(cfg, gw)
 	p := upnp.NewPCP(cfg, gw, netip.Addr{})
 	if err := p.Probe(ctx); err != nil {

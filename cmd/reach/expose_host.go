@@ -79,10 +79,15 @@ func (e *exposure) announce(ev readyEvent) {
 	for _, a := range ev.Advice {
 		e.ios.printf("  -> %s\n", a)
 	}
-	if e.server != nil {
+	switch {
+	case e.server != nil && e.mapped != nil:
 		e.ios.printf("hosting the framed echo server on port %d; Ctrl-C to stop and remove the mapping\n", e.o.Port)
-	} else {
+	case e.server != nil:
+		e.ios.printf("hosting the framed echo server on port %d; Ctrl-C to stop\n", e.o.Port)
+	case e.mapped != nil:
 		e.ios.printf("keeping the mapping alive; Ctrl-C to stop and remove it\n")
+	default:
+		e.ios.printf("nothing to host (--no-serve) and no mapping; Ctrl-C to stop\n")
 	}
 }
 
@@ -171,13 +176,13 @@ func (e *exposure) renew(ctx context.Context) bool {
 // ended: nil or a cancelled context is a clean stop.
 func (e *exposure) stop(ctx context.Context, cause error) error {
 	e.server.closeIfRunning()
-	deleted, detail := true, "nothing to remove"
+	deleted, detail := false, "no mapping was made, nothing to remove"
 	if e.mapped != nil {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteWait)
 		err := e.mapper.Delete(dctx, *e.mapped)
 		cancel()
-		if err != nil && !errors.Is(err, upnp.ErrNoSuchMapping) {
-			deleted = false
+		deleted = err == nil || errors.Is(err, upnp.ErrNoSuchMapping)
+		if !deleted {
 			detail = fmt.Sprintf("could not remove mapping %d/%s: %v; remove it with 'reach unmap --port %d --proto %s' or in the router's page",
 				e.mapped.ExternalPort, e.mapped.Protocol, err, e.mapped.ExternalPort, e.mapped.Protocol)
 		} else {
@@ -186,7 +191,7 @@ func (e *exposure) stop(ctx context.Context, cause error) error {
 	}
 	clean := cause == nil || errors.Is(cause, context.Canceled)
 	if e.o.JSON {
-		ev := map[string]any{"event": "stopped", "mapping_deleted": deleted, "detail": detail}
+		ev := map[string]any{"event": "stopped", "mapped": e.mapped != nil, "mapping_deleted": deleted, "detail": detail}
 		if !clean {
 			ev["error"] = cause.Error()
 		}
@@ -200,7 +205,7 @@ func (e *exposure) stop(ctx context.Context, cause error) error {
 	switch {
 	case !clean:
 		return withCode(exitNo, cause)
-	case !deleted:
+	case e.mapped != nil && !deleted:
 		return withCode(exitNo, errSilent)
 	}
 	return nil
