@@ -7,6 +7,8 @@ package bench
 import (
 	"bufio"
 	"context"
+	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -41,6 +43,13 @@ var (
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(helperEnv); mode != "" {
 		os.Exit(runDiscoverHelper(mode))
+	}
+	flag.Parse()
+	if f := flag.Lookup("test.bench"); f == nil || f.Value.String() == "" {
+		// Plain `go test ./...`: there is nothing to measure, so do not
+		// spend seconds building reach.
+		reachBuildErr = errors.New("reach not built: benchmarks run only with -bench")
+		os.Exit(m.Run())
 	}
 	if bin := os.Getenv(binEnv); bin != "" {
 		reachBin = bin
