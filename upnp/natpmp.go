@@ -148,6 +148,8 @@ func (c *NATPMP) exchange(ctx context.Context, what string, local netip.Addr, re
 	switch {
 	case errors.Is(err, errPMPSilent):
 		return fmt.Errorf("upnp: nat-pmp %s to %s: no reply within %v: %w", what, c.gw, time.Since(start).Round(time.Millisecond), ErrNATPMPNoReply)
+	case errors.Is(err, errPMPRefused):
+		return fmt.Errorf("upnp: nat-pmp %s to %s: port unreachable: %w", what, c.gw, ErrNATPMPNoReply)
 	case err != nil:
 		return fmt.Errorf("upnp: nat-pmp %s to %s: %w", what, c.gw, err)
 	}

@@ -295,7 +295,9 @@ func TestNATPMPIgnoresBadReplies(t *testing.T) {
 			if got != netip.MustParseAddr("11.0.0.2") {
 				t.Errorf("external address %v, want the gateway's 11.0.0.2", got)
 			}
-			if !log.contains(tc.why) {
+			// A spoofed reply never reaches the connected socket: the
+			// kernel drops it, so there is nothing to log.
+			if !tc.bad.spoofed && !log.contains(tc.why) {
 				t.Errorf("log does not say %q:\n%s", tc.why, log)
 			}
 		})

@@ -229,6 +229,8 @@ func (c *PCP) exchange(ctx context.Context, what string, local netip.Addr, conn 
 	switch {
 	case errors.Is(err, errPMPSilent):
 		return fmt.Errorf("upnp: pcp %s to %s: no reply within %v: %w", what, c.gw, time.Since(start).Round(time.Millisecond), ErrPCPNoReply)
+	case errors.Is(err, errPMPRefused):
+		return fmt.Errorf("upnp: pcp %s to %s: port unreachable: %w", what, c.gw, ErrPCPNoReply)
 	case err != nil:
 		return fmt.Errorf("upnp: pcp %s to %s: %w", what, c.gw, err)
 	}

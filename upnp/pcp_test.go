@@ -2,9 +2,11 @@ package upnp
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -242,11 +244,42 @@ func TestPCPIgnoresBadReplies(t *testing.T) {
 			if got.ExternalPort != 40000 {
 				t.Errorf("external port %d, want the good reply's 40000", got.ExternalPort)
 			}
-			if !log.contains(tc.why) {
+			// A spoofed reply never reaches the connected socket: the
+			// kernel drops it, so there is nothing to log.
+			if tc.name != "wrong source" && !log.contains(tc.why) {
 				t.Errorf("log does not say %q:\n%s", tc.why, log)
 			}
 		})
 	}
+}
+
+// A router without NAT-PMP/PCP answers with ICMP port unreachable: the
+// probe ends at once, not after its timeout.
+func TestPMPRefusedPortEndsAtOnce(t *testing.T) {
+	port := closedUDPPort(t)
+	cfg := Config{NATPMPPort: port, CacheDir: "off"}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	err := NewPCP(cfg, loopback, loopback).Probe(ctx)
+	if !errors.Is(err, ErrPCPNoReply) || !strings.Contains(err.Error(), "port unreachable") {
+		t.Errorf("PCP probe of a closed port: %v, want port unreachable", err)
+	}
+	err = NewNATPMP(cfg, loopback).Probe(ctx)
+	if !errors.Is(err, ErrNATPMPNoReply) || !strings.Contains(err.Error(), "port unreachable") {
+		t.Errorf("NAT-PMP probe of a closed port: %v, want port unreachable", err)
+	}
+}
+
+// closedUDPPort returns a loopback UDP port nothing listens on.
+func closedUDPPort(t *testing.T) int {
+	t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := c.LocalAddr().(*net.UDPAddr).Port
+	c.Close()
+	return port
 }
 
 func TestPCPSilentGateway(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"syscall"
 	"time"
 )
 
@@ -31,8 +32,10 @@ const (
 	pmpMaxReply = 1100
 )
 
-// pmpListen opens an ephemeral UDP socket toward gw, bound to local
-// (zero means any address of gw's family).
+// pmpListen opens an ephemeral UDP socket connected to gw, bound to local
+// (zero means any address of gw's family). Connected, it hears only gw,
+// and an ICMP port unreachable from a router without NAT-PMP or PCP ends
+// the wait at once ("connection refused") instead of after the timeout.
 func pmpListen(local netip.Addr, gw netip.AddrPort) (*net.UDPConn, error) {
 	network := "udp4"
 	if gw.Addr().Is6() {
@@ -42,7 +45,7 @@ func pmpListen(local netip.Addr, gw netip.AddrPort) (*net.UDPConn, error) {
 	if local.IsValid() {
 		laddr = net.UDPAddrFromAddrPort(netip.AddrPortFrom(local.Unmap(), 0))
 	}
-	conn, err := net.ListenUDP(network, laddr)
+	conn, err := net.DialUDP(network, laddr, net.UDPAddrFromAddrPort(gw))
 	if err != nil {
 		return nil, fmt.Errorf("open udp socket: %w", err)
 	}
@@ -77,7 +80,7 @@ func pmpExchangeOn(ctx context.Context, cfg *Config, conn *net.UDPConn, gw netip
 	buf := make([]byte, pmpMaxReply+1)
 	wait := pmpFirstResend
 	for {
-		if _, err := conn.WriteToUDPAddrPort(req, gw); err != nil {
+		if _, err := conn.Write(req); err != nil {
 			if ctx.Err() != nil {
 				return pmpSilentOr(ctx)
 			}
@@ -103,8 +106,9 @@ func pmpExchangeOn(ctx context.Context, cfg *Config, conn *net.UDPConn, gw netip
 				if errors.As(err, &ne) && ne.Timeout() {
 					break // resend
 				}
-				// An ICMP port unreachable surfaces as a read error on
-				// some systems: the gateway has no server on the port.
+				if errors.Is(err, syscall.ECONNREFUSED) {
+					return errPMPRefused
+				}
 				return fmt.Errorf("read: %w", err)
 			}
 			if from.Addr().Unmap() != gw.Addr() || from.Port() != gw.Port() {
@@ -148,3 +152,7 @@ func pmpRouteSource(gw netip.AddrPort) (netip.Addr, error) {
 // errPMPSilent is returned by pmpExchange when no accepted reply
 // came before its deadline.
 var errPMPSilent = errors.New("no reply")
+
+// errPMPRefused is returned by pmpExchange when the gateway answered with
+// an ICMP port unreachable: nothing listens on the NAT-PMP/PCP port.
+var errPMPRefused = errors.New("the gateway refused: nothing listens on its NAT-PMP/PCP port")

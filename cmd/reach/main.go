@@ -10,6 +10,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"golang.org/x/term"
 )
 
 func main() {
@@ -43,9 +45,9 @@ func execute(ctx context.Context, ios *IOStreams, d *deps, args []string) int {
 	return code
 }
 
-// isTerminal reports whether f is a character device (a terminal), so the
-// spinner and carriage returns only go where a person watches.
+// isTerminal reports whether f is a terminal (not merely a character
+// device such as /dev/null), so the spinner and carriage returns only go
+// where a person watches.
 func isTerminal(f *os.File) bool {
-	fi, err := f.Stat()
-	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+	return term.IsTerminal(int(f.Fd()))
 }
