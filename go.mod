@@ -1,14 +1,14 @@
 module github.com/reach-net/reach
 
-go 1.26.0
+go 1.24.0
 
 require (
 	github.com/huin/goupnp v1.3.1
 	github.com/jackpal/gateway v1.0.16
 	github.com/pion/stun/v3 v3.1.7
 	github.com/spf13/cobra v1.10.2
-	golang.org/x/sys v0.50.0
-	golang.org/x/term v0.48.0
+	golang.org/x/sys v0.41.0
+	golang.org/x/term v0.40.0
 )
 
 require (
