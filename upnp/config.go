@@ -25,6 +25,14 @@ type Config struct {
 	// means 5351.
 	NATPMPPort int
 
+	// Only limits discovery to one protocol family: "upnp", "pcp" or
+	// "nat-pmp" (--method); empty probes all three.
+	Only string
+	// AllServices waits for every service to answer or time out even when
+	// the IGD answered first (diagnose lists them all); false lets
+	// Discover return soon after the IGD answered.
+	AllServices bool
+
 	// CacheDir holds the remembered router description URLs; empty means
 	// the user's cache directory + "/reach", "off" disables the cache.
 	CacheDir string
@@ -42,4 +50,15 @@ func (c *Config) logf(format string, args ...any) {
 	if c.Logf != nil {
 		c.Logf(format, args...)
 	}
+}
+
+// wants reports whether discovery should probe for m.
+func (c *Config) wants(m Method) bool {
+	switch c.Only {
+	case "":
+		return true
+	case string(MethodUPnP):
+		return m == MethodUPnP
+	}
+	return string(m) == c.Only
 }

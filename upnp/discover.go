@@ -15,6 +15,9 @@ const (
 	// search (ssdpTimeout) plus one description fetch from a router that
 	// answered. When nothing answers, the branch ends with the search.
 	upnpDiscoverTimeout = ssdpTimeout + descriptionTimeout
+	// igdGrace is how long NAT-PMP and PCP may still answer once the IGD
+	// did: both answer within milliseconds when they are on.
+	igdGrace = 50 * time.Millisecond
 	// cachedHeadStart is how long the remembered description URL is tried
 	// alone before SSDP starts too: a router on the LAN serves it in a few
 	// milliseconds (1.3 ms measured against miniupnpd), so a router that
@@ -65,44 +68,49 @@ func Discover(ctx context.Context, cfg Config) (*Discovery, error) {
 		d.Errors[m] = err
 		mu.Unlock()
 	}
+	// The NAT-PMP and PCP probes end early once the IGD answered, unless
+	// the caller wants every service (diagnose): a router that silently
+	// drops port 5351 must not hold up a mapping the IGD can make.
+	pmpCtx, pmpCancel := context.WithCancel(ctx)
+	defer pmpCancel()
 	var wg sync.WaitGroup
-	wg.Add(3)
-	go func() {
+	if cfg.wants(MethodUPnP) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			uctx, cancel := context.WithTimeout(ctx, upnpDiscoverTimeout)
+			defer cancel()
+			igd, others, err := discoverIGD(uctx, cfg, gw, local)
+			d.IGD, d.Others = igd, others
+			if err != nil {
+				setErr(MethodUPnP, err)
+			} else if !cfg.AllServices {
+				time.AfterFunc(igdGrace, pmpCancel)
+			}
+		}()
+	}
+	probe := func(m Method, p interface{ Probe(context.Context) error }, found func()) {
 		defer wg.Done()
-		uctx, cancel := context.WithTimeout(ctx, upnpDiscoverTimeout)
+		pctx, cancel := context.WithTimeout(pmpCtx, portProbeTimeout)
 		defer cancel()
-		igd, others, err := discoverIGD(uctx, cfg, gw, local)
-		d.IGD, d.Others = igd, others
-		if err != nil {
-			setErr(MethodUPnP, err)
-		}
-	}()
-	go func() {
-		defer wg.Done()
-		pctx, cancel := context.WithTimeout(ctx, portProbeTimeout)
-		defer cancel()
-		p := NewPCP(cfg, gw, local)
 		err := p.Probe(pctx)
 		if answered(err) {
-			d.PCP = p
+			found()
 		}
 		if err != nil {
-			setErr(MethodPCP, err)
+			setErr(m, err)
 		}
-	}()
-	go func() {
-		defer wg.Done()
-		pctx, cancel := context.WithTimeout(ctx, portProbeTimeout)
-		defer cancel()
+	}
+	if cfg.wants(MethodPCP) {
+		wg.Add(1)
+		p := NewPCP(cfg, gw, local)
+		go probe(MethodPCP, p, func() { d.PCP = p })
+	}
+	if cfg.wants(MethodNATPMP) {
+		wg.Add(1)
 		n := NewNATPMP(cfg, gw)
-		err := n.Probe(pctx)
-		if answered(err) {
-			d.NATPMP = n
-		}
-		if err != nil {
-			setErr(MethodNATPMP, err)
-		}
-	}()
+		go probe(MethodNATPMP, n, func() { d.NATPMP = n })
+	}
 	wg.Wait()
 	return d, nil
 }

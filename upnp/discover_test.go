@@ -222,3 +222,49 @@ func TestFindGateway(t *testing.T) {
 		}
 	}
 }
+
+// Once the IGD answered, a router that silently drops NAT-PMP/PCP does not
+// hold discovery up, unless every service is wanted (diagnose).
+func TestDiscoverStopsWaitingForSilentPMPAfterIGD(t *testing.T) {
+	f := newFakeIGD(t, "v2")
+	cfg := f.config()
+	cfg.NATPMPPort = silentPort(t)
+	d, err := Discover(t.Context(), cfg)
+	if err != nil || d.IGD == nil {
+		t.Fatalf("Discover: %v, IGD %v", err, d.IGD)
+	}
+	for _, m := range []Method{MethodPCP, MethodNATPMP} {
+		if !errors.Is(d.Errors[m], context.Canceled) {
+			t.Errorf("%s probe ended with %v, want it cut short once the IGD answered", m, d.Errors[m])
+		}
+	}
+	cfg.AllServices = true
+	d, err = Discover(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(d.Errors[MethodPCP], ErrPCPNoReply) || !errors.Is(d.Errors[MethodNATPMP], ErrNATPMPNoReply) {
+		t.Errorf("with AllServices the probes must run to their end: %v", d.Errors)
+	}
+}
+
+// --method limits discovery to that protocol.
+func TestDiscoverOnly(t *testing.T) {
+	f := newFakeIGD(t, "v2")
+	cfg := f.config()
+	cfg.NATPMPPort = silentPort(t)
+	cfg.Only = "pcp"
+	d, err := Discover(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.IGD != nil || f.ssdpSearches.Load() != 0 {
+		t.Errorf("--method pcp searched for UPnP: IGD %v, %d M-SEARCH", d.IGD, f.ssdpSearches.Load())
+	}
+	if _, probed := d.Errors[MethodNATPMP]; probed {
+		t.Errorf("--method pcp probed NAT-PMP: %v", d.Errors)
+	}
+	if !errors.Is(d.Errors[MethodPCP], ErrPCPNoReply) {
+		t.Errorf("PCP error %v, want no reply", d.Errors[MethodPCP])
+	}
+}

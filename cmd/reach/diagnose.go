@@ -98,6 +98,7 @@ func runDiagnose(ctx context.Context, ios *IOStreams, d *deps, o *diagnoseOption
 	if err != nil {
 		return err
 	}
+	cfg.AllServices = true
 	st := newSteps(ios, o.JSON)
 	pathc := make(chan pathResult, 1)
 	go func() { pathc <- lookPath(ctx, d, o.servers) }()

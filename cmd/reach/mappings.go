@@ -41,12 +41,12 @@ type mappingJSON struct {
 }
 
 func runMappings(ctx context.Context, ios *IOStreams, d *deps, o *routerOptions) error {
+	if o.Method == "auto" {
+		o.Method = "upnp" // only UPnP IGD can list
+	}
 	cfg, err := o.config(ios, d.Config)
 	if err != nil {
 		return err
-	}
-	if o.Method == "auto" {
-		o.Method = "upnp"
 	}
 	st := newSteps(ios, o.JSON)
 	r, mapper, err := discoverStep(ctx, st, d, cfg, o)

@@ -36,8 +36,12 @@ func (o *routerOptions) config(ios *IOStreams, base upnp.Config) (upnp.Config, e
 	if err != nil {
 		return base, err
 	}
-	if _, err := parseMethod(o.Method); err != nil {
+	method, err := parseMethod(o.Method)
+	if err != nil {
 		return base, err
+	}
+	if method != "auto" {
+		base.Only = method
 	}
 	if o.Timeout <= 0 {
 		return base, usageErrorf("--timeout must be positive, got %s", o.Timeout)
