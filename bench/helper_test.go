@@ -22,10 +22,6 @@ import (
 	"github.com/reach-net/reach/lab"
 )
 
-// buildTimeout bounds building reach once for all benchmarks: the module
-// cache is warm, a cold build cache takes ~30 s on two cores.
-const buildTimeout = 3 * time.Minute
-
 // commandTimeout bounds one measured command: the slowest tool measured
 // (upnpc's fixed 2 s discovery wait) ends in ~2.1 s; anything near this is
 // a hang, not a result.
@@ -51,27 +47,10 @@ func TestMain(m *testing.M) {
 		reachBuildErr = errors.New("reach not built: benchmarks run only with -bench")
 		os.Exit(m.Run())
 	}
-	if bin := os.Getenv(binEnv); bin != "" {
-		reachBin = bin
-		if _, err := os.Stat(bin); err != nil {
-			reachBuildErr = fmt.Errorf("%s: %w", binEnv, err)
-		}
-		os.Exit(m.Run())
-	}
-	dir, err := os.MkdirTemp("", "reach-bench-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	reachBin = filepath.Join(dir, "reach")
-	ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
-	out, err := exec.CommandContext(ctx, "go", "build", "-o", reachBin, "github.com/reach-net/reach/cmd/reach").CombinedOutput()
-	cancel()
-	if err != nil {
-		reachBuildErr = fmt.Errorf("go build ./cmd/reach: %v\n%s", err, out)
-	}
+	bin, cleanup, err := lab.ReachBinary(binEnv)
+	reachBin, reachBuildErr = bin, err
 	code := m.Run()
-	os.RemoveAll(dir)
+	cleanup()
 	os.Exit(code)
 }
 

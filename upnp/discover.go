@@ -115,6 +115,9 @@ func Discover(ctx context.Context, cfg Config) (*Discovery, error) {
 	return d, nil
 }
 
+// errCachedWon ends the search unstarted: the remembered IGD answered.
+var errCachedWon = errors.New("upnp: the remembered IGD answered")
+
 // answered reports whether a PCP or NAT-PMP probe found the service: it
 // worked, or the router answered with a result code of the protocol (for
 // example "no external address" behind another NAT), which is itself the
@@ -148,14 +151,14 @@ func discoverIGD(ctx context.Context, cfg Config, gw, local netip.Addr) (*IGD, [
 	}
 	results := make(chan result, 2)
 	running := 1
-	cachedDone := make(chan struct{})
+	// cachedDone tells the search whether the remembered IGD worked.
+	cachedDone := make(chan bool, 1)
 	loc := cache.Get(gw)
 	if loc == "" {
-		close(cachedDone)
+		cachedDone <- false
 	} else {
 		running++
 		go func() {
-			defer close(cachedDone)
 			u, err := checkLocation(loc, gw)
 			var igd *IGD
 			if err == nil {
@@ -165,6 +168,7 @@ func discoverIGD(ctx context.Context, cfg Config, gw, local netip.Addr) (*IGD, [
 				cfg.logf("upnp: forgetting remembered IGD %s of %s: %v", loc, gw, err)
 				cache.Drop(gw, loc)
 			}
+			cachedDone <- igd != nil
 			results <- result{igd: igd, err: err, cached: true}
 		}()
 	}
@@ -173,7 +177,11 @@ func discoverIGD(ctx context.Context, cfg Config, gw, local netip.Addr) (*IGD, [
 		// HTTP from one thread, and a search at the same moment slows the
 		// description fetch it competes with.
 		select {
-		case <-cachedDone:
+		case ok := <-cachedDone:
+			if ok {
+				results <- result{err: errCachedWon}
+				return
+			}
 		case <-time.After(cachedHeadStart):
 		}
 		if ctx.Err() != nil {
