@@ -161,7 +161,7 @@ func runExpose(ctx context.Context, ios *IOStreams, d *deps, o *exposeOptions) e
 	if err := e.serve(ctx); err != nil {
 		return err
 	}
-	defer e.server.closeIfRunning()
+	defer e.server.closeIfRunning(ctx)
 
 	var ext netip.Addr
 	if mapper != nil {

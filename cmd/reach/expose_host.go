@@ -175,7 +175,7 @@ func (e *exposure) renew(ctx context.Context) bool {
 // stop closes the server and removes our mapping. cause is why hosting
 // ended: nil or a cancelled context is a clean stop.
 func (e *exposure) stop(ctx context.Context, cause error) error {
-	e.server.closeIfRunning()
+	e.server.closeIfRunning(ctx)
 	deleted, detail := false, "no mapping was made, nothing to remove"
 	if e.mapped != nil {
 		dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteWait)
@@ -212,10 +212,10 @@ func (e *exposure) stop(ctx context.Context, cause error) error {
 }
 
 // closeIfRunning stops the echo server if there is one.
-func (h *hosted) closeIfRunning() {
+func (h *hosted) closeIfRunning(ctx context.Context) {
 	if h == nil || h.srv == nil {
 		return
 	}
-	h.close()
+	h.close(ctx)
 	h.srv = nil
 }

@@ -81,9 +81,10 @@ func host(ios *IOStreams, jsonMode bool, o hostOptions) (*hosted, error) {
 // sockets is local work, so a second is plenty.
 const hostShutdownGrace = time.Second
 
-// close stops accepting, closes every client and waits for them.
-func (h *hosted) close() error {
-	ctx, cancel := context.WithTimeout(context.Background(), hostShutdownGrace)
+// close stops accepting, closes every client and waits for them. It runs
+// after ctx was cancelled (Ctrl-C), so it keeps only ctx's values.
+func (h *hosted) close(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), hostShutdownGrace)
 	defer cancel()
 	err := h.srv.Shutdown(ctx)
 	<-h.done

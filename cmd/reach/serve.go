@@ -51,7 +51,7 @@ func runServe(ctx context.Context, ios *IOStreams, o *serveOptions) error {
 	case err := <-h.done:
 		h.done <- err
 	}
-	err = h.close()
+	err = h.close(ctx)
 	if o.JSON {
 		ios.writeJSON(map[string]any{"event": "stopped"})
 	} else {
