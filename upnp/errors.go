@@ -125,7 +125,7 @@ func (e *ConflictError) Error() string {
 		return fmt.Sprintf("port %d/%s is already forwarded to another host (UPnP 718); pick another --external-port or remove that mapping on the router",
 			e.Holder.ExternalPort, e.Holder.Protocol)
 	}
-	return fmt.Sprintf("port %d/%s is already forwarded to %s:%d (description %q); pick another --external-port or remove that mapping on the router",
+	return fmt.Sprintf("port %d/%s is already forwarded to %s:%d (description %q); pick another --external-port or remove that mapping on the router (reach never takes over another program's mapping)",
 		e.Holder.ExternalPort, e.Holder.Protocol, e.Holder.InternalIP, e.Holder.InternalPort, e.Holder.Description)
 }
 
@@ -134,10 +134,17 @@ func (e *ConflictError) Error() string {
 type NotOursError struct {
 	// Holder is the mapping as the router reports it.
 	Holder Mapping
+	// SameHost is true when it forwards to this host, but to another port
+	// than the one named: another program's mapping.
+	SameHost bool
 }
 
 // Error names the holder.
 func (e *NotOursError) Error() string {
+	if e.SameHost {
+		return fmt.Sprintf("port %d/%s is forwarded to this host's port %d (description %q), not to the port named; pass --internal-port %d if it is yours to remove",
+			e.Holder.ExternalPort, e.Holder.Protocol, e.Holder.InternalPort, e.Holder.Description, e.Holder.InternalPort)
+	}
 	return fmt.Sprintf("port %d/%s is forwarded to %s:%d (description %q), not to this host; reach never deletes another host's mapping",
 		e.Holder.ExternalPort, e.Holder.Protocol, e.Holder.InternalIP, e.Holder.InternalPort, e.Holder.Description)
 }

@@ -123,7 +123,7 @@ func (f *fakeIGD) serveControl(w http.ResponseWriter, r *http.Request) {
 		}
 		e := f.table[i]
 		f.reply(w, action, "NewInternalPort", strconv.Itoa(int(e.intern)), "NewInternalClient", e.client,
-			"NewEnabled", "1", "NewPortMappingDescription", e.desc, "NewLeaseDuration", strconv.Itoa(int(e.lease)))
+			"NewEnabled", "1", "NewPortMappingDescription", e.desc, "NewLeaseDuration", strconv.Itoa(int(f.reportedLease(e))))
 	case "GetGenericPortMappingEntry":
 		i, err := strconv.Atoi(args["NewPortMappingIndex"])
 		if err != nil || i < 0 || i >= len(f.table) {
@@ -164,4 +164,12 @@ func (f *fakeIGD) fault(w http.ResponseWriter, code int, desc string) {
 	fmt.Fprintf(w, `<?xml version="1.0"?>
 <s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" s:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body><s:Fault><faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring><detail><UPnPError xmlns="urn:schemas-upnp-org:control-1-0"><errorCode>%d</errorCode><errorDescription>%s</errorDescription></UPnPError></detail></s:Fault></s:Body></s:Envelope>`,
 		code, desc)
+}
+
+// reportedLease is the lease the fake tells about e.
+func (f *fakeIGD) reportedLease(e fakeEntry) uint32 {
+	if f.hidesLeases {
+		return 0
+	}
+	return e.lease
 }

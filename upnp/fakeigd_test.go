@@ -41,6 +41,7 @@ type fakeIGD struct {
 	actions       map[string]int             // action -> times called
 	table         []fakeEntry                // the port mappings, in creation order
 	onlyPermanent bool                       // answer 725 to a lease other than 0
+	hidesLeases   bool                       // report lease 0 for every entry, as many routers do
 	samePortOnly  bool                       // answer 724 when external != internal port
 	omitFields    map[string]map[string]bool // action -> reply fields left out
 	externalIP    string

@@ -84,6 +84,9 @@ func (g *IGD) Add(ctx context.Context, m Mapping) (Mapping, error) {
 	if err != nil {
 		return Mapping{}, err
 	}
+	if err := g.checkTakeover(ctx, m, proto); err != nil {
+		return Mapping{}, g.mapError("add mapping", m, err)
+	}
 	lease := igdLeaseSeconds(m.Lease)
 	err = g.add(ctx, m, proto, lease)
 	if err != nil && faultCode(err) == CodeOnlyPermanentLeases && lease != 0 {
@@ -103,6 +106,22 @@ func (g *IGD) Add(ctx context.Context, m Mapping) (Mapping, error) {
 func (g *IGD) add(ctx context.Context, m Mapping, proto string, lease uint32) error {
 	err := g.conn.AddPortMappingCtx(ctx, "", m.ExternalPort, proto, m.InternalPort, m.InternalIP.String(), true, m.Description, lease)
 	return g.stepErr("AddPortMapping", err)
+}
+
+// checkTakeover refuses to overwrite a mapping this host already holds on
+// the port for another program (another internal port or description):
+// routers let the same client overwrite its entries, and reach would then
+// delete that program's mapping on exit. Refreshing reach's own mapping,
+// same internal port and description, is fine.
+func (g *IGD) checkTakeover(ctx context.Context, m Mapping, proto string) error {
+	e, err := g.entry(ctx, m.ExternalPort, m.Protocol, proto)
+	if err != nil {
+		return nil // no entry (714), or a router that cannot say: AddPortMapping decides
+	}
+	if e.InternalIP == m.InternalIP && (e.InternalPort != m.InternalPort || e.Description != m.Description) {
+		return &ConflictError{Holder: e}
+	}
+	return nil
 }
 
 // resolveConflict handles UPnP 718: if this host holds the port for the
@@ -134,7 +153,10 @@ func (g *IGD) granted(ctx context.Context, m Mapping, proto string, lease uint32
 		return m
 	}
 	if e.InternalIP == m.InternalIP && e.InternalPort == m.InternalPort {
-		m.Lease, m.Enabled = e.Lease, e.Enabled
+		m.Enabled = e.Enabled
+		if e.Lease > 0 { // many routers report 0 for a leased entry: keep what was granted
+			m.Lease = e.Lease
+		}
 	}
 	return m
 }
@@ -162,8 +184,8 @@ func (g *IGD) Delete(ctx context.Context, m Mapping) error {
 	if err != nil {
 		return g.mapError("delete mapping", m, err)
 	}
-	if holder.InternalIP != m.InternalIP {
-		return fmt.Errorf("upnp: delete mapping %d/%s on %s: %w", m.ExternalPort, m.Protocol, g.gw, &NotOursError{Holder: holder})
+	if holder.InternalIP != m.InternalIP || (m.InternalPort != 0 && holder.InternalPort != m.InternalPort) {
+		return fmt.Errorf("upnp: delete mapping %d/%s on %s: %w", m.ExternalPort, m.Protocol, g.gw, &NotOursError{Holder: holder, SameHost: holder.InternalIP == m.InternalIP})
 	}
 	if err := g.conn.DeletePortMappingCtx(ctx, "", m.ExternalPort, proto); err != nil {
 		return g.mapError("delete mapping", m, g.stepErr("DeletePortMapping", err))

@@ -154,6 +154,41 @@ func TestAddConflictWithOwnMappingRefreshes(t *testing.T) {
 	}
 }
 
+// This host's mapping of the port for another program (a game server that
+// mapped itself) is not overwritten: reach would delete it on exit.
+func TestAddRefusesToTakeOverThisHostsOtherMapping(t *testing.T) {
+	f := newFakeIGD(t, "v2")
+	f.addEntry(fakeEntry{proto: "TCP", ext: 1234, intern: 25565, client: "127.0.0.1", desc: "minecraft", lease: 0})
+	igd := openFake(t, f)
+	_, err := igd.Add(context.Background(), Mapping{Protocol: TCP, InternalPort: 1234, Description: "reach 1234", Lease: time.Hour})
+	var ce *ConflictError
+	if !errors.As(err, &ce) || ce.Holder.InternalPort != 25565 || !strings.Contains(err.Error(), `"minecraft"`) {
+		t.Fatalf("err = %v, want a conflict naming this host's minecraft mapping", err)
+	}
+	if n := f.calls("AddPortMapping"); n != 0 {
+		t.Errorf("AddPortMapping sent %d times over another program's mapping", n)
+	}
+	if e := f.entries(); len(e) != 1 || e[0].intern != 25565 || e[0].desc != "minecraft" {
+		t.Errorf("the other program's mapping was changed: %+v", e)
+	}
+}
+
+// A router that reports lease 0 for every entry does not turn a leased
+// mapping into a permanent one in reach's eyes (renewal would then ask for
+// a permanent mapping).
+func TestAddKeepsGrantedLeaseWhenRouterHidesIt(t *testing.T) {
+	f := newFakeIGD(t, "v2")
+	f.set(func(f *fakeIGD) { f.hidesLeases = true })
+	igd := openFake(t, f)
+	got, err := igd.Add(context.Background(), Mapping{Protocol: TCP, InternalPort: 1234, Lease: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Lease != time.Hour {
+		t.Errorf("granted lease = %v, want the 1h asked for and accepted", got.Lease)
+	}
+}
+
 func TestAddFaults(t *testing.T) {
 	for _, tt := range []struct {
 		code   int
@@ -289,5 +324,24 @@ func TestIGDPicksConnectedService(t *testing.T) {
 	}
 	if n := f.calls("IPDown AddPortMapping"); n != 0 {
 		t.Errorf("the disconnected service got %d AddPortMapping", n)
+	}
+}
+
+// unmap names the port: a mapping of this host to another port is another
+// program's, and is left alone.
+func TestDeleteRefusesThisHostsOtherPort(t *testing.T) {
+	f := newFakeIGD(t, "v2")
+	f.addEntry(fakeEntry{proto: "TCP", ext: 1234, intern: 25565, client: "127.0.0.1", desc: "minecraft"})
+	igd := openFake(t, f)
+	err := igd.Delete(context.Background(), Mapping{Protocol: TCP, ExternalPort: 1234, InternalPort: 1234})
+	var no *NotOursError
+	if !errors.As(err, &no) || !no.SameHost || !strings.Contains(err.Error(), "--internal-port 25565") {
+		t.Fatalf("err = %v, want a refusal that names --internal-port 25565", err)
+	}
+	if len(f.entries()) != 1 {
+		t.Error("this host's other mapping is gone")
+	}
+	if err := igd.Delete(context.Background(), Mapping{Protocol: TCP, ExternalPort: 1234, InternalPort: 25565}); err != nil {
+		t.Errorf("delete naming the right internal port: %v", err)
 	}
 }
