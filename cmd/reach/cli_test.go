@@ -3,12 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/reach-net/reach/probe"
+	"github.com/reach-net/reach/upnp"
 )
 
 // syncBuffer is a bytes.Buffer safe for the server's goroutines.
@@ -42,6 +47,27 @@ func runCLI(ctx context.Context, d *deps, args ...string) cliRun {
 	return r
 }
 
+// offlineDeps are the real dependencies for commands that only touch
+// loopback (serve, send, check), with every router and path look-up
+// failing the test: a unit test must never send SSDP, NAT-PMP, PCP or STUN
+// from this machine's real network.
+func offlineDeps(t *testing.T) *deps {
+	d := defaultDeps()
+	d.FindRouter = func(context.Context, upnp.Config) (*router, error) {
+		t.Error("router discovery in an offline test")
+		return nil, errors.New("offline test")
+	}
+	d.PublicAddr = func(context.Context, []string) (probe.STUNResult, error) {
+		t.Error("STUN in an offline test")
+		return probe.STUNResult{}, errors.New("offline test")
+	}
+	d.Hops = func(context.Context, netip.AddrPort, int) ([]probe.Hop, error) {
+		t.Error("hop probes in an offline test")
+		return nil, errors.New("offline test")
+	}
+	return d
+}
+
 // freePort finds a loopback port nobody listens on.
 func freePort(t *testing.T) int {
 	t.Helper()
@@ -62,7 +88,7 @@ func startServe(t *testing.T, extra ...string) (addr string, out *syncBuffer) {
 	args := append([]string{"serve", "--bind", "127.0.0.1", "--port", strconv.Itoa(port)}, extra...)
 	r := cliRun{out: &syncBuffer{}, err: &syncBuffer{}}
 	go func() {
-		r.code = execute(ctx, &IOStreams{Out: r.out, ErrOut: r.err}, defaultDeps(), args)
+		r.code = execute(ctx, &IOStreams{Out: r.out, ErrOut: r.err}, offlineDeps(t), args)
 		done <- r
 	}()
 	t.Cleanup(func() {
@@ -113,7 +139,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 	}
 	for _, args := range cases {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {
-			r := runCLI(context.Background(), defaultDeps(), args...)
+			r := runCLI(context.Background(), offlineDeps(t), args...)
 			if r.code != exitUsage {
 				t.Fatalf("exit %d, want 2; stderr: %s", r.code, r.err)
 			}
@@ -125,7 +151,7 @@ func TestUsageErrorsExit2(t *testing.T) {
 }
 
 func TestHelpShowsAnExampleForEveryCommand(t *testing.T) {
-	root := newRootCmd(&IOStreams{Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}, defaultDeps())
+	root := newRootCmd(&IOStreams{Out: &bytes.Buffer{}, ErrOut: &bytes.Buffer{}}, offlineDeps(t))
 	for _, c := range root.Commands() {
 		if c.Name() == "help" || c.Name() == "completion" {
 			continue
@@ -134,7 +160,7 @@ func TestHelpShowsAnExampleForEveryCommand(t *testing.T) {
 			t.Errorf("%s --help has no example of itself", c.Name())
 		}
 	}
-	r := runCLI(context.Background(), defaultDeps(), "--version")
+	r := runCLI(context.Background(), offlineDeps(t), "--version")
 	if r.code != 0 || !strings.Contains(r.out.String(), "reach version") {
 		t.Errorf("--version: exit %d, out %q", r.code, r.out)
 	}
@@ -142,7 +168,7 @@ func TestHelpShowsAnExampleForEveryCommand(t *testing.T) {
 
 func TestCheckAgainstServeIsVerified(t *testing.T) {
 	addr, log := startServe(t)
-	r := runCLI(context.Background(), defaultDeps(), "check", addr, "--count", "3")
+	r := runCLI(context.Background(), offlineDeps(t), "check", addr, "--count", "3")
 	if r.code != exitOK {
 		t.Fatalf("exit %d, want 0; out %s err %s", r.code, r.out, r.err)
 	}
@@ -154,7 +180,7 @@ func TestCheckAgainstServeIsVerified(t *testing.T) {
 
 func TestCheckJSON(t *testing.T) {
 	addr, _ := startServe(t)
-	r := runCLI(context.Background(), defaultDeps(), "check", addr, "--json", "--count", "2")
+	r := runCLI(context.Background(), offlineDeps(t), "check", addr, "--json", "--count", "2")
 	if r.code != exitOK {
 		t.Fatalf("exit %d; err %s", r.code, r.err)
 	}
@@ -188,7 +214,7 @@ func TestCheckReadOnlyListenerIsOpen(t *testing.T) {
 			}()
 		}
 	}()
-	r := runCLI(context.Background(), defaultDeps(), "check", ln.Addr().String(), "--timeout", "3s")
+	r := runCLI(context.Background(), offlineDeps(t), "check", ln.Addr().String(), "--timeout", "3s")
 	if r.code != exitPartial {
 		t.Fatalf("exit %d, want 3; out %s err %s", r.code, r.out, r.err)
 	}
@@ -199,7 +225,7 @@ func TestCheckReadOnlyListenerIsOpen(t *testing.T) {
 
 func TestCheckClosedPortIsRefused(t *testing.T) {
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
-	r := runCLI(context.Background(), defaultDeps(), "check", addr, "--json")
+	r := runCLI(context.Background(), offlineDeps(t), "check", addr, "--json")
 	if r.code != exitNo {
 		t.Fatalf("exit %d, want 1; out %s", r.code, r.out)
 	}
@@ -210,7 +236,7 @@ func TestCheckClosedPortIsRefused(t *testing.T) {
 
 func TestSendGetsEchoes(t *testing.T) {
 	addr, log := startServe(t)
-	r := runCLI(context.Background(), defaultDeps(), "send", addr, "hola", "", "second message")
+	r := runCLI(context.Background(), offlineDeps(t), "send", addr, "hola", "", "second message")
 	if r.code != exitOK {
 		t.Fatalf("exit %d; err %s", r.code, r.err)
 	}
@@ -238,7 +264,7 @@ func TestSendToSilentServerExits3(t *testing.T) {
 		got <- buf[:n]
 		time.Sleep(3 * time.Second)
 	}()
-	r := runCLI(context.Background(), defaultDeps(), "send", ln.Addr().String(), "hola")
+	r := runCLI(context.Background(), offlineDeps(t), "send", ln.Addr().String(), "hola")
 	if r.code != exitPartial {
 		t.Fatalf("exit %d, want 3; err %s", r.code, r.err)
 	}
@@ -254,9 +280,9 @@ func TestSendRetriesUntilServerComes(t *testing.T) {
 		time.Sleep(1200 * time.Millisecond)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		runCLI(ctx, defaultDeps(), "serve", "--bind", "127.0.0.1", "--port", strconv.Itoa(port))
+		runCLI(ctx, offlineDeps(t), "serve", "--bind", "127.0.0.1", "--port", strconv.Itoa(port))
 	}()
-	r := runCLI(context.Background(), defaultDeps(), "send", "--retry", "--timeout", "5s", addr, "late")
+	r := runCLI(context.Background(), offlineDeps(t), "send", "--retry", "--timeout", "5s", addr, "late")
 	if r.code != exitOK || r.out.String() != "late\n" {
 		t.Fatalf("exit %d out %q err %s", r.code, r.out, r.err)
 	}

@@ -133,6 +133,7 @@ type exposure struct {
 	r      *router
 	mapper upnp.Mapper
 	mapped *upnp.Mapping // the mapping we made, nil if none
+	want   upnp.Mapping  // what renewals ask for: the lease asked, the port granted
 	server *hosted
 }
 
@@ -153,7 +154,7 @@ func runExpose(ctx context.Context, ios *IOStreams, d *deps, o *exposeOptions) e
 		e.r = &router{}
 	}
 	if ctx.Err() != nil {
-		return withCode(exitInterrupted, ctx.Err())
+		return nil // Ctrl-C before anything was made: a clean stop
 	}
 	if findErr != nil && o.RequireMapping {
 		return withCode(exitNo, errSilent)
@@ -175,6 +176,11 @@ func runExpose(ctx context.Context, ios *IOStreams, d *deps, o *exposeOptions) e
 		used, got, err := addStep(ctx, e.st, e.r, mapper, o.Method, want, o.Timeout)
 		if err == nil {
 			e.mapper, e.mapped = used, &got
+			e.want = want
+			e.want.ExternalPort = got.ExternalPort
+			if want.Lease > 0 && got.Lease == 0 {
+				e.want.Lease = 0 // the router only accepts permanent mappings (UPnP 725)
+			}
 			ext, _ = externalStep(ctx, e.st, used, o.Timeout)
 		} else if o.RequireMapping {
 			return withCode(exitNo, errSilent)
@@ -185,6 +191,7 @@ func runExpose(ctx context.Context, ios *IOStreams, d *deps, o *exposeOptions) e
 	}
 	verified, vdetail := e.verify(ctx, ext)
 	path := <-pathc
+	verified, vdetail = outsideAgrees(verified, vdetail, ext, path)
 	ready := e.ready(ext, verified, vdetail, path)
 	if ctx.Err() != nil {
 		return e.stop(ctx, ctx.Err())
@@ -262,4 +269,21 @@ func (e *exposure) verify(ctx context.Context, ext netip.Addr) (bool, string) {
 	}
 	e.st.done(markWarn, "verify", fmt.Sprintf("the router does not loop back (%s: %s); check from outside", last.Verdict, last.Detail))
 	return false, fmt.Sprintf("the router does not loop back; run 'reach check %s' from outside", target)
+}
+
+// outsideAgrees withdraws a loopback proof the internet would not share:
+// the probe came back through this router, but the router's external
+// address is not public, or is not the address the internet sees (STUN),
+// so another NAT or a VPN stands between it and the internet.
+func outsideAgrees(verified bool, detail string, ext netip.Addr, path pathResult) (bool, string) {
+	if !verified {
+		return false, detail
+	}
+	if c := probe.ClassifyAddr(ext); c != probe.AddrPublic {
+		return false, fmt.Sprintf("the probe came back through this router, but its external address %s is %s, not public: another NAT stands between it and the internet", ext, c)
+	}
+	if path.STUN != nil && path.STUN.Addr.Addr() != ext {
+		return false, fmt.Sprintf("the probe came back through this router, but the internet sees this host as %s, not %s: another NAT or a VPN is in the way", path.STUN.Addr.Addr(), ext)
+	}
+	return true, detail
 }

@@ -18,17 +18,19 @@ const (
 	// renewRetry is the pause after a failed renewal: soon enough that a
 	// rebooted router gets its mapping back within a minute.
 	renewRetry = 30 * time.Second
-	// permanentRecheck is how often a permanent mapping is re-asserted, so a
-	// router that lost it (a reboot) gets it back.
-	permanentRecheck = 10 * time.Minute
+	// reassertEvery caps the time between renewals, also of permanent
+	// mappings: a router that rebooted and lost the mapping gets it back
+	// within this long, at the cost of one cheap request.
+	reassertEvery = 5 * time.Minute
 	// deleteWait bounds the removal of our mapping on exit.
 	deleteWait = 3 * time.Second
 )
 
-// renewInterval is half the lease: the router never sees it lapse.
+// renewInterval is half the lease, so the router never sees it lapse, and
+// at most reassertEvery.
 func renewInterval(lease time.Duration) time.Duration {
-	if lease <= 0 {
-		return permanentRecheck
+	if lease <= 0 || lease/2 > reassertEvery {
+		return reassertEvery
 	}
 	return lease / 2
 }
@@ -135,7 +137,7 @@ func (e *exposure) host(ctx context.Context) error {
 // renew re-asserts the mapping; when the router lost it or its address
 // changed (a reboot), it finds the router again and re-creates it.
 func (e *exposure) renew(ctx context.Context) bool {
-	want := *e.mapped
+	want := e.want
 	actx, cancel := context.WithTimeout(ctx, e.o.Timeout)
 	got, err := e.mapper.Add(actx, want)
 	cancel()
@@ -145,7 +147,9 @@ func (e *exposure) renew(ctx context.Context) bool {
 		r, ferr := e.d.FindRouter(fctx, e.cfg)
 		cancel()
 		if ferr == nil {
-			if m, perr := r.pick(e.o.Method); perr == nil {
+			// The same protocol only: a mapping made through another one
+			// would leave the first behind on the router.
+			if m, perr := r.pick(methodFamily(e.mapper.Method())); perr == nil {
 				actx, cancel := context.WithTimeout(ctx, e.o.Timeout)
 				want.InternalIP = r.LocalIP
 				got, err = m.Add(actx, want)
@@ -160,12 +164,17 @@ func (e *exposure) renew(ctx context.Context) bool {
 	ok := err == nil
 	detail := fmt.Sprintf("%s %d/%s, %s", how, want.ExternalPort, want.Protocol, leaseText(got.Lease))
 	if ok {
+		if got.ExternalPort != want.ExternalPort {
+			detail += fmt.Sprintf("; the router moved it to external port %d", got.ExternalPort)
+			e.want.ExternalPort = got.ExternalPort
+		}
 		e.mapped = &got
 	} else {
 		detail = fmt.Sprintf("renewing %d/%s failed: %v; retrying in %s", want.ExternalPort, want.Protocol, err, renewRetry)
 	}
 	if e.o.JSON {
-		e.ios.writeJSON(map[string]any{"event": "renew", "ok": ok, "lease_s": int64(got.Lease / time.Second), "detail": detail})
+		e.ios.writeJSON(map[string]any{"event": "renew", "ok": ok, "lease_s": int64(got.Lease / time.Second),
+			"method": e.mapper.Method(), "external_port": e.mapped.ExternalPort, "detail": detail})
 	} else {
 		e.ios.printf("%s\n", detail)
 	}
@@ -183,8 +192,8 @@ func (e *exposure) stop(ctx context.Context, cause error) error {
 		cancel()
 		deleted = err == nil || errors.Is(err, upnp.ErrNoSuchMapping)
 		if !deleted {
-			detail = fmt.Sprintf("could not remove mapping %d/%s: %v; remove it with 'reach unmap --port %d --proto %s' or in the router's page",
-				e.mapped.ExternalPort, e.mapped.Protocol, err, e.mapped.ExternalPort, e.mapped.Protocol)
+			detail = fmt.Sprintf("could not remove mapping %d/%s: %v; remove it with '%s' or in the router's page",
+				e.mapped.ExternalPort, e.mapped.Protocol, err, unmapHint(*e.mapped))
 		} else {
 			detail = fmt.Sprintf("removed mapping %d/%s", e.mapped.ExternalPort, e.mapped.Protocol)
 		}

@@ -192,7 +192,7 @@ func TestExposeVerifiesThroughLoopbackAndCleansUp(t *testing.T) {
 		t.Fatal("no mapping on the router while hosting")
 	}
 	// The hosted server answers a client like the tutorial's.
-	r := runCLI(context.Background(), defaultDeps(), "send", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "hola")
+	r := runCLI(context.Background(), offlineDeps(t), "send", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "hola")
 	if r.out.String() != "hola\n" {
 		t.Errorf("hosted server echo %q", r.out)
 	}
@@ -262,7 +262,7 @@ func TestExposeWithoutMappingServiceStillHosts(t *testing.T) {
 			t.Errorf("manual forwarding advice lacks %q: %s", want, advice)
 		}
 	}
-	r := runCLI(context.Background(), defaultDeps(), "send", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "still here")
+	r := runCLI(context.Background(), offlineDeps(t), "send", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "still here")
 	if r.code != exitOK {
 		t.Errorf("server not hosted without a mapping: exit %d", r.code)
 	}

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -25,8 +27,8 @@ type hostOptions struct {
 
 func addHostFlags(cmd *cobra.Command, o *hostOptions) {
 	cmd.Flags().StringVar(&o.Bind, "bind", "", "address to listen on (default: all interfaces)")
-	cmd.Flags().IntVar(&o.MaxClients, "max-clients", 1024, "most clients served at once; more are refused")
-	cmd.Flags().DurationVar(&o.IdleTimeout, "idle-timeout", 5*time.Minute, "drop a client that sends no whole frame for this long")
+	cmd.Flags().IntVar(&o.MaxClients, "max-clients", frame.DefaultMaxClients, "most clients served at once; more are refused")
+	cmd.Flags().DurationVar(&o.IdleTimeout, "idle-timeout", frame.DefaultIdleTimeout, "drop a client that sends no whole frame for this long")
 	cmd.Flags().IntVar(&o.MaxFrame, "max-frame", frame.DefaultMaxFrame, "largest frame accepted, in bytes; a larger header drops the client")
 }
 
@@ -50,6 +52,7 @@ func (o *hostOptions) validate() error {
 type hosted struct {
 	srv  *frame.Server
 	ln   net.Listener
+	log  *clientLog
 	done chan error
 }
 
@@ -66,13 +69,14 @@ func host(ios *IOStreams, jsonMode bool, o hostOptions) (*hosted, error) {
 		}
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
+	log := newClientLog(ios, jsonMode)
 	srv := frame.NewServer(frame.ServerConfig{
 		MaxClients:  o.MaxClients,
 		IdleTimeout: o.IdleTimeout,
 		MaxFrame:    o.MaxFrame,
-		OnEvent:     clientPrinter(ios, jsonMode),
+		OnEvent:     log.event,
 	})
-	h := &hosted{srv: srv, ln: ln, done: make(chan error, 1)}
+	h := &hosted{srv: srv, ln: ln, log: log, done: make(chan error, 1)}
 	go func() { h.done <- srv.Serve(ln) }()
 	return h, nil
 }
@@ -88,53 +92,127 @@ func (h *hosted) close(ctx context.Context) error {
 	defer cancel()
 	err := h.srv.Shutdown(ctx)
 	<-h.done
+	h.log.close()
 	return err
 }
 
 // clientEvent is the JSON form of a server event.
 type clientEvent struct {
-	Event   string `json:"event"`
-	Action  string `json:"action"`
-	Client  uint64 `json:"client"`
-	Remote  string `json:"remote"`
-	Message string `json:"message,omitempty"`
-	Bytes   *int   `json:"bytes,omitempty"`
-	Error   string `json:"error,omitempty"`
-	Clients int    `json:"clients"`
+	Event     string `json:"event"`
+	Action    string `json:"action"`
+	Client    uint64 `json:"client"`
+	Remote    string `json:"remote"`
+	Message   string `json:"message,omitempty"`
+	Bytes     *int   `json:"bytes,omitempty"`
+	Truncated bool   `json:"truncated,omitempty"`
+	Error     string `json:"error,omitempty"`
+	Clients   int    `json:"clients"`
 }
 
-// messagePreview is how much of a message the log shows.
-const messagePreview = 200
+// Limits of the client log.
+const (
+	// messagePreview is how much of a message the human log shows.
+	messagePreview = 200
+	// jsonMessageLimit is how much of a message a JSON event carries: the
+	// log stays readable when clients send frames of up to --max-frame.
+	jsonMessageLimit = 4 << 10
+	// clientLogQueue is how many events wait while the output is slow (a
+	// paused pipe, a slow terminal); past it they are counted, not shown,
+	// so the output never holds up the server.
+	clientLogQueue = 4096
+)
 
-func clientPrinter(ios *IOStreams, jsonMode bool) func(frame.Event) {
-	return func(ev frame.Event) {
-		if jsonMode {
-			ce := clientEvent{Event: "client", Action: string(ev.Kind), Client: ev.Client, Remote: ev.Remote, Clients: ev.Clients}
-			if ev.Kind == frame.EventMessage {
-				n := len(ev.Payload)
-				ce.Bytes = &n
-				ce.Message = string(ev.Payload)
-			}
-			if ev.Err != nil {
-				ce.Error = ev.Err.Error()
-			}
-			ios.writeJSON(ce)
-			return
+// clientLog prints the server's events from its own goroutine.
+type clientLog struct {
+	ios      *IOStreams
+	jsonMode bool
+	lines    chan func()
+	done     chan struct{}
+	dropped  atomic.Int64
+
+	mu     sync.RWMutex
+	closed bool
+}
+
+func newClientLog(ios *IOStreams, jsonMode bool) *clientLog {
+	l := &clientLog{ios: ios, jsonMode: jsonMode, lines: make(chan func(), clientLogQueue), done: make(chan struct{})}
+	go func() {
+		defer close(l.done)
+		for print := range l.lines {
+			print()
 		}
-		who := fmt.Sprintf("client %d %s", ev.Client, ev.Remote)
-		switch ev.Kind {
-		case frame.EventConnect:
-			ios.result("%s connected (%d connected)", who, ev.Clients)
-		case frame.EventMessage:
-			if probe.IsProbe(ev.Payload) {
-				ios.result("%s: reach probe, echoed", who)
-				return
-			}
-			ios.result("%s: %s", who, quotePreview(ev.Payload, messagePreview))
-		case frame.EventDisconnect:
-			ios.result("%s disconnected (%d connected)", who, ev.Clients)
-		case frame.EventError:
-			ios.result("%s dropped: %v", who, ev.Err)
-		}
+	}()
+	return l
+}
+
+// event renders ev now (its payload is valid only during the call) and
+// queues the printing.
+func (l *clientLog) event(ev frame.Event) {
+	print := l.render(ev)
+	if print == nil {
+		return
 	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed {
+		return
+	}
+	select {
+	case l.lines <- print:
+	default:
+		l.dropped.Add(1)
+	}
+}
+
+// close prints what is queued and says how many events were not shown.
+func (l *clientLog) close() {
+	l.mu.Lock()
+	if !l.closed {
+		l.closed = true
+		close(l.lines)
+	}
+	l.mu.Unlock()
+	<-l.done
+	if n := l.dropped.Swap(0); n > 0 {
+		l.ios.printf("%d client events not shown: the output was slower than the clients\n", n)
+	}
+}
+
+func (l *clientLog) render(ev frame.Event) func() {
+	ios := l.ios
+	if l.jsonMode {
+		ce := clientEvent{Event: "client", Action: string(ev.Kind), Client: ev.Client, Remote: ev.Remote, Clients: ev.Clients}
+		if ev.Kind == frame.EventMessage {
+			n := len(ev.Payload)
+			ce.Bytes = &n
+			msg := ev.Payload
+			if len(msg) > jsonMessageLimit {
+				msg, ce.Truncated = msg[:jsonMessageLimit], true
+			}
+			ce.Message = string(msg)
+		}
+		if ev.Err != nil {
+			ce.Error = ev.Err.Error()
+		}
+		return func() { ios.writeJSON(ce) }
+	}
+	who := fmt.Sprintf("client %d %s", ev.Client, ev.Remote)
+	var line string
+	switch ev.Kind {
+	case frame.EventConnect:
+		line = fmt.Sprintf("%s connected (%d connected)", who, ev.Clients)
+	case frame.EventMessage:
+		if probe.IsProbe(ev.Payload) {
+			line = who + ": reach probe, echoed"
+		} else {
+			line = fmt.Sprintf("%s: %s", who, quotePreview(ev.Payload, messagePreview))
+		}
+	case frame.EventDisconnect:
+		line = fmt.Sprintf("%s disconnected (%d connected)", who, ev.Clients)
+	case frame.EventError:
+		line = fmt.Sprintf("%s dropped: %v", who, ev.Err)
+	default:
+		return nil
+	}
+	return func() { ios.result("%s", line) }
 }

@@ -100,7 +100,7 @@ func runMap(ctx context.Context, ios *IOStreams, d *deps, o *mapOptions) error {
 		if r != nil && !o.JSON {
 			ios.advise("fail: no mapping made", manualForward(r.Gateway, r.LocalIP, uint16(o.ExternalPort), uint16(o.Port), proto))
 		}
-		return reported(err, o.JSON)
+		return reported(ctx, err, o.JSON)
 	}
 	want := upnp.Mapping{
 		Protocol:     proto,
@@ -116,7 +116,7 @@ func runMap(ctx context.Context, ios *IOStreams, d *deps, o *mapOptions) error {
 	}
 	mapper, got, err := addStep(ctx, st, r, mapper, o.Method, want, o.Timeout)
 	if err != nil {
-		return reported(err, o.JSON)
+		return reported(ctx, err, o.JSON)
 	}
 	ext, _ := externalStep(ctx, st, mapper, o.Timeout)
 	if o.JSON {
@@ -128,7 +128,7 @@ func runMap(ctx context.Context, ios *IOStreams, d *deps, o *mapOptions) error {
 		return nil
 	}
 	ios.result("%s", net.JoinHostPort(addrString(ext), strconv.Itoa(int(got.ExternalPort))))
-	ios.printf("remove it with: reach unmap --port %d --proto %s\n", got.ExternalPort, got.Protocol)
+	ios.printf("remove it with: %s\n", unmapHint(got))
 	return nil
 }
 
@@ -191,9 +191,12 @@ func addStep(ctx context.Context, st *steps, r *router, first upnp.Mapper, metho
 		if got, err = addOne(ctx, st, mapper, want, timeout); err == nil {
 			return mapper, got, nil
 		}
-		var conflict *upnp.ConflictError
-		if ctx.Err() != nil || errors.As(err, &conflict) || i == len(candidates)-1 {
-			break // a conflict is the answer whoever asks: another host holds the port
+		// Only a refusal in the protocol's own words hands over to the next
+		// service: after a timeout the first may have made the mapping
+		// anyway, and a conflict is the answer whoever asks.
+		var refusal adviser
+		if ctx.Err() != nil || !errors.As(err, &refusal) || i == len(candidates)-1 {
+			break
 		}
 		st.line("  trying the next service")
 	}
@@ -229,7 +232,11 @@ func addOne(ctx context.Context, st *steps, mapper upnp.Mapper, want upnp.Mappin
 
 // reported ends a command whose failure the steps already showed: in human
 // mode main prints nothing more; with --json the error goes to stderr.
-func reported(err error, jsonMode bool) error {
+// Cut short by Ctrl-C, it exits 130.
+func reported(ctx context.Context, err error, jsonMode bool) error {
+	if ctx.Err() != nil {
+		return withCode(exitInterrupted, ctx.Err())
+	}
 	if jsonMode {
 		return withCode(exitNo, err)
 	}
@@ -256,4 +263,13 @@ func externalStep(ctx context.Context, st *steps, mapper upnp.Mapper, timeout ti
 	mark, text := classifyText(ext)
 	st.done(mark, "external", text)
 	return ext, nil
+}
+
+// unmapHint is the command that removes m.
+func unmapHint(m upnp.Mapping) string {
+	hint := fmt.Sprintf("reach unmap --port %d --proto %s", m.ExternalPort, m.Protocol)
+	if m.InternalPort != m.ExternalPort {
+		hint += fmt.Sprintf(" --internal-port %d", m.InternalPort)
+	}
+	return hint
 }

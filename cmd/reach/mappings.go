@@ -51,7 +51,7 @@ func runMappings(ctx context.Context, ios *IOStreams, d *deps, o *routerOptions)
 	st := newSteps(ios, o.JSON)
 	r, mapper, err := discoverStep(ctx, st, d, cfg, o)
 	if err != nil {
-		return reported(err, o.JSON)
+		return reported(ctx, err, o.JSON)
 	}
 	lister, ok := mapper.(upnp.Lister)
 	if !ok {
@@ -63,7 +63,7 @@ func runMappings(ctx context.Context, ios *IOStreams, d *deps, o *routerOptions)
 	cancel()
 	if err != nil {
 		st.done(markFail, "mappings", err.Error())
-		return withCode(exitNo, errSilent)
+		return reported(ctx, err, o.JSON)
 	}
 	st.done(markOK, "mappings", fmt.Sprintf("%d on %s", len(list), r.Gateway))
 	out := make([]mappingJSON, 0, len(list))

@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"strconv"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/reach-net/reach/frame"
 	"github.com/spf13/cobra"
@@ -97,27 +101,37 @@ func runSend(ctx context.Context, ios *IOStreams, o *sendOptions) error {
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
+	// Each message waits for its echo; once one does not come (a server
+	// that only receives, like the tutorial's), the rest are still sent.
 	r := frame.NewReader(conn, o.MaxFrame)
+	var noEcho error
 	for _, m := range o.Messages {
 		if err := frame.Write(conn, []byte(m)); err != nil {
-			return finish(exitNo, "failed", fmt.Sprintf("sending %q to %s failed: %v", m, o.Target, err))
+			return finish(exitNo, "failed", fmt.Sprintf("sending %q to %s failed after %d message(s): %v", m, o.Target, res.Sent, err))
 		}
 		res.Sent++
+		if noEcho != nil {
+			continue
+		}
 		conn.SetReadDeadline(time.Now().Add(echoWait))
 		reply, err := r.Next()
 		if ctx.Err() != nil {
 			return withCode(exitInterrupted, ctx.Err())
 		}
 		if err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return finish(exitPartial, "no-echo", fmt.Sprintf("sent %d message(s) to %s; the server received them but did not answer within %s (a server built from the tutorial only receives)", res.Sent, o.Target, echoWait))
-			}
-			return finish(exitPartial, "no-echo", fmt.Sprintf("sent %d message(s) to %s; no echo: %v", res.Sent, o.Target, err))
+			noEcho = err
+			continue
 		}
 		res.Replies = append(res.Replies, string(reply))
 		if !o.JSON {
-			ios.result("%s", reply)
+			ios.result("%s", printable(reply))
 		}
+	}
+	switch {
+	case errors.Is(noEcho, os.ErrDeadlineExceeded):
+		return finish(exitPartial, "no-echo", fmt.Sprintf("sent %d message(s) to %s; the server received them but did not answer within %s (a server built from the tutorial only receives)", res.Sent, o.Target, echoWait))
+	case noEcho != nil:
+		return finish(exitPartial, "no-echo", fmt.Sprintf("sent %d message(s) to %s; no echo: %v", res.Sent, o.Target, noEcho))
 	}
 	return finish(exitOK, "echoed", "")
 }
@@ -141,4 +155,14 @@ func dialRetry(ctx context.Context, ios *IOStreams, o *sendOptions) (net.Conn, e
 		case <-time.After(retryPeriod):
 		}
 	}
+}
+
+// printable shows a reply as it is when it is plain text, and quoted when
+// it holds control bytes or is not UTF-8: a hostile server must not be able
+// to drive the terminal with escape sequences.
+func printable(b []byte) string {
+	if utf8.Valid(b) && !bytes.ContainsFunc(b, func(r rune) bool { return unicode.IsControl(r) && r != '\t' }) {
+		return string(b)
+	}
+	return strconv.Quote(string(b))
 }

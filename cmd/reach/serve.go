@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/spf13/cobra"
 )
@@ -46,16 +47,27 @@ func runServe(ctx context.Context, ios *IOStreams, o *serveOptions) error {
 	} else {
 		ios.printf("serving the framed echo protocol on %s (Ctrl-C to stop)\n", h.ln.Addr())
 	}
+	var serveErr error
 	select {
 	case <-ctx.Done():
-	case err := <-h.done:
-		h.done <- err
+	case serveErr = <-h.done:
+		h.done <- serveErr
 	}
 	err = h.close(ctx)
+	if serveErr != nil {
+		err = fmt.Errorf("the server stopped accepting clients: %w; restart it, and check the system's limit of open files (ulimit -n)", serveErr)
+	}
 	if o.JSON {
-		ios.writeJSON(map[string]any{"event": "stopped"})
+		ev := map[string]any{"event": "stopped"}
+		if err != nil {
+			ev["error"] = err.Error()
+		}
+		ios.writeJSON(ev)
 	} else {
 		ios.printf("stopped\n")
 	}
-	return err
+	if err != nil {
+		return withCode(exitNo, err)
+	}
+	return nil
 }

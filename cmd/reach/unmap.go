@@ -59,7 +59,7 @@ func runUnmap(ctx context.Context, ios *IOStreams, d *deps, o *unmapOptions) err
 	st := newSteps(ios, o.JSON)
 	r, mapper, err := discoverStep(ctx, st, d, cfg, &o.routerOptions)
 	if err != nil {
-		return reported(err, o.JSON)
+		return reported(ctx, err, o.JSON)
 	}
 	m := upnp.Mapping{Protocol: proto, ExternalPort: uint16(o.Port), InternalIP: r.LocalIP, InternalPort: uint16(o.InternalPort)}
 	st.start(fmt.Sprintf("removing %d/%s", m.ExternalPort, m.Protocol))
@@ -67,6 +67,9 @@ func runUnmap(ctx context.Context, ios *IOStreams, d *deps, o *unmapOptions) err
 	err = mapper.Delete(uctx, m)
 	cancel()
 	result := map[string]any{"external_port": m.ExternalPort, "protocol": m.Protocol, "method": mapper.Method(), "removed": err == nil}
+	if err != nil && ctx.Err() != nil {
+		return withCode(exitInterrupted, ctx.Err())
+	}
 	if err != nil {
 		result["error"] = err.Error()
 		if o.JSON {
