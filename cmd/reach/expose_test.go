@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"strconv"
@@ -203,8 +204,8 @@ func TestExposeVerifiesThroughLoopbackAndCleansUp(t *testing.T) {
 	if m.has(uint16(port)) {
 		t.Error("mapping left on the router after exit")
 	}
-	if !strings.Contains(got.out.String(), `"event":"stopped","mapping_deleted":true`) && !strings.Contains(got.out.String(), `"mapping_deleted":true`) {
-		t.Errorf("no stopped event with mapping_deleted: %s", got.out)
+	if stopped := lastEvent(t, got.out.String(), "stopped"); stopped["mapping_deleted"] != true || stopped["mapped"] != true {
+		t.Errorf("stopped event = %v, want mapped and mapping_deleted", stopped)
 	}
 }
 
@@ -305,5 +306,72 @@ func TestMapAndUnmap(t *testing.T) {
 	r = runCLI(context.Background(), d, "unmap", "--port", "4321")
 	if r.code != exitNo || !strings.Contains(r.err.String(), "nothing to remove") {
 		t.Errorf("unmap of a missing mapping: exit %d err %s", r.code, r.err)
+	}
+}
+
+// lastEvent decodes the last JSON line of out whose "event" is kind.
+func lastEvent(t *testing.T, out, kind string) map[string]any {
+	t.Helper()
+	var last map[string]any
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var ev map[string]any
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("stdout line is not JSON: %q", line)
+		}
+		if ev["event"] == kind {
+			last = ev
+		}
+	}
+	if last == nil {
+		t.Fatalf("no %q event in:\n%s", kind, out)
+	}
+	return last
+}
+
+// Behind another NAT the router may loop back the probe, but the internet
+// still cannot reach its external address: no "reachable".
+func TestExposeBehindAnotherNATIsNotVerified(t *testing.T) {
+	m := newFakeMapper("192.168.0.2")
+	port := freePort(t)
+	er := startExpose(t, fakeDeps(m, true), "--port", strconv.Itoa(port))
+	ready := er.next(t, "ready")
+	if ready["verified"] != false || ready["nat"] != "double-nat" {
+		t.Errorf("ready = %v, want verified false and nat double-nat", ready)
+	}
+	if d, _ := ready["detail"].(string); !strings.Contains(d, "not public") {
+		t.Errorf("detail does not say why: %q", d)
+	}
+	er.stop(t)
+}
+
+// With --no-serve the user's own program listens: the probe through the
+// router reaches it, which proves the forward but not an echo.
+func TestExposeNoServeProvesTheForward(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() { // the tutorial's server: accepts, reads, never answers
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
+	port := ln.Addr().(*net.TCPAddr).Port
+	m := newFakeMapper("11.0.0.2")
+	er := startExpose(t, fakeDeps(m, true), "--port", strconv.Itoa(port), "--no-serve")
+	ready := er.next(t, "ready")
+	if ready["verified"] != false || ready["method"] != "upnp-igd2" {
+		t.Errorf("ready = %v, want mapped and not verified (no echo)", ready)
+	}
+	if d, _ := ready["detail"].(string); !strings.Contains(d, "the forward works") {
+		t.Errorf("detail = %q, want that the forward works", d)
+	}
+	if got := er.stop(t); got.code != exitOK || m.has(uint16(port)) {
+		t.Errorf("exit %d, mapping left %v", got.code, m.has(uint16(port)))
 	}
 }
