@@ -14,7 +14,7 @@ import (
 
 // silentPort returns a UDP port on 127.0.0.1 that receives and never
 // answers: where the PCP and NAT-PMP probes of these tests go.
-func silentPort(t *testing.T) int {
+func silentPort(t testing.TB) int {
 	t.Helper()
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {

@@ -83,11 +83,12 @@ func newFakeIGD(t testing.TB, variant string) *fakeIGD {
 // the fake's port, no multicast, a private cache directory.
 func (f *fakeIGD) config() Config {
 	return Config{
-		Gateway:   netip.MustParseAddr("127.0.0.1"),
-		SSDPPort:  f.udp.LocalAddr().(*net.UDPAddr).Port,
-		Multicast: "off",
-		CacheDir:  f.t.TempDir(),
-		Logf:      f.t.Logf,
+		Gateway:    netip.MustParseAddr("127.0.0.1"),
+		SSDPPort:   f.udp.LocalAddr().(*net.UDPAddr).Port,
+		NATPMPPort: silentPort(f.t), // never the machine's own 5351
+		Multicast:  "off",
+		CacheDir:   f.t.TempDir(),
+		Logf:       f.t.Logf,
 	}
 }
 

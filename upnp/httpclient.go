@@ -28,6 +28,19 @@ const (
 	maxResponseBytes = 256 << 10
 )
 
+// Connection reuse and header limits of the UPnP HTTP client.
+const (
+	// httpIdleConns: one router, a description and a control URL; a few
+	// kept-alive connections save the handshake of each SOAP call.
+	httpIdleConns = 4
+	// httpIdleTimeout drops kept-alive connections a long-running expose
+	// would otherwise hold between renewals (minutes apart).
+	httpIdleTimeout = 30 * time.Second
+	// httpMaxHeaderBytes caps response headers: a router's are a few
+	// hundred bytes.
+	httpMaxHeaderBytes = 16 << 10
+)
+
 // NewHTTPClient returns the hardened client reach uses for all UPnP HTTP:
 // short timeouts, no proxy from the environment, no redirects, bodies capped
 // at 256 KiB (reading further fails with ErrResponseTooLarge).
@@ -36,10 +49,10 @@ func NewHTTPClient() *http.Client {
 		Proxy:                  nil, // the router is on the LAN: never via a proxy
 		DialContext:            (&net.Dialer{Timeout: httpDialTimeout}).DialContext,
 		ResponseHeaderTimeout:  httpHeaderTimeout,
-		MaxIdleConns:           4,
-		IdleConnTimeout:        30 * time.Second,
+		MaxIdleConns:           httpIdleConns,
+		IdleConnTimeout:        httpIdleTimeout,
 		DisableCompression:     true,
-		MaxResponseHeaderBytes: 16 << 10,
+		MaxResponseHeaderBytes: httpMaxHeaderBytes,
 	}
 	return &http.Client{
 		Transport: &cappedTransport{next: tr, limit: maxResponseBytes},

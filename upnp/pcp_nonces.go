@@ -51,7 +51,7 @@ func (n pcpNonces) store(key string, nonce [pcpNonceLen]byte) {
 			return false
 		}
 		if _, ok := m[key]; !ok && len(m) >= maxCacheEntries {
-			for k := range m { // the oldest leases have long expired
+			for k := range m { // forget an arbitrary entry to make room
 				delete(m, k)
 				break
 			}

@@ -191,6 +191,9 @@ func searchSSDP(ctx context.Context, cfg Config, gw, local netip.Addr) (ssdpResu
 			wait = resendAt
 		}
 		conn.SetReadDeadline(wait)
+		if ctx.Err() != nil {
+			continue // cancelled before the deadline above was set: end at the top
+		}
 		n, from, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			var ne net.Error

@@ -15,8 +15,10 @@ import (
 
 // Path look-up limits.
 const (
-	// stunWait bounds the STUN exchange: one request, one reply, from a
-	// server a continent away at worst.
+	// stunWait bounds the STUN exchange in reach's commands, under the
+	// library's own STUNTimeout: a server across the world answers within
+	// 300 ms and the request is resent once at 500 ms; a later answer would
+	// come too late to change the verdict.
 	stunWait = 1500 * time.Millisecond
 	// hopsWait bounds the TTL-limited probes for the first hops.
 	hopsWait = time.Second
