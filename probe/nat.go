@@ -120,6 +120,9 @@ func Decide(e Evidence) Diagnosis {
 	case extClass == AddrPublic && (!stunIP.IsValid() || stunIP == ext):
 		d.NAT = NATPublic
 		d.Evidence = append(d.Evidence, fmt.Sprintf("the router holds the public address %s", ext))
+		if !stunIP.IsValid() {
+			d.Evidence = append(d.Evidence, "not confirmed from outside: no STUN answer (--stun off, or UDP blocked)")
+		}
 		d.Advice = append(d.Advice, fmt.Sprintf("nothing on the network path needs fixing; if `reach check %s` from outside still fails, check this host's firewall and that the program listens on %s",
 			a.target(ext), orUnknown(e.LocalIP)))
 		return d
