@@ -3,6 +3,7 @@ package frame
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 )
 
@@ -43,6 +44,9 @@ var (
 	ErrServerClosed = errors.New("frame: server closed")
 	// ErrServerFull: a client arrived while MaxClients were connected.
 	ErrServerFull = errors.New("frame: server full")
+	// ErrTooManyFromIP: a client arrived while MaxPerIP clients from its
+	// address were connected.
+	ErrTooManyFromIP = errors.New("frame: too many clients from one address")
 	// ErrIdleTimeout: a client sent no complete frame, or read none of its
 	// echoes, for the whole idle timeout.
 	ErrIdleTimeout = errors.New("frame: idle timeout")
@@ -60,6 +64,21 @@ func (e *FullError) Error() string {
 
 // Is reports whether target is ErrServerFull.
 func (e *FullError) Is(target error) bool { return target == ErrServerFull }
+
+// PerIPError is a client refused because MaxPerIP clients from its address
+// were already connected.
+type PerIPError struct {
+	IP  netip.Addr // the client's address
+	Max int        // the server's MaxPerIP
+}
+
+// Error names the address and how to raise the limit.
+func (e *PerIPError) Error() string {
+	return fmt.Sprintf("frame: %d clients from %s already connected; refused (one host may not take every slot; raise --max-per-ip if they are real)", e.Max, e.IP)
+}
+
+// Is reports whether target is ErrTooManyFromIP.
+func (e *PerIPError) Is(target error) bool { return target == ErrTooManyFromIP }
 
 // IdleError is a client dropped for making no progress within the timeout.
 type IdleError struct {

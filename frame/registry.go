@@ -3,6 +3,7 @@ package frame
 import (
 	"cmp"
 	"net"
+	"net/netip"
 	"slices"
 	"sync/atomic"
 	"time"
@@ -19,6 +20,7 @@ type ClientInfo struct {
 // client is one connection the server serves.
 type client struct {
 	id     uint64
+	ip     netip.Addr
 	remote string
 	since  time.Time
 	conn   net.Conn
@@ -38,8 +40,13 @@ func (s *Server) admit(conn net.Conn) (c *client, id uint64, n int, err error) {
 	if len(s.clients) >= s.cfg.MaxClients {
 		return nil, s.nextID, len(s.clients), &FullError{Max: s.cfg.MaxClients}
 	}
-	c = &client{id: s.nextID, remote: conn.RemoteAddr().String(), since: time.Now(), conn: conn}
+	ip := remoteIP(conn)
+	if s.cfg.MaxPerIP > 0 && s.perIP[ip] >= s.cfg.MaxPerIP {
+		return nil, s.nextID, len(s.clients), &PerIPError{IP: ip, Max: s.cfg.MaxPerIP}
+	}
+	c = &client{id: s.nextID, ip: ip, remote: conn.RemoteAddr().String(), since: time.Now(), conn: conn}
 	s.clients[c.id] = c
+	s.perIP[ip]++
 	s.wg.Add(1)
 	return c, c.id, len(s.clients), nil
 }
@@ -48,7 +55,12 @@ func (s *Server) admit(conn net.Conn) (c *client, id uint64, n int, err error) {
 func (s *Server) remove(id uint64) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	delete(s.clients, id)
+	if c, ok := s.clients[id]; ok {
+		if s.perIP[c.ip]--; s.perIP[c.ip] <= 0 {
+			delete(s.perIP, c.ip)
+		}
+		delete(s.clients, id)
+	}
 	return len(s.clients)
 }
 
@@ -62,4 +74,13 @@ func (s *Server) Clients() []ClientInfo {
 	s.mu.Unlock()
 	slices.SortFunc(out, func(a, b ClientInfo) int { return cmp.Compare(a.ID, b.ID) })
 	return out
+}
+
+// remoteIP is the address conn comes from; zero if it is not an IP
+// connection (then all such clients share one count).
+func remoteIP(conn net.Conn) netip.Addr {
+	if ap, err := netip.ParseAddrPort(conn.RemoteAddr().String()); err == nil {
+		return ap.Addr().Unmap()
+	}
+	return netip.Addr{}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"syscall"
 	"time"
@@ -34,6 +35,9 @@ type ServerConfig struct {
 	MaxClients  int           // clients served at once; zero means DefaultMaxClients
 	IdleTimeout time.Duration // time allowed per frame and per echo; zero means DefaultIdleTimeout
 	MaxFrame    int           // largest payload accepted; zero means DefaultMaxFrame
+	// MaxPerIP bounds the clients served at once from one IP address, so
+	// one host cannot take every slot (a slowloris); zero means no limit.
+	MaxPerIP int
 	// OnEvent receives every connect, message, disconnect and error; nil
 	// means no events. It is called from the client goroutines (and, for
 	// refused clients, the accept loop) concurrently: it must be safe for
@@ -52,6 +56,7 @@ type Server struct {
 	done      chan struct{} // closed by Shutdown
 	listeners map[net.Listener]struct{}
 	clients   map[uint64]*client
+	perIP     map[netip.Addr]int // connected clients per remote address
 	nextID    uint64
 	wg        sync.WaitGroup // accept loops and client goroutines
 }
@@ -72,6 +77,7 @@ func NewServer(cfg ServerConfig) *Server {
 		done:      make(chan struct{}),
 		listeners: make(map[net.Listener]struct{}),
 		clients:   make(map[uint64]*client),
+		perIP:     make(map[netip.Addr]int),
 	}
 }
 
@@ -129,7 +135,7 @@ func (s *Server) accept(conn net.Conn) {
 	}
 	remote := conn.RemoteAddr().String()
 	conn.Close()
-	if errors.Is(err, ErrServerFull) {
+	if errors.Is(err, ErrServerFull) || errors.Is(err, ErrTooManyFromIP) {
 		s.emit(Event{Kind: EventError, Client: id, Remote: remote, Err: err, Clients: n})
 	}
 }

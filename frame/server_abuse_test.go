@@ -184,3 +184,39 @@ func TestServerFull(t *testing.T) {
 		t.Fatalf("well-behaved client during the flood: %v", err)
 	}
 }
+
+// One host cannot take every slot: past MaxPerIP its connections are
+// refused, while another host still gets in and a slot freed is reusable.
+func TestServerLimitsClientsPerAddress(t *testing.T) {
+	rec := newRecorder()
+	const perIP = 3
+	s, addr := startServer(t, ServerConfig{OnEvent: rec.on, MaxPerIP: perIP})
+	var first []net.Conn
+	for range perIP + 2 {
+		first = append(first, dial(t, addr))
+	}
+	refused := rec.waitCount(t, "per-address refusals", 2, errorIs(ErrTooManyFromIP))
+	if want := "frame: 3 clients from 127.0.0.1 already connected; refused"; !strings.HasPrefix(refused[0].Err.Error(), want) {
+		t.Errorf("reason %q, want it to start %q", refused[0].Err, want)
+	}
+	if n := len(s.Clients()); n != perIP {
+		t.Errorf("%d clients connected, want %d", n, perIP)
+	}
+
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}}
+	other, err := d.Dial("tcp", addr)
+	if err != nil {
+		t.Skipf("cannot dial from 127.0.0.2 to play another host: %v", err)
+	}
+	defer other.Close()
+	if err := roundTrip(other, NewReader(other, 0), []byte("another host")); err != nil {
+		t.Fatalf("client from another address refused: %v", err)
+	}
+
+	first[0].Close()
+	rec.waitCount(t, "a disconnect", 1, kind(EventDisconnect))
+	again := dial(t, addr)
+	if err := roundTrip(again, NewReader(again, 0), []byte("slot freed")); err != nil {
+		t.Fatalf("the freed slot was not given back: %v", err)
+	}
+}

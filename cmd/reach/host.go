@@ -16,11 +16,17 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// defaultMaxPerIP leaves most of the default 1024 slots to other hosts
+// when one misbehaves, and is still far above what one real host opens
+// (a LAN party behind one address).
+const defaultMaxPerIP = 128
+
 // hostOptions are the framed echo server's flags, shared by serve and expose.
 type hostOptions struct {
 	Port        int
 	Bind        string
 	MaxClients  int
+	MaxPerIP    int
 	IdleTimeout time.Duration
 	MaxFrame    int
 }
@@ -28,6 +34,7 @@ type hostOptions struct {
 func addHostFlags(cmd *cobra.Command, o *hostOptions) {
 	cmd.Flags().StringVar(&o.Bind, "bind", "", "address to listen on (default: all interfaces)")
 	cmd.Flags().IntVar(&o.MaxClients, "max-clients", frame.DefaultMaxClients, "most clients served at once; more are refused")
+	cmd.Flags().IntVar(&o.MaxPerIP, "max-per-ip", defaultMaxPerIP, "most clients served at once from one address, so one host cannot take every slot (0 = no limit)")
 	cmd.Flags().DurationVar(&o.IdleTimeout, "idle-timeout", frame.DefaultIdleTimeout, "drop a client that sends no whole frame for this long")
 	cmd.Flags().IntVar(&o.MaxFrame, "max-frame", frame.DefaultMaxFrame, "largest frame accepted, in bytes; a larger header drops the client")
 }
@@ -38,6 +45,9 @@ func (o *hostOptions) validate() error {
 	}
 	if o.MaxClients < 1 {
 		return usageErrorf("--max-clients must be at least 1, got %d", o.MaxClients)
+	}
+	if o.MaxPerIP < 0 {
+		return usageErrorf("--max-per-ip must be 0 (no limit) or more, got %d", o.MaxPerIP)
 	}
 	if o.IdleTimeout <= 0 {
 		return usageErrorf("--idle-timeout must be positive, got %s", o.IdleTimeout)
@@ -72,6 +82,7 @@ func host(ios *IOStreams, jsonMode bool, o hostOptions) (*hosted, error) {
 	log := newClientLog(ios, jsonMode)
 	srv := frame.NewServer(frame.ServerConfig{
 		MaxClients:  o.MaxClients,
+		MaxPerIP:    o.MaxPerIP,
 		IdleTimeout: o.IdleTimeout,
 		MaxFrame:    o.MaxFrame,
 		OnEvent:     log.event,
