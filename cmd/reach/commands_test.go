@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -106,5 +108,28 @@ func TestDiagnoseJSON(t *testing.T) {
 	svcs, _ := rep["services"].([]any)
 	if len(svcs) != 1 || svcs[0].(map[string]any)["external_ip"] != "11.0.0.2" {
 		t.Errorf("services = %v", rep["services"])
+	}
+}
+
+// A host without a default route (a cloud VM's private network, a cable
+// unplugged) still hosts the server, and says why nothing is mapped.
+func TestExposeWithoutGatewayStillHosts(t *testing.T) {
+	d := fakeDeps(nil, false)
+	d.FindRouter = func(context.Context, upnp.Config) (*router, error) { return nil, upnp.ErrNoGateway }
+	port := freePort(t)
+	er := startExpose(t, d, "--port", strconv.Itoa(port))
+	ready := er.next(t, "ready")
+	if ready["nat"] != "no-gateway" || ready["method"] != "none" || ready["verified"] != false {
+		t.Errorf("ready = %v, want nat no-gateway, method none, not verified", ready)
+	}
+	r := runCLI(context.Background(), offlineDeps(t), "send", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), "hi")
+	if r.code != exitOK || r.out.String() != "hi\n" {
+		t.Errorf("server not hosted without a gateway: exit %d, out %q", r.code, r.out)
+	}
+	if got := er.stop(t); got.code != exitOK {
+		t.Errorf("exit %d after Ctrl-C, want 0", got.code)
+	}
+	if r := runCLI(context.Background(), d, "expose", "--port", strconv.Itoa(freePort(t)), "--require-mapping", "--stun", "off"); r.code != exitNo {
+		t.Errorf("--require-mapping without a gateway: exit %d, want 1", r.code)
 	}
 }
