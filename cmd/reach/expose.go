@@ -44,7 +44,8 @@ func newExposeCmd(ios *IOStreams, d *deps) *cobra.Command {
   6. verifies with a probe round trip through the external address (needs a
      router that loops back; if it does not, run reach check from outside);
   7. prints the ready line, then hosts until Ctrl-C, renewing the lease at
-     half its life and re-creating the mapping if the router lost it;
+     half its life (at least every 5 minutes) and re-creating the mapping
+     if the router lost it (a reboot);
   8. on exit removes the mapping it made, and only that one.
 
 Without any mapping service it still hosts the server and tells you how to
@@ -64,7 +65,7 @@ forward the port by hand (--require-mapping makes that exit 1 instead).`,
 	cmd.Flags().IntVarP(&o.Port, "port", "p", 0, "local port to host and forward (required)")
 	cmd.Flags().IntVar(&o.ExternalPort, "external-port", 0, "port on the router's external address (default: --port)")
 	cmd.Flags().StringVar(&o.Proto, "proto", "tcp", "tcp or udp (udp maps only; the echo server and the proof are TCP)")
-	cmd.Flags().DurationVar(&o.Lease, "lease", time.Hour, "mapping lease, renewed at half its life (0 = permanent)")
+	cmd.Flags().DurationVar(&o.Lease, "lease", time.Hour, "mapping lease, renewed at half its life and at least every 5m (0 = permanent)")
 	cmd.Flags().BoolVar(&o.NoServe, "no-serve", false, "do not start the echo server: your own program listens on --port")
 	cmd.Flags().BoolVar(&o.RequireMapping, "require-mapping", false, "exit 1 when no mapping can be made, instead of hosting anyway")
 	cmd.Flags().StringVar(&o.Description, "description", "", "label shown in the router's mapping list (default: reach PORT on HOST)")
