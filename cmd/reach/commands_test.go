@@ -133,3 +133,24 @@ func TestExposeWithoutGatewayStillHosts(t *testing.T) {
 		t.Errorf("--require-mapping without a gateway: exit %d, want 1", r.code)
 	}
 }
+
+// lostReplyLister makes the mapping but its answer never arrives.
+type lostReplyLister struct{ fakeLister }
+
+func (l lostReplyLister) Add(ctx context.Context, m upnp.Mapping) (upnp.Mapping, error) {
+	l.fakeMapper.Add(ctx, m)
+	return upnp.Mapping{}, context.DeadlineExceeded
+}
+
+// A request that timed out may have been carried out: reach removes what
+// it may have made instead of leaving a stray mapping.
+func TestMapUndoesAnUnansweredRequest(t *testing.T) {
+	m := newFakeMapper("11.0.0.2")
+	r := runCLI(context.Background(), fakeDeps(lostReplyLister{fakeLister{m}}, false), "map", "--port", "1234")
+	if r.code != exitNo {
+		t.Errorf("exit %d, want 1", r.code)
+	}
+	if m.has(1234) {
+		t.Error("the mapping made by the unanswered request is still on the router")
+	}
+}

@@ -210,6 +210,7 @@ func addOne(ctx context.Context, st *steps, mapper upnp.Mapper, want upnp.Mappin
 	got, err := mapper.Add(actx, want)
 	cancel()
 	if err != nil {
+		undoUnanswered(ctx, mapper, want, err)
 		st.done(markFail, "map", err.Error())
 		if a := adviceFor(err); a != "" && !strings.Contains(err.Error(), a) {
 			st.line("  -> %s", a)
@@ -272,4 +273,22 @@ func unmapHint(m upnp.Mapping) string {
 		hint += fmt.Sprintf(" --internal-port %d", m.InternalPort)
 	}
 	return hint
+}
+
+// undoUnanswered removes what a request that got no answer (a timeout,
+// Ctrl-C) may have made on the router all the same, so that no stray
+// mapping stays behind. Only UPnP can tell whose a mapping is, so only an
+// IGD mapping of this host to this port is removed; NAT-PMP and PCP
+// mappings without an answer expire with their lease.
+func undoUnanswered(ctx context.Context, mapper upnp.Mapper, want upnp.Mapping, err error) {
+	var refusal adviser
+	if errors.As(err, &refusal) {
+		return // the router answered no: nothing was made
+	}
+	if _, ok := mapper.(upnp.Lister); !ok {
+		return
+	}
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteWait)
+	defer cancel()
+	mapper.Delete(dctx, want)
 }
