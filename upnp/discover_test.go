@@ -143,7 +143,7 @@ func TestDiscoverStaleCache(t *testing.T) {
 	stale := "http://127.0.0.1:1/rootDesc.xml" // port 1: nothing listens
 	newDescriptionCache(cfg).Put(cfg.Gateway, stale)
 
-	var logs logLines
+	var logs testLog
 	cfg.Logf = logs.logf
 	igd, _, err := discoverIGD(context.Background(), cfg, cfg.Gateway, igdLocal)
 	if err != nil {

@@ -3,36 +3,11 @@ package upnp
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/netip"
 	"os"
 	"strings"
-	"sync"
 	"testing"
 )
-
-// logLines collects Logf output for assertions.
-type logLines struct {
-	mu    sync.Mutex
-	lines []string
-}
-
-func (l *logLines) logf(format string, args ...any) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.lines = append(l.lines, fmt.Sprintf(format, args...))
-}
-
-func (l *logLines) contains(s string) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for _, line := range l.lines {
-		if strings.Contains(line, s) {
-			return true
-		}
-	}
-	return false
-}
 
 func TestParseSSDPResponse(t *testing.T) {
 	tests := []struct {
@@ -139,7 +114,7 @@ func TestSearchSSDPFindsGatewayIGD(t *testing.T) {
 // other device is listed.
 func TestSearchSSDPIgnoresOtherHosts(t *testing.T) {
 	f := newFakeIGD(t, "v1")
-	var logs logLines
+	var logs testLog
 	cfg := f.config()
 	cfg.Logf = logs.logf
 	st := "urn:schemas-upnp-org:device:InternetGatewayDevice:1"

@@ -55,6 +55,22 @@ func checkPort(flag string, n int) error {
 	return nil
 }
 
+// checkPortPair validates --port, the other port of the mapping (zero
+// means the same as --port) and --proto.
+func checkPortPair(port int, otherFlag string, other *int, proto string) error {
+	if err := checkPort("port", port); err != nil {
+		return err
+	}
+	if *other == 0 {
+		*other = port
+	}
+	if err := checkPort(otherFlag, *other); err != nil {
+		return err
+	}
+	_, err := parseProto(proto)
+	return err
+}
+
 // parseProto reads --proto.
 func parseProto(s string) (upnp.Protocol, error) {
 	switch strings.ToLower(s) {

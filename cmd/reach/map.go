@@ -54,16 +54,7 @@ it on exit: prefer it for hosting.`,
 }
 
 func (o *mapOptions) validate() error {
-	if err := checkPort("port", o.Port); err != nil {
-		return err
-	}
-	if o.ExternalPort == 0 {
-		o.ExternalPort = o.Port
-	}
-	if err := checkPort("external-port", o.ExternalPort); err != nil {
-		return err
-	}
-	if _, err := parseProto(o.Proto); err != nil {
+	if err := checkPortPair(o.Port, "external-port", &o.ExternalPort, o.Proto); err != nil {
 		return err
 	}
 	if o.Lease < 0 {

@@ -28,16 +28,7 @@ device instead.`,
   reach unmap --port 27015 --proto udp`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := checkPort("port", o.Port); err != nil {
-				return err
-			}
-			if o.InternalPort == 0 {
-				o.InternalPort = o.Port
-			}
-			if err := checkPort("internal-port", o.InternalPort); err != nil {
-				return err
-			}
-			if _, err := parseProto(o.Proto); err != nil {
+			if err := checkPortPair(o.Port, "internal-port", &o.InternalPort, o.Proto); err != nil {
 				return err
 			}
 			return runUnmap(cmd.Context(), ios, d, o)
