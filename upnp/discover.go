@@ -178,7 +178,7 @@ func discoverIGD(ctx context.Context, cfg Config, gw, local netip.Addr) (*IGD, [
 		// description fetch it competes with.
 		select {
 		case ok := <-cachedDone:
-			if ok {
+			if ok && !cfg.AllServices { // diagnose searches anyway, to list the other devices
 				results <- result{err: errCachedWon}
 				return
 			}
@@ -211,7 +211,9 @@ func discoverIGD(ctx context.Context, cfg Config, gw, local netip.Addr) (*IGD, [
 		switch {
 		case r.igd != nil && won == nil:
 			won = r.igd
-			cancel() // stop the other attempt; it is drained by this loop
+			if !cfg.AllServices {
+				cancel() // stop the other attempt; it is drained by this loop
+			}
 		case r.cached:
 			memoErr = r.err
 		default:

@@ -268,3 +268,30 @@ func TestDiscoverOnly(t *testing.T) {
 		t.Errorf("PCP error %v, want no reply", d.Errors[MethodPCP])
 	}
 }
+
+// With the router remembered, a mapping needs no search at all; diagnose
+// still searches, to list the other UPnP devices on the LAN.
+func TestDiscoverCachedSearchesOnlyForDiagnose(t *testing.T) {
+	f := newFakeIGD(t, "v1")
+	f.addOtherDevice(ssdpReply("urn:schemas-upnp-org:device:InternetGatewayDevice:1", "http://127.0.0.2:5000/rootDesc.xml"))
+	cfg := f.config()
+	if _, err := Discover(t.Context(), cfg); err != nil { // remembers the router
+		t.Fatal(err)
+	}
+	searches := f.ssdpSearches.Load()
+	d, err := Discover(t.Context(), cfg)
+	if err != nil || d.IGD == nil {
+		t.Fatalf("cached Discover: %v", err)
+	}
+	if n := f.ssdpSearches.Load(); n != searches {
+		t.Errorf("%d M-SEARCH sent with the router remembered, want none", n-searches)
+	}
+	cfg.AllServices = true
+	d, err = Discover(t.Context(), cfg)
+	if err != nil || d.IGD == nil {
+		t.Fatalf("cached Discover for diagnose: %v", err)
+	}
+	if len(d.Others) == 0 || d.Others[0].Addr != netip.MustParseAddr("127.0.0.2") {
+		t.Errorf("others = %+v, want the device at 127.0.0.2 listed for diagnose", d.Others)
+	}
+}
