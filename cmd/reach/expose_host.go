@@ -156,6 +156,7 @@ func (e *exposure) renew(ctx context.Context) bool {
 				cancel()
 				if err == nil {
 					e.r, e.mapper = r, m
+					e.want.InternalIP = r.LocalIP // this host may have a new address too
 					how = "re-created after the router lost it"
 				}
 			}
