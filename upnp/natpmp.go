@@ -145,15 +145,7 @@ func (c *NATPMP) exchange(ctx context.Context, what string, local netip.Addr, re
 		err := parse(b)
 		return !errors.Is(err, errNATPMPMalformed), err
 	})
-	switch {
-	case errors.Is(err, errPMPSilent):
-		return fmt.Errorf("upnp: nat-pmp %s to %s: no reply within %v: %w", what, c.gw, time.Since(start).Round(time.Millisecond), ErrNATPMPNoReply)
-	case errors.Is(err, errPMPRefused):
-		return fmt.Errorf("upnp: nat-pmp %s to %s: port unreachable: %w", what, c.gw, ErrNATPMPNoReply)
-	case err != nil:
-		return fmt.Errorf("upnp: nat-pmp %s to %s: %w", what, c.gw, err)
-	}
-	return nil
+	return pmpError("nat-pmp", what, c.gw, start, err, ErrNATPMPNoReply)
 }
 
 // pmpLifetime converts a lease to the 32-bit lifetime of NAT-PMP and PCP;

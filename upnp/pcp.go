@@ -226,13 +226,5 @@ func (c *PCP) exchange(ctx context.Context, what string, local netip.Addr, conn 
 	} else {
 		err = pmpExchange(ctx, &c.cfg, local, c.gw, req, total, accept)
 	}
-	switch {
-	case errors.Is(err, errPMPSilent):
-		return fmt.Errorf("upnp: pcp %s to %s: no reply within %v: %w", what, c.gw, time.Since(start).Round(time.Millisecond), ErrPCPNoReply)
-	case errors.Is(err, errPMPRefused):
-		return fmt.Errorf("upnp: pcp %s to %s: port unreachable: %w", what, c.gw, ErrPCPNoReply)
-	case err != nil:
-		return fmt.Errorf("upnp: pcp %s to %s: %w", what, c.gw, err)
-	}
-	return nil
+	return pmpError("pcp", what, c.gw, start, err, ErrPCPNoReply)
 }

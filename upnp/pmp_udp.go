@@ -156,3 +156,18 @@ var errPMPSilent = errors.New("no reply")
 // errPMPRefused is returned by pmpExchange when the gateway answered with
 // an ICMP port unreachable: nothing listens on the NAT-PMP/PCP port.
 var errPMPRefused = errors.New("the gateway refused: nothing listens on its NAT-PMP/PCP port")
+
+// pmpError words the outcome of an exchange started at start: nil stays
+// nil; silence and an ICMP refusal become noReply (ErrNATPMPNoReply or
+// ErrPCPNoReply) with what was waited for; anything else is wrapped.
+func pmpError(proto, what string, gw netip.AddrPort, start time.Time, err, noReply error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errPMPSilent):
+		return fmt.Errorf("upnp: %s %s to %s: no reply within %v: %w", proto, what, gw, time.Since(start).Round(time.Millisecond), noReply)
+	case errors.Is(err, errPMPRefused):
+		return fmt.Errorf("upnp: %s %s to %s: port unreachable: %w", proto, what, gw, noReply)
+	}
+	return fmt.Errorf("upnp: %s %s to %s: %w", proto, what, gw, err)
+}
