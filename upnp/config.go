@@ -54,11 +54,5 @@ func (c *Config) logf(format string, args ...any) {
 
 // wants reports whether discovery should probe for m.
 func (c *Config) wants(m Method) bool {
-	switch c.Only {
-	case "":
-		return true
-	case string(MethodUPnP):
-		return m == MethodUPnP
-	}
-	return string(m) == c.Only
+	return c.Only == "" || m.Family() == c.Only
 }

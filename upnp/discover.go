@@ -30,7 +30,7 @@ const (
 )
 
 // MethodUPnP keys Discovery.Errors for UPnP IGD, whose version is unknown
-// when none answered. "upnp" is also what ByMethod accepts for either
+// when none answered. "upnp" is also what --method accepts for either
 // version.
 const MethodUPnP Method = "upnp"
 
@@ -259,48 +259,4 @@ func (d *Discovery) Err() error {
 		return fmt.Errorf("%w on %s", ErrNoMappingService, d.Gateway)
 	}
 	return fmt.Errorf("%w on %s (%s)", ErrNoMappingService, d.Gateway, strings.Join(why, "; "))
-}
-
-// ByMethod returns the service the user asked for with --method: "upnp"
-// (either IGD version), "upnp-igd1", "upnp-igd2", "pcp", "nat-pmp", or
-// "auto"/"" for Best. The error says why that service is not available.
-func (d *Discovery) ByMethod(name string) (Mapper, error) {
-	var (
-		m   Mapper
-		key Method
-	)
-	switch strings.ToLower(strings.TrimSpace(name)) {
-	case "", "auto":
-		if b := d.Best(); b != nil {
-			return b, nil
-		}
-		return nil, d.Err()
-	case string(MethodUPnP), string(MethodIGD1), string(MethodIGD2):
-		key = MethodUPnP
-		if d.IGD != nil {
-			if want := Method(strings.ToLower(name)); want != MethodUPnP && want != d.IGD.Method() {
-				return nil, fmt.Errorf("upnp: --method %s: the gateway %s speaks %s; use --method upnp", name, d.Gateway, d.IGD.Method())
-			}
-			m = d.IGD
-		}
-	case string(MethodPCP):
-		key = MethodPCP
-		if d.PCP != nil {
-			m = d.PCP
-		}
-	case string(MethodNATPMP), "natpmp":
-		key = MethodNATPMP
-		if d.NATPMP != nil {
-			m = d.NATPMP
-		}
-	default:
-		return nil, fmt.Errorf("upnp: unknown --method %q: use upnp, pcp, nat-pmp or auto", name)
-	}
-	if m != nil {
-		return m, nil
-	}
-	if err := d.Errors[key]; err != nil {
-		return nil, fmt.Errorf("upnp: --method %s: not available on %s: %w", name, d.Gateway, err)
-	}
-	return nil, fmt.Errorf("upnp: --method %s: not available on %s", name, d.Gateway)
 }

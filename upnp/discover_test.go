@@ -60,20 +60,6 @@ func TestDiscoverFindsIGD(t *testing.T) {
 	if d.Err() != nil {
 		t.Errorf("Err = %v with an IGD found", d.Err())
 	}
-	for _, name := range []string{"upnp", "upnp-igd2", "auto"} {
-		if m, err := d.ByMethod(name); err != nil || m != Mapper(d.IGD) {
-			t.Errorf("ByMethod(%q) = %v, %v", name, m, err)
-		}
-	}
-	if _, err := d.ByMethod("upnp-igd1"); err == nil {
-		t.Error("ByMethod(upnp-igd1) accepted an IGD v2")
-	}
-	if _, err := d.ByMethod("pcp"); err == nil || !strings.Contains(err.Error(), "not available") {
-		t.Errorf("ByMethod(pcp) err = %v", err)
-	}
-	if _, err := d.ByMethod("carrier-pigeon"); err == nil {
-		t.Error("unknown method accepted")
-	}
 	if got := readCache(t, cfg.CacheDir)["127.0.0.1"]; got != f.location() {
 		t.Errorf("cache holds %q, want %q", got, f.location())
 	}
@@ -96,9 +82,6 @@ func TestDiscoverNothingAnswers(t *testing.T) {
 	}
 	if !errors.Is(d.Err(), ErrNoMappingService) {
 		t.Errorf("Err = %v", d.Err())
-	}
-	if _, err := d.ByMethod("upnp"); !errors.Is(err, ErrNoIGD) {
-		t.Errorf("ByMethod(upnp) err = %v", err)
 	}
 }
 

@@ -149,7 +149,7 @@ func (e *exposure) renew(ctx context.Context) bool {
 		if ferr == nil {
 			// The same protocol only: a mapping made through another one
 			// would leave the first behind on the router.
-			if m, perr := r.pick(methodFamily(e.mapper.Method())); perr == nil {
+			if m, perr := r.pick(e.mapper.Method().Family()); perr == nil {
 				actx, cancel := context.WithTimeout(ctx, e.o.Timeout)
 				want.InternalIP = r.LocalIP
 				got, err = m.Add(actx, want)

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -74,7 +73,7 @@ type router struct {
 func (r *router) pick(method string) (upnp.Mapper, error) {
 	m, _ := parseMethod(method)
 	for _, s := range r.Services {
-		if m == "auto" || methodFamily(s.Method) == m {
+		if m == "auto" || s.Method.Family() == m {
 			return s.Mapper, nil
 		}
 	}
@@ -82,31 +81,20 @@ func (r *router) pick(method string) (upnp.Mapper, error) {
 		if r.noService != nil {
 			return nil, r.noService
 		}
-		return nil, errNoService
+		return nil, fmt.Errorf("%w on %s", upnp.ErrNoMappingService, r.Gateway)
 	}
 	return nil, fmt.Errorf("the router at %s does not answer %s%s", r.Gateway, m, r.why(m))
-}
-
-func methodFamily(m upnp.Method) string {
-	switch m {
-	case upnp.MethodIGD1, upnp.MethodIGD2:
-		return "upnp"
-	}
-	return string(m)
 }
 
 // why explains in a short suffix why a method was not found.
 func (r *router) why(family string) string {
 	for m, err := range r.Missing {
-		if methodFamily(m) == family && err != nil {
+		if m.Family() == family && err != nil {
 			return ": " + trimPkg(err)
 		}
 	}
 	return ""
 }
-
-// errNoService is returned by pick when no mapping service answered.
-var errNoService = errors.New("no port-mapping service answered on the router (UPnP IGD, PCP and NAT-PMP all silent)")
 
 // findRouter is the real discovery: gateway, then UPnP IGD, PCP and NAT-PMP
 // probed in parallel.
