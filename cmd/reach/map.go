@@ -159,7 +159,7 @@ func discoverStep(ctx context.Context, st *steps, d *deps, cfg upnp.Config, o *r
 		}
 		return r, nil, err
 	}
-	st.done(markOK, "service", fmt.Sprintf("%s (found: %s)", mapper.Method(), r.describeServices()))
+	st.done(markOK, "service", fmt.Sprintf("%s (found: %s)", mapper.Method(), r.serviceNames()))
 	return r, mapper, nil
 }
 

@@ -126,8 +126,8 @@ func findRouter(ctx context.Context, cfg upnp.Config) (*router, error) {
 	return r, nil
 }
 
-// describeServices is the evidence line of the service step.
-func (r *router) describeServices() string {
+// serviceNames is the evidence line of the service step: the services found.
+func (r *router) serviceNames() string {
 	if len(r.Services) == 0 {
 		return "none answered"
 	}
