@@ -25,8 +25,6 @@ type fakeMapper struct {
 
 	mu       sync.Mutex
 	table    map[uint16]upnp.Mapping
-	adds     int
-	deletes  int
 	failAdds int   // the next failAdds calls to Add fail (a rebooted router)
 	addErr   error // every Add fails with this
 }
@@ -43,7 +41,6 @@ func (f *fakeMapper) ExternalAddr(context.Context) (netip.Addr, error) {
 func (f *fakeMapper) Add(_ context.Context, m upnp.Mapping) (upnp.Mapping, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.adds++
 	if f.addErr != nil {
 		return upnp.Mapping{}, f.addErr
 	}
@@ -58,7 +55,6 @@ func (f *fakeMapper) Add(_ context.Context, m upnp.Mapping) (upnp.Mapping, error
 func (f *fakeMapper) Delete(_ context.Context, m upnp.Mapping) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.deletes++
 	if _, ok := f.table[m.ExternalPort]; !ok {
 		return upnp.ErrNoSuchMapping
 	}
@@ -71,12 +67,6 @@ func (f *fakeMapper) has(port uint16) bool {
 	defer f.mu.Unlock()
 	_, ok := f.table[port]
 	return ok
-}
-
-func (f *fakeMapper) counts() (adds, deletes int) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.adds, f.deletes
 }
 
 // fakeDeps is a LAN with a router at 192.168.1.1 serving mapper (nil: no
