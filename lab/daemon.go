@@ -92,23 +92,30 @@ func (d *daemon) stop() {
 }
 
 // startDaemons starts miniupnpd in the router (unless NoService) and coturn
-// in the internet host, and waits until both answer.
+// in the internet host (unless NoSTUN), and waits until they answer.
 func (l *Lab) startDaemons(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, daemonReadyTimeout)
 	defer cancel()
-	stun, err := l.startDaemon(Inet, filepath.Join(l.dir, "coturn.log"), false, "turnserver",
-		"--stun-only", "-L", InetAddr, "--listening-port", "3478", "--no-cli",
-		"--no-tls", "--no-dtls", "--log-file", "stdout", "--simple-log",
-		"--pidfile", filepath.Join(l.dir, "coturn.pid"),
-		"--userdb", filepath.Join(l.dir, "turndb"),
-		"--no-software-attribute")
-	if err != nil {
-		return err
+	var stun *daemon
+	if !l.opts.NoSTUN {
+		var err error
+		stun, err = l.startDaemon(Inet, filepath.Join(l.dir, coturnLogName), false, "turnserver",
+			"--stun-only", "-L", InetAddr, "--listening-port", "3478", "--no-cli",
+			"--no-tls", "--no-dtls", "--log-file", "stdout", "--simple-log",
+			"--pidfile", filepath.Join(l.dir, "coturn.pid"),
+			"--userdb", filepath.Join(l.dir, "turndb"),
+			"--no-software-attribute")
+		if err != nil {
+			return err
+		}
 	}
 	if !l.opts.NoService {
 		if err := l.startRouter(ctx, false); err != nil {
 			return err
 		}
+	}
+	if stun == nil {
+		return nil
 	}
 	// coturn answers a STUN binding request from the internet host itself.
 	return l.waitReady(ctx, stun, func() bool {

@@ -3,6 +3,7 @@ package lab
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -36,6 +37,10 @@ func TestMain(m *testing.M) {
 		os.Exit(helperGet(os.Args[len(os.Args)-1]))
 	case "hops":
 		os.Exit(helperHops(os.Args[len(os.Args)-1]))
+	case "stun":
+		os.Exit(helperSTUN(os.Args[len(os.Args)-1]))
+	case "ssdp":
+		os.Exit(helperSSDP(os.Args[len(os.Args)-1]))
 	}
 	os.Exit(m.Run())
 }
@@ -115,6 +120,59 @@ func helperHops(addr string) int {
 		}
 	}
 	return 0
+}
+
+// stunNoAnswer is what helperSTUN prints when no STUN answer came.
+const stunNoAnswer = "no answer"
+
+// helperSTUN prints the public address server (host:port) saw, with
+// reach's own STUN client, or stunNoAnswer if none came in time.
+func helperSTUN(server string) int {
+	res, err := probe.PublicAddr(context.Background(), []string{server})
+	if errors.Is(err, probe.ErrSTUNNoAnswer) {
+		fmt.Println(stunNoAnswer)
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	fmt.Println(res.Addr.Addr())
+	return 0
+}
+
+// ssdpWait is how long helperSSDP listens for answers: miniupnpd answers
+// an M-SEARCH after ~55 ms, and the request asks for answers within MX=1 s.
+const ssdpWait = time.Second
+
+// helperSSDP sends one SSDP M-SEARCH for search target st to the multicast
+// group and prints the address of each device that answers, once, in the
+// order they answered.
+func helperSSDP(st string) int {
+	conn, err := net.ListenUDP("udp4", nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer conn.Close()
+	req := "M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: \"ssdp:discover\"\r\nMX: 1\r\nST: " + st + "\r\n\r\n"
+	if _, err := conn.WriteToUDP([]byte(req), &net.UDPAddr{IP: net.IPv4(239, 255, 255, 250), Port: 1900}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(ssdpWait))
+	seen := make(map[string]bool)
+	buf := make([]byte, 2048)
+	for {
+		n, from, err := conn.ReadFromUDP(buf)
+		if err != nil {
+			return 0 // the deadline: every answer is in
+		}
+		if ip := from.IP.String(); strings.HasPrefix(string(buf[:n]), "HTTP/1.1 200") && !seen[ip] {
+			seen[ip] = true
+			fmt.Println(ip)
+		}
+	}
 }
 
 // serveIn starts the helper server on addr in host and waits until it

@@ -4,6 +4,26 @@
 // second NAT in front of it (double NAT, carrier-grade NAT), and an internet
 // host running coturn as a STUN server.
 //
+// Options vary the setup a user may be in:
+//
+//   - Topology chooses what stands between the PC and the internet: the
+//     router alone (Public), a modem's NAT (DoubleNAT) or a carrier's NAT
+//     (CGNAT) in front of it, or no NAT at all (PublicHost: a cloud VM
+//     whose own interface holds a public address, behind a provider
+//     gateway that only routes and answers no SSDP, NAT-PMP or PCP).
+//   - UPnP, NATPMP and IGDv1 choose miniupnpd's services; NoService runs
+//     none, a router without port mapping.
+//   - Forwards are port forwards set by hand on the router (how a tutorial
+//     tells a user to do it with UPnP off): DNAT rules in its nftables.
+//   - Loopback makes the router hairpin, for its UPnP and NAT-PMP mappings
+//     and its manual forwards alike.
+//   - NoSTUN runs no STUN server: the internet host sends no STUN answer
+//     (a CGNAT, say, where STUN gets none) but still ends a hop probe.
+//
+// The PC's address, its gateway and the public address depend on the
+// topology: tests read them from PCAddr, Gateway, PublicIP and RouterWAN
+// rather than from the constants, which hold for the NAT topologies only.
+//
 // No namespace is linked to the root namespace, so no packet of a test can
 // leave the machine. Every lab is torn down on Close (or test cleanup); labs
 // left over by a killed test run are removed by CleanupStale, which New calls.
@@ -17,6 +37,20 @@
 //	l := lab.New(t, lab.Options{UPnP: true, Loopback: true})
 //	out, _, code, err := l.Run(ctx, lab.PC, "upnpc", "-u", lab.RootDescURL, "-l")
 //	cmd := l.Command(ctx, lab.Inet, "reach", "check", "11.0.0.2:1234")
+//
+// A router with UPnP off and the port forwarded by hand, reached through
+// its WAN address:
+//
+//	l := lab.New(t, lab.Options{NoService: true,
+//		Forwards: []lab.Forward{{Proto: "tcp", ExternalPort: 1234}}})
+//	cmd := l.Command(ctx, lab.Inet, "reach", "check", l.RouterWAN()+":1234")
+//
+// A cloud VM, reached at its own address; and a carrier NAT with no STUN
+// answer:
+//
+//	l := lab.New(t, lab.Options{Topology: lab.PublicHost})
+//	cmd := l.Command(ctx, lab.Inet, "reach", "check", l.PCAddr()+":1234")
+//	l := lab.New(t, lab.Options{Topology: lab.CGNAT, NATPMP: true, NoSTUN: true})
 //
 // On failure the test's log gets the router's log, lease file, rulesets and
 // the STUN server's log (Logs).
@@ -36,49 +70,19 @@ import (
 	"time"
 )
 
-// Topology is what stands between the home router and the internet.
-type Topology int
-
-// The topologies a lab can build.
-const (
-	// Public puts the router's WAN (11.0.0.2) directly on the internet.
-	Public Topology = iota
-	// DoubleNAT puts the router's WAN (192.168.0.2) behind a modem
-	// (192.168.0.1) that masquerades to its own public address 11.0.0.3.
-	// miniupnpd 2.3.1 then reports an empty external address, refuses
-	// UPnP mappings (501) and answers NAT-PMP/PCP with a network failure;
-	// only the hop beyond the router (192.168.0.1 answers a TTL-2 probe)
-	// tells double NAT from CGNAT.
-	DoubleNAT
-	// CGNAT puts the router's WAN (100.64.0.2) behind a carrier NAT
-	// (100.64.0.1) that masquerades to 11.0.0.4.
-	CGNAT
-)
-
-// String names the topology as reach's diagnose verdict does.
-func (t Topology) String() string {
-	switch t {
-	case Public:
-		return "public"
-	case DoubleNAT:
-		return "double-nat"
-	case CGNAT:
-		return "cgnat"
-	}
-	return fmt.Sprintf("Topology(%d)", int(t))
-}
-
 // Hosts of a lab, as passed to Run and Command.
 const (
-	PC     = "pc"     // the user's machine, 192.168.1.10
-	Dev2   = "dev2"   // another LAN device, 192.168.1.20
-	Router = "router" // the home router, 192.168.1.1, runs miniupnpd
+	PC     = "pc"     // the user's machine, 192.168.1.10 (PublicHost: 11.0.1.10)
+	Dev2   = "dev2"   // another LAN device, 192.168.1.20 (PublicHost: 11.0.1.20)
+	Router = "router" // the home router, 192.168.1.1, runs miniupnpd (PublicHost: the provider's gateway 11.0.1.1)
 	Modem  = "modem"  // DoubleNAT only: the ISP modem in front of the router
 	ISP    = "isp"    // CGNAT only: the carrier NAT in front of the router
 	Inet   = "inet"   // a host on the internet, 11.0.0.1, runs the STUN server
 )
 
-// Addresses inside every lab.
+// Addresses inside every lab. PCAddr, Dev2Addr, RouterLAN and RootDescURL
+// hold behind a home router (every topology but PublicHost); the PCAddr,
+// Dev2Addr and Gateway methods hold in every lab.
 const (
 	PCAddr       = "192.168.1.10"
 	Dev2Addr     = "192.168.1.20"
@@ -89,42 +93,6 @@ const (
 	// RootDescURL is miniupnpd's device description, for `upnpc -u`.
 	RootDescURL = "http://192.168.1.1:5000/rootDesc.xml"
 )
-
-// Options choose the router and the path to the internet. Exactly one of
-// NoService or (UPnP and/or NATPMP) must be set.
-type Options struct {
-	// Topology is what is in front of the router; zero means Public.
-	Topology Topology
-	// UPnP turns on miniupnpd's UPnP IGD (v2 unless IGDv1).
-	UPnP bool
-	// NATPMP turns on miniupnpd's NAT-PMP and PCP (one switch in 2.3.1).
-	NATPMP bool
-	// NoService runs no miniupnpd at all: a router without port mapping.
-	NoService bool
-	// IGDv1 makes miniupnpd describe itself as an IGDv1 device.
-	IGDv1 bool
-	// Loopback makes the router hairpin: LAN packets to its WAN address go
-	// through its port forwards like packets from the internet.
-	Loopback bool
-}
-
-func (o Options) validate() error {
-	if o.NoService && (o.UPnP || o.NATPMP || o.IGDv1) {
-		return errors.New("lab: NoService with UPnP, NATPMP or IGDv1 set: choose one")
-	}
-	if !o.NoService && !o.UPnP && !o.NATPMP {
-		return errors.New("lab: no mapping service chosen: set UPnP and/or NATPMP, or NoService")
-	}
-	if o.IGDv1 && !o.UPnP {
-		return errors.New("lab: IGDv1 needs UPnP")
-	}
-	switch o.Topology {
-	case Public, DoubleNAT, CGNAT:
-	default:
-		return fmt.Errorf("lab: unknown topology %d", int(o.Topology))
-	}
-	return nil
-}
 
 // Lab is one running home network. Its methods are safe for concurrent use.
 type Lab struct {
@@ -182,6 +150,9 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
+	if opts.Topology == PublicHost {
+		opts.NoService = true
+	}
 	dir, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", tempDirPrefix, os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("lab: temp dir: %w", err)
@@ -200,7 +171,8 @@ func Start(ctx context.Context, opts Options) (*Lab, error) {
 	return l, nil
 }
 
-// Options returns the options the lab was built with.
+// Options returns the options the lab was built with, NoService set when
+// PublicHost implied it.
 func (l *Lab) Options() Options { return l.opts }
 
 // Dir is the lab's temporary directory (configs, logs, lease file).
@@ -209,19 +181,50 @@ func (l *Lab) Dir() string { return l.dir }
 // Namespace returns the network namespace name of host.
 func (l *Lab) Namespace(host string) string { return l.prefix + host }
 
-// PublicIP is the address the internet sees the home network's traffic
-// from: the router's WAN when Public, else the outer NAT's.
+// PCAddr is the PC's address: PCAddr behind a home router, its public
+// address 11.0.1.10 with PublicHost.
+func (l *Lab) PCAddr() string {
+	if l.opts.Topology == PublicHost {
+		return publicHostPC
+	}
+	return PCAddr
+}
+
+// Dev2Addr is the other device's address: Dev2Addr behind a home router,
+// 11.0.1.20 with PublicHost.
+func (l *Lab) Dev2Addr() string {
+	if l.opts.Topology == PublicHost {
+		return publicHostDev2
+	}
+	return Dev2Addr
+}
+
+// Gateway is the PC's default gateway: the home router's RouterLAN, or the
+// provider's router 11.0.1.1 with PublicHost.
+func (l *Lab) Gateway() string {
+	if l.opts.Topology == PublicHost {
+		return publicHostGateway
+	}
+	return RouterLAN
+}
+
+// PublicIP is the address the internet sees the PC's traffic from: the
+// router's WAN when Public, the outer NAT's behind DoubleNAT or CGNAT, the
+// PC's own with PublicHost.
 func (l *Lab) PublicIP() string {
 	switch l.opts.Topology {
 	case DoubleNAT:
 		return "11.0.0.3"
 	case CGNAT:
 		return "11.0.0.4"
+	case PublicHost:
+		return publicHostPC
 	}
 	return "11.0.0.2"
 }
 
-// RouterWAN is the router's own WAN address (what UPnP reports).
+// RouterWAN is the router's own WAN address (what UPnP reports, where
+// Forwards listen); with PublicHost, the provider router's uplink.
 func (l *Lab) RouterWAN() string {
 	switch l.opts.Topology {
 	case DoubleNAT:

@@ -41,6 +41,9 @@ func TestPublicRouterMapsWithUPnP(t *testing.T) {
 	l := New(t, Options{UPnP: true})
 	serveIn(t, l, PC, ":1234")
 
+	if got, err := runHelper(t, l, PC, "ssdp", "ssdp:all"); err != nil || got != RouterLAN {
+		t.Errorf("SSDP M-SEARCH from pc: answers from %q (%v), want the router %s", got, err, RouterLAN)
+	}
 	if g, err := dialFrom(t, l, Inet, "11.0.0.2:1234"); err == nil {
 		t.Fatalf("11.0.0.2:1234 answered from the internet before any mapping: %q", g)
 	}
@@ -174,20 +177,62 @@ func TestNATTopologies(t *testing.T) {
 }
 
 func TestOptionsValidate(t *testing.T) {
+	tcp1234 := []Forward{{Proto: "tcp", ExternalPort: 1234}}
 	for _, tc := range []struct {
 		opts Options
-		ok   bool
+		err  string // a part of the error; empty means valid
 	}{
-		{Options{UPnP: true}, true},
-		{Options{NATPMP: true}, true},
-		{Options{NoService: true}, true},
-		{Options{}, false},
-		{Options{NoService: true, UPnP: true}, false},
-		{Options{IGDv1: true, NATPMP: true}, false},
-		{Options{UPnP: true, Topology: Topology(9)}, false},
+		{Options{UPnP: true}, ""},
+		{Options{NATPMP: true}, ""},
+		{Options{NoService: true}, ""},
+		{Options{}, "no mapping service chosen"},
+		{Options{NoService: true, UPnP: true}, "choose one"},
+		{Options{IGDv1: true, NATPMP: true}, "IGDv1 needs UPnP"},
+		{Options{UPnP: true, Topology: Topology(9)}, "unknown topology 9"},
+
+		{Options{Topology: PublicHost}, ""},
+		{Options{Topology: PublicHost, NoService: true, NoSTUN: true}, ""},
+		{Options{Topology: PublicHost, UPnP: true, NATPMP: true}, "unset UPnP, NATPMP"},
+		{Options{Topology: PublicHost, NoService: true, Loopback: true}, "unset Loopback"},
+		{Options{Topology: PublicHost, Forwards: tcp1234}, "unset Forwards"},
+
+		{Options{NoService: true, Forwards: tcp1234}, ""},
+		{Options{NoService: true, Loopback: true, Forwards: tcp1234}, ""},
+		{Options{Topology: CGNAT, NATPMP: true, NoSTUN: true, Forwards: tcp1234}, ""},
+		{Options{NoService: true, Forwards: []Forward{
+			{Proto: "tcp", ExternalPort: 1234}, {Proto: "udp", ExternalPort: 1234, InternalIP: Dev2Addr, InternalPort: 53},
+		}}, ""},
+		{Options{NoService: true, Forwards: []Forward{{ExternalPort: 1234}}}, `protocol ""`},
+		{Options{NoService: true, Forwards: []Forward{{Proto: "TCP", ExternalPort: 1234}}}, `protocol "TCP"`},
+		{Options{NoService: true, Forwards: []Forward{{Proto: "tcp"}}}, "external port 0"},
+		{Options{NoService: true, Forwards: []Forward{{Proto: "tcp", ExternalPort: 1, InternalIP: "pc"}}}, "not an IPv4 address"},
+		{Options{NoService: true, Forwards: []Forward{{Proto: "tcp", ExternalPort: 1, InternalIP: InetAddr}}}, "not a LAN host"},
+		{Options{NoService: true, Forwards: []Forward{{Proto: "tcp", ExternalPort: 1, InternalIP: RouterLAN}}}, "not a LAN host"},
+		{Options{NoService: true, Forwards: []Forward{{Proto: "tcp", ExternalPort: 1, InternalIP: "192.168.1.255"}}}, "not a LAN host"},
+		{Options{NoService: true, Forwards: []Forward{
+			{Proto: "tcp", ExternalPort: 1234}, {Proto: "tcp", ExternalPort: 1234, InternalIP: Dev2Addr},
+		}}, "1234/tcp forwarded twice"},
 	} {
-		if err := tc.opts.validate(); (err == nil) != tc.ok {
-			t.Errorf("%+v: validate() = %v, want ok=%v", tc.opts, err, tc.ok)
+		err := tc.opts.validate()
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%+v: validate() = %v, want ok", tc.opts, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)):
+			t.Errorf("%+v: validate() = %v, want an error with %q", tc.opts, err, tc.err)
+		}
+	}
+}
+
+func TestForwardString(t *testing.T) {
+	for _, tc := range []struct {
+		f    Forward
+		want string
+	}{
+		{Forward{Proto: "tcp", ExternalPort: 1234}, "1234/tcp -> 192.168.1.10:1234"},
+		{Forward{Proto: "udp", ExternalPort: 53, InternalIP: Dev2Addr, InternalPort: 5353}, "53/udp -> 192.168.1.20:5353"},
+	} {
+		if got := tc.f.String(); got != tc.want {
+			t.Errorf("%#v.String() = %q, want %q", tc.f, got, tc.want)
 		}
 	}
 }

@@ -13,7 +13,8 @@ import (
 const logsTimeout = 5 * time.Second
 
 // Logs returns what explains a failed test: miniupnpd's log and lease file,
-// the nftables rulesets of the router and the outer NAT, and coturn's log.
+// the nftables rulesets of the router and the outer NAT, and coturn's log
+// (of the daemons the lab runs).
 func (l *Lab) Logs() string {
 	ctx, cancel := context.WithTimeout(context.Background(), logsTimeout)
 	defer cancel()
@@ -46,6 +47,8 @@ func (l *Lab) Logs() string {
 		}
 		section("nft list ruleset in "+h, out+errOut)
 	}
-	section("coturn log", file("coturn.log"))
+	if !l.opts.NoSTUN {
+		section("coturn log", file(coturnLogName))
+	}
 	return b.String()
 }

@@ -15,34 +15,44 @@ const (
 	lanPrefix        = "192.168.1.0/24"
 	miniupnpdUUID    = "3d3cec3a-8cf0-11e0-98ee-00a0c9000001"
 	miniupnpdLogName = "miniupnpd.log"
+	coturnLogName    = "coturn.log"
 )
 
 // routerRuleset is the home router's firewall: NAT out the WAN, LAN to WAN
 // and established traffic forwarded, everything else from the WAN only
-// through miniupnpd's port forwards. With loopback, LAN packets to the WAN
-// address are left untracked on their first pass (they come back in through
-// the WAN, see hairpinSteps) and hairpinned connections are masqueraded so
-// the LAN server answers through the router.
-func routerRuleset(loopback bool, wanAddr string) string {
+// through the manual forwards and miniupnpd's port forwards, both keyed on
+// the WAN interface. With loopback, LAN packets to the WAN address are left
+// untracked on their first pass (they come back in through the WAN, see
+// hairpinSteps, and meet the same forwards) and hairpinned connections are
+// masqueraded so the LAN server answers through the router.
+func routerRuleset(loopback bool, wanAddr string, forwards []Forward) string {
+	var dnat, accept strings.Builder
+	for _, f := range forwards {
+		f = f.withDefaults()
+		fmt.Fprintf(&dnat, "\t\tiifname %q %s dport %d dnat ip to %s:%d\n",
+			wanBridge, f.Proto, f.ExternalPort, f.InternalIP, f.InternalPort)
+		fmt.Fprintf(&accept, "\t\tiifname %q ip daddr %s %s dport %d ct status dnat accept\n",
+			wanBridge, f.InternalIP, f.Proto, f.InternalPort)
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "table inet %s {\n", nftTable)
 	fmt.Fprintf(&b, `	chain forward {
 		type filter hook forward priority 0; policy drop;
 		ct state established,related accept
 		iifname "%s" accept
-		jump %s
+%s		jump %s
 	}
 	chain %s {
 	}
 	chain prerouting {
 		type nat hook prerouting priority -100; policy accept;
-		jump %s
+%s		jump %s
 	}
 	chain postrouting {
 		type nat hook postrouting priority 100; policy accept;
 		jump %s
 		oifname "%s" masquerade
-`, lanBridge, nftForwardChain, nftForwardChain, nftPreChain, nftPostChain, wanBridge)
+`, lanBridge, accept.String(), nftForwardChain, nftForwardChain, dnat.String(), nftPreChain, nftPostChain, wanBridge)
 	if loopback {
 		fmt.Fprintf(&b, "\t\toifname %q ct status dnat ip saddr %s masquerade\n", lanBridge, lanPrefix)
 	}

@@ -19,6 +19,15 @@ const (
 	wanMAC = "02:00:0b:00:00:02"
 )
 
+// Addresses of PublicHost: the provider's subnet, routed (not NATed) by the
+// router namespace between its LAN bridge and its uplink 11.0.0.2.
+const (
+	publicHostNet     = "11.0.1.0/24"
+	publicHostGateway = "11.0.1.1"
+	publicHostPC      = "11.0.1.10"
+	publicHostDev2    = "11.0.1.20"
+)
+
 // upstream describes the outer NAT of DoubleNAT and CGNAT.
 type upstream struct {
 	host     string // Modem or ISP
@@ -57,20 +66,21 @@ func (l *Lab) build(ctx context.Context) error {
 		gw = strings.Split(up.lanAddr, "/")[0]
 	}
 	steps := [][]string{
-		// The LAN: a switch in the router, pc and dev2 on it.
+		// The LAN: a switch in the router, pc and dev2 on it (with
+		// PublicHost, the provider's subnet).
 		{"-n", r, "link", "add", lanBridge, "type", "bridge"},
-		{"-n", r, "addr", "add", RouterLAN + "/24", "dev", lanBridge},
+		{"-n", r, "addr", "add", l.Gateway() + "/24", "dev", lanBridge},
 		{"-n", r, "link", "set", lanBridge, "up"},
 		{"-n", l.Namespace(PC), "link", "add", "eth0", "type", "veth", "peer", "name", "lan1", "netns", r},
 		{"-n", l.Namespace(Dev2), "link", "add", "eth0", "type", "veth", "peer", "name", "lan2", "netns", r},
 		{"-n", r, "link", "set", "lan1", "master", lanBridge, "up"},
 		{"-n", r, "link", "set", "lan2", "master", lanBridge, "up"},
-		{"-n", l.Namespace(PC), "addr", "add", PCAddr + "/24", "dev", "eth0"},
+		{"-n", l.Namespace(PC), "addr", "add", l.PCAddr() + "/24", "dev", "eth0"},
 		{"-n", l.Namespace(PC), "link", "set", "eth0", "up"},
-		{"-n", l.Namespace(PC), "route", "add", "default", "via", RouterLAN},
-		{"-n", l.Namespace(Dev2), "addr", "add", Dev2Addr + "/24", "dev", "eth0"},
+		{"-n", l.Namespace(PC), "route", "add", "default", "via", l.Gateway()},
+		{"-n", l.Namespace(Dev2), "addr", "add", l.Dev2Addr() + "/24", "dev", "eth0"},
 		{"-n", l.Namespace(Dev2), "link", "set", "eth0", "up"},
-		{"-n", l.Namespace(Dev2), "route", "add", "default", "via", RouterLAN},
+		{"-n", l.Namespace(Dev2), "route", "add", "default", "via", l.Gateway()},
 		// The router's WAN: a bridge holding its address, with the uplink
 		// as a port (and the hairpin's return port when Loopback).
 		{"-n", r, "link", "add", wanBridge, "address", wanMAC, "type", "bridge"},
@@ -98,11 +108,15 @@ func (l *Lab) build(ctx context.Context) error {
 			[]string{"-n", u, "route", "add", "default", "via", InetAddr},
 		)
 	}
-	// The internet host has no default route: it knows only 11.0.0.0/24.
+	// The internet host has no default route: it knows only 11.0.0.0/24
+	// (and, with PublicHost, that the provider routes 11.0.1.0/24).
 	steps = append(steps,
 		[]string{"-n", l.Namespace(Inet), "addr", "add", InetAddr + "/24", "dev", "lan0"},
 		[]string{"-n", l.Namespace(Inet), "link", "set", "lan0", "up"},
 	)
+	if l.opts.Topology == PublicHost {
+		steps = append(steps, []string{"-n", l.Namespace(Inet), "route", "add", publicHostNet, "via", l.RouterWAN()})
+	}
 	if l.opts.Loopback {
 		steps = append(steps, l.hairpinSteps()...)
 	}
@@ -111,8 +125,12 @@ func (l *Lab) build(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := l.nft(ctx, Router, routerRuleset(l.opts.Loopback, strings.Split(routerWAN, "/")[0])); err != nil {
-		return err
+	// The provider's router only routes: no NAT, no firewall.
+	if l.opts.Topology != PublicHost {
+		rules := routerRuleset(l.opts.Loopback, strings.Split(routerWAN, "/")[0], l.opts.Forwards)
+		if err := l.nft(ctx, Router, rules); err != nil {
+			return err
+		}
 	}
 	if hasUp {
 		if err := l.nft(ctx, up.host, outerNATRuleset); err != nil {
