@@ -53,9 +53,13 @@ func runCLI(ctx context.Context, d *deps, args ...string) cliRun {
 // from this machine's real network.
 func offlineDeps(t *testing.T) *deps {
 	d := defaultDeps()
-	d.FindRouter = func(context.Context, upnp.Config) (*router, error) {
+	d.FindRouter = func(context.Context, upnp.Config) (*upnp.Router, error) {
 		t.Error("router discovery in an offline test")
 		return nil, errors.New("offline test")
+	}
+	d.FindGateway = func(context.Context, upnp.Config) (netip.Addr, netip.Addr, error) {
+		t.Error("gateway look-up in an offline test")
+		return netip.Addr{}, netip.Addr{}, errors.New("offline test")
 	}
 	d.PublicAddr = func(context.Context, []string) (probe.STUNResult, error) {
 		t.Error("STUN in an offline test")

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"net"
 	"net/netip"
 	"strconv"
@@ -116,7 +115,10 @@ func TestDiagnoseJSON(t *testing.T) {
 // unplugged) still hosts the server, and says why nothing is mapped.
 func TestExposeWithoutGatewayStillHosts(t *testing.T) {
 	d := fakeDeps(nil, false)
-	d.FindRouter = func(context.Context, upnp.Config) (*router, error) { return nil, upnp.ErrNoGateway }
+	d.FindRouter = func(context.Context, upnp.Config) (*upnp.Router, error) { return nil, upnp.ErrNoGateway }
+	d.FindGateway = func(context.Context, upnp.Config) (netip.Addr, netip.Addr, error) {
+		return netip.Addr{}, netip.MustParseAddr("127.0.0.1"), upnp.ErrNoGateway
+	}
 	port := freePort(t)
 	er := startExpose(t, d, "--port", strconv.Itoa(port))
 	ready := er.next(t, "ready")
@@ -153,27 +155,5 @@ func TestMapUndoesAnUnansweredRequest(t *testing.T) {
 	}
 	if m.has(1234) {
 		t.Error("the mapping made by the unanswered request is still on the router")
-	}
-}
-
-// --method picks the service the user named, and says why when the router
-// does not offer it.
-func TestRouterPick(t *testing.T) {
-	igd := newFakeMapper("11.0.0.2")
-	pmp := newFakeMapper("11.0.0.2")
-	pmp.method = upnp.MethodNATPMP
-	r := &router{Gateway: netip.MustParseAddr("192.168.1.1"),
-		Services: []service{{Method: upnp.MethodIGD2, Mapper: igd}, {Method: upnp.MethodNATPMP, Mapper: pmp}},
-		Missing:  map[upnp.Method]error{upnp.MethodPCP: errors.New("upnp: no pcp reply from the gateway (PCP off or not supported)")}}
-	for method, want := range map[string]upnp.Mapper{"auto": igd, "upnp": igd, "nat-pmp": pmp, "natpmp": pmp} {
-		if got, err := r.pick(method); err != nil || got != want {
-			t.Errorf("pick(%q) = %v, %v", method, got, err)
-		}
-	}
-	if _, err := r.pick("pcp"); err == nil || !strings.Contains(err.Error(), "does not answer pcp: no pcp reply") {
-		t.Errorf("pick(pcp) err = %v, want why PCP is missing", err)
-	}
-	if _, err := (&router{}).pick("auto"); !errors.Is(err, upnp.ErrNoMappingService) {
-		t.Errorf("pick(auto) with no service: err = %v, want ErrNoMappingService", err)
 	}
 }

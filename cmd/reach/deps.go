@@ -13,8 +13,10 @@ import (
 // deps are the network-facing pieces a command uses. Tests replace them
 // with fakes; main uses the real ones.
 type deps struct {
+	// FindGateway finds the default gateway and this host's address.
+	FindGateway func(ctx context.Context, cfg upnp.Config) (gw, local netip.Addr, err error)
 	// FindRouter finds the gateway and the mapping services on it.
-	FindRouter func(ctx context.Context, cfg upnp.Config) (*router, error)
+	FindRouter func(ctx context.Context, cfg upnp.Config) (*upnp.Router, error)
 	// Check runs the reach probe round trip.
 	Check func(ctx context.Context, target string, cfg probe.CheckConfig) probe.CheckResult
 	// PublicAddr asks STUN servers for the address the internet sees.
@@ -23,19 +25,25 @@ type deps struct {
 	Hops func(ctx context.Context, target netip.AddrPort, maxTTL int) ([]probe.Hop, error)
 	// Hostname names this host in mapping descriptions.
 	Hostname func() (string, error)
-	// Now is the clock.
-	Now func() time.Time
+	// After is the clock of renewals; nil means time.After.
+	After func(time.Duration) <-chan time.Time
 	// Config is the base router configuration (ports, cache, logger).
 	Config upnp.Config
 }
 
 func defaultDeps() *deps {
 	return &deps{
-		FindRouter: findRouter,
-		Check:      probe.Check,
-		PublicAddr: probe.PublicAddr,
-		Hops:       probe.Hops,
-		Hostname:   os.Hostname,
-		Now:        time.Now,
+		FindGateway: upnp.FindGateway,
+		FindRouter:  findRouter,
+		Check:       probe.Check,
+		PublicAddr:  probe.PublicAddr,
+		Hops:        probe.Hops,
+		Hostname:    os.Hostname,
 	}
+}
+
+// findRouter is the real discovery, with goupnp's own logging silenced.
+func findRouter(ctx context.Context, cfg upnp.Config) (*upnp.Router, error) {
+	upnp.SilenceLibraryLogs()
+	return upnp.FindRouter(ctx, cfg)
 }

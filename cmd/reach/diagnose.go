@@ -2,9 +2,12 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"github.com/reach-net/reach/expose"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -89,19 +92,22 @@ type diagnoseReport struct {
 	Hops      []hopReport       `json:"hops"`
 	NAT       probe.NAT         `json:"nat"`
 	Evidence  []string          `json:"evidence"`
+	Causes    []string          `json:"causes,omitempty"`
 	Advice    []string          `json:"advice"`
 	Error     string            `json:"error,omitempty"`
 }
 
 func runDiagnose(ctx context.Context, ios *IOStreams, d *deps, o *diagnoseOptions) error {
-	cfg, err := o.config(ios, d.Config)
+	cfg, _, err := o.config(ios, d.Config)
 	if err != nil {
 		return err
 	}
 	cfg.AllServices = true
 	st := newSteps(ios, o.JSON)
-	pathc := make(chan pathResult, 1)
-	go func() { pathc <- lookPath(ctx, d, o.servers) }()
+	pathc := make(chan probe.Path, 1)
+	go func() {
+		pathc <- probe.LookPath(ctx, probe.PathConfig{Servers: o.servers, PublicAddr: d.PublicAddr, Hops: d.Hops})
+	}()
 
 	st.start("looking for the router")
 	rep := diagnoseReport{Services: []serviceReport{}, Others: []string{}, Hops: []hopReport{}}
@@ -109,39 +115,60 @@ func runDiagnose(ctx context.Context, ios *IOStreams, d *deps, o *diagnoseOption
 	r, ferr := d.FindRouter(dctx, cfg)
 	cancel()
 	if ctx.Err() != nil {
+		<-pathc
 		return withCode(exitInterrupted, ctx.Err())
 	}
+	var ev probe.Evidence
 	if r == nil {
-		st.done(markFail, "gateway", ferr.Error())
+		st.step(&expose.Step{Name: "gateway", Mark: expose.MarkFail, Detail: upnp.Summary(ferr), Err: ferr})
 		rep.Error = ferr.Error()
-		r = &router{}
+		if gw, local, err := d.FindGateway(ctx, cfg); err == nil || local.IsValid() {
+			ev.Gateway, ev.LocalIP = gw, local
+			rep.LocalIP = addrString(local)
+		}
 	} else {
+		ev.Gateway, ev.LocalIP, ev.Looked = r.Gateway, r.LocalIP, true
 		rep.Gateway, rep.LocalIP = r.Gateway.String(), r.LocalIP.String()
 		rep.Interface = interfaceOf(r.LocalIP)
 		st.done(markOK, "gateway", fmt.Sprintf("%s (this host %s on %s)", r.Gateway, r.LocalIP, orDash(rep.Interface)))
 		rep.Services = describeServices(ctx, r, o.Timeout)
-		rep.Others = append(rep.Others, r.Others...)
+		for _, dev := range r.Others {
+			rep.Others = append(rep.Others, describeDevice(dev))
+		}
 		rep.Missing = map[string]string{}
-		for m, err := range r.Missing {
+		for f, err := range r.Missing {
 			if err != nil {
-				rep.Missing[string(m)] = trimPkg(err)
+				rep.Missing[f.String()] = upnp.Summary(err)
 			}
 		}
 		for _, s := range rep.Services {
-			if s.Error != "" {
-				st.done(markWarn, string(s.Method), fmt.Sprintf("answers, but: %s", s.Error))
-				continue
+			se := probe.ServiceEvidence{Method: string(s.Method), ExternalAddr: s.ext, Err: s.err}
+			switch s.Status {
+			case "Connected":
+				se.Connected = ptr(true)
+			case "":
+			default:
+				se.Connected = ptr(false)
 			}
-			_, text := classifyText(s.ext)
-			extra := ""
-			if s.Status != "" {
-				extra = ", WAN " + s.Status
+			if s.err != nil {
+				se.FailKind, se.Summary = string(upnp.Kind(s.err)), upnp.Summary(s.err)
+				if se.FailKind == probe.FailNoExternal {
+					se.Connected = ptr(false)
+				}
+				st.step(&expose.Step{Name: string(s.Method), Mark: expose.MarkWarn, Detail: "answers, but: " + se.Summary, Err: s.err})
+			} else {
+				_, text := expose.ClassifyText(s.ext)
+				extra := ""
+				if s.Status != "" {
+					extra = ", WAN " + s.Status
+				}
+				st.done(markOK, string(s.Method), fmt.Sprintf("external %s%s", text, extra))
 			}
-			st.done(markOK, string(s.Method), fmt.Sprintf("external %s%s", text, extra))
+			ev.Services = append(ev.Services, se)
 		}
-		for _, m := range []upnp.Method{upnp.MethodUPnP, upnp.MethodPCP, upnp.MethodNATPMP} {
-			if why, ok := rep.Missing[string(m)]; ok {
-				st.done(markWarn, string(m), "not found: "+why)
+		for _, f := range []upnp.Family{upnp.FamilyUPnP, upnp.FamilyPCP, upnp.FamilyNATPMP} {
+			if why, ok := rep.Missing[f.String()]; ok {
+				st.done(markWarn, f.String(), "not found: "+why)
 			}
 		}
 		for _, other := range rep.Others {
@@ -149,20 +176,27 @@ func runDiagnose(ctx context.Context, ios *IOStreams, d *deps, o *diagnoseOption
 		}
 	}
 	path := <-pathc
+	if ctx.Err() != nil {
+		return withCode(exitInterrupted, ctx.Err())
+	}
+	ev.STUNAsked, ev.STUN, ev.Hops = path.Asked, path.Public(), path.Hops
 	if path.STUN != nil {
 		rep.PublicIP, rep.STUN = path.STUN.Addr.Addr().String(), path.STUN.Server
 		st.done(markOK, "stun", fmt.Sprintf("the internet sees %s (asked %s)", path.STUN.Addr.Addr(), path.STUN.Server))
 	} else if path.STUNErr != nil {
 		rep.STUNError = path.STUNErr.Error()
-		st.done(markWarn, "stun", path.STUNErr.Error())
+		st.step(&expose.Step{Name: "stun", Mark: expose.MarkWarn, Detail: stunSummary(path.STUNErr), Err: path.STUNErr})
 	}
 	for _, h := range path.Hops {
 		hr := hopReport{TTL: h.TTL, Addr: addrString(h.Addr), RTTMs: *ms(h.RTT)}
 		rep.Hops = append(rep.Hops, hr)
 		st.done(markOK, fmt.Sprintf("hop %d", h.TTL), orDash(hr.Addr))
 	}
-	diag := decideFromReport(r, rep.Services, path)
-	rep.NAT, rep.Evidence, rep.Advice = diag.NAT, diag.Evidence, diag.Advice
+	diag := probe.Decide(ev)
+	rep.NAT, rep.Evidence, rep.Advice, rep.Causes = diag.NAT, diag.Evidence, diag.Advice, diag.Causes
+	if rep.Advice == nil {
+		rep.Advice = []string{}
+	}
 	if o.JSON {
 		ios.writeJSON(rep)
 	} else {
@@ -179,24 +213,31 @@ func runDiagnose(ctx context.Context, ios *IOStreams, d *deps, o *diagnoseOption
 		}
 	}
 	if rep.NAT == probe.NATNoGateway {
-		return withCode(exitNo, errSilent)
+		return withCode(exitNo, jsonErr(o.JSON, errors.New("no default gateway")))
 	}
 	return nil
 }
 
+// stunSummary is the one line of a STUN failure.
+func stunSummary(err error) string {
+	return strings.TrimPrefix(err.Error(), "probe: ")
+}
+
+func ptr[T any](v T) *T { return &v }
+
 // describeServices asks every service found for its external address (and
 // the IGD for its WAN status), all at once.
-func describeServices(ctx context.Context, r *router, timeout time.Duration) []serviceReport {
+func describeServices(ctx context.Context, r *upnp.Router, timeout time.Duration) []serviceReport {
 	out := make([]serviceReport, len(r.Services))
 	var wg sync.WaitGroup
-	for i, s := range r.Services {
+	for i, m := range r.Services {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			sctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			rep := serviceReport{Method: s.Method}
-			if igd, ok := s.Mapper.(*upnp.IGD); ok {
+			rep := serviceReport{Method: m.Method()}
+			if igd, ok := m.(*upnp.IGD); ok {
 				rep.Version = igd.ServiceType()
 				rep.ControlURL = igd.ControlURL().String()
 				rep.Server = igd.Server()
@@ -204,7 +245,10 @@ func describeServices(ctx context.Context, r *router, timeout time.Duration) []s
 					rep.Status = cs.Status
 				}
 			}
-			rep.ext, rep.err = s.Mapper.ExternalAddr(sctx)
+			rep.ext, rep.err = m.ExternalAddr(sctx)
+			if rep.err == nil {
+				rep.err = r.Answers[m.Method().Fam()]
+			}
 			rep.ExternalIP = addrString(rep.ext)
 			if rep.err != nil {
 				rep.Error = rep.err.Error()

@@ -74,13 +74,16 @@ func (f *fakeMapper) has(port uint16) bool {
 // this host's port, as through a router that loops back.
 func fakeDeps(mapper upnp.Mapper, loopback bool) *deps {
 	d := defaultDeps()
-	d.FindRouter = func(context.Context, upnp.Config) (*router, error) {
-		r := &router{Gateway: netip.MustParseAddr("192.168.1.1"), LocalIP: netip.MustParseAddr("127.0.0.1"),
-			Missing: map[upnp.Method]error{}}
+	d.FindGateway = func(context.Context, upnp.Config) (netip.Addr, netip.Addr, error) {
+		return netip.MustParseAddr("192.168.1.1"), netip.MustParseAddr("127.0.0.1"), nil
+	}
+	d.FindRouter = func(_ context.Context, cfg upnp.Config) (*upnp.Router, error) {
+		r := &upnp.Router{Gateway: netip.MustParseAddr("192.168.1.1"), LocalIP: netip.MustParseAddr("127.0.0.1"),
+			Missing: map[upnp.Family]error{}, Config: cfg}
 		if mapper != nil {
-			r.Services = []service{{Method: mapper.Method(), Mapper: mapper}}
+			r.Services = []upnp.Mapper{mapper}
 		} else {
-			r.Missing[upnp.MethodUPnP] = errors.New("no UPnP IGD answered")
+			r.Missing[upnp.FamilyUPnP] = errors.New("no UPnP IGD answered")
 		}
 		return r, nil
 	}
@@ -207,8 +210,11 @@ func TestExposeWithoutLoopbackSaysCheckFromOutside(t *testing.T) {
 	if ready["verified"] != false {
 		t.Fatalf("verified without a round trip: %v", ready)
 	}
-	if d, _ := ready["detail"].(string); !strings.Contains(d, "reach check 11.0.0.2:"+strconv.Itoa(port)) {
-		t.Errorf("detail does not tell to check from outside: %q", d)
+	if a := fmt.Sprint(ready["advice"]); !strings.Contains(a, "reach check 11.0.0.2:"+strconv.Itoa(port)) {
+		t.Errorf("advice does not tell to check from outside: %q", a)
+	}
+	if ready["status"] != "unverified" || !strings.Contains(fmt.Sprint(ready["causes"]), "does not loop back") {
+		t.Errorf("ready = %v, want status unverified with loopback among the causes", ready)
 	}
 	er.stop(t)
 }
@@ -248,7 +254,7 @@ func TestExposeWithoutMappingServiceStillHosts(t *testing.T) {
 		t.Errorf("ready = %v", ready)
 	}
 	advice := fmt.Sprint(ready["advice"])
-	for _, want := range []string{"192.168.1.1", "forward port " + strconv.Itoa(port) + "/tcp by hand", "this host 127.0.0.1, port " + strconv.Itoa(port)} {
+	for _, want := range []string{"http://192.168.1.1/", "forward the port by hand", "external port " + strconv.Itoa(port) + " TCP -> 127.0.0.1 port " + strconv.Itoa(port)} {
 		if !strings.Contains(advice, want) {
 			t.Errorf("manual forwarding advice lacks %q: %s", want, advice)
 		}
@@ -274,7 +280,7 @@ func TestExposeRouterRefusalIsExplained(t *testing.T) {
 	if r.code != exitNo {
 		t.Fatalf("exit %d, want 1", r.code)
 	}
-	if !strings.Contains(r.err.String(), "606") || !strings.Contains(r.err.String(), "restricted in the router's settings") {
+	if !strings.Contains(r.err.String(), "606") || !strings.Contains(r.err.String(), "settings do not allow this host") || strings.Contains(r.err.String(), "turn on UPnP") {
 		t.Errorf("refusal not explained: %s", r.err)
 	}
 }
@@ -328,8 +334,11 @@ func TestExposeBehindAnotherNATIsNotVerified(t *testing.T) {
 	if ready["verified"] != false || ready["nat"] != "double-nat" {
 		t.Errorf("ready = %v, want verified false and nat double-nat", ready)
 	}
-	if d, _ := ready["detail"].(string); !strings.Contains(d, "not public") {
+	if d, _ := ready["detail"].(string); !strings.Contains(d, "double NAT") {
 		t.Errorf("detail does not say why: %q", d)
+	}
+	if e := fmt.Sprint(ready["evidence"]); !strings.Contains(e, "came back through this router, but 192.168.0.2 is private") {
+		t.Errorf("evidence does not say why the loopback echo does not count: %s", e)
 	}
 	er.stop(t)
 }
@@ -358,8 +367,8 @@ func TestExposeNoServeProvesTheForward(t *testing.T) {
 	if ready["verified"] != false || ready["method"] != "upnp-igd2" {
 		t.Errorf("ready = %v, want mapped and not verified (no echo)", ready)
 	}
-	if d, _ := ready["detail"].(string); !strings.Contains(d, "the forward works") {
-		t.Errorf("detail = %q, want that the forward works", d)
+	if d, _ := ready["detail"].(string); ready["status"] != "open" || !strings.Contains(d, "reaches your program") {
+		t.Errorf("ready = %v, want status open: the forward reaches the program", ready)
 	}
 	if got := er.stop(t); got.code != exitOK || m.has(uint16(port)) {
 		t.Errorf("exit %d, mapping left %v", got.code, m.has(uint16(port)))

@@ -33,16 +33,44 @@ func execute(ctx context.Context, ios *IOStreams, d *deps, args []string) int {
 	}
 	code := exitCode(err)
 	if code == exitInterrupted || (ctx.Err() != nil && errors.Is(err, context.Canceled)) {
-		fmt.Fprintln(ios.ErrOut, "reach: interrupted")
-		return exitInterrupted
+		code, err = exitInterrupted, errInterrupted
 	}
-	if !errors.Is(err, errSilent) {
+	if wantsJSON(args) && (code == exitInterrupted || !errors.Is(err, errSilent)) {
+		ios.writeJSON(jsonError{Error: err.Error(), Exit: code})
+	}
+	switch {
+	case code == exitInterrupted:
+		fmt.Fprintln(ios.ErrOut, "reach: interrupted")
+	case !errors.Is(err, errSilent):
 		fmt.Fprintf(ios.ErrOut, "reach: %v\n", err)
 		if code == exitUsage {
 			fmt.Fprintln(ios.ErrOut, "Run 'reach --help' for usage.")
 		}
 	}
 	return code
+}
+
+// errInterrupted is what a command cut short by Ctrl-C reports: no verdict.
+var errInterrupted = errors.New("interrupted")
+
+// jsonError is a failure with --json: {"error": "...", "exit": N}.
+type jsonError struct {
+	Error string `json:"error"`
+	Exit  int    `json:"exit"`
+}
+
+// wantsJSON reports whether the command line asks for --json, so that a
+// failure before the command ran (a usage error) is JSON too.
+func wantsJSON(args []string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if a == "--json" || a == "--json=true" {
+			return true
+		}
+	}
+	return false
 }
 
 // isTerminal reports whether f is a terminal (not merely a character

@@ -4,12 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
-	"strconv"
-	"strings"
 	"time"
 
+	"github.com/reach-net/reach/expose"
+	"github.com/reach-net/reach/probe"
 	"github.com/reach-net/reach/upnp"
 	"github.com/spf13/cobra"
 )
@@ -77,49 +76,70 @@ type mapJSON struct {
 	LeaseS       int64       `json:"lease_s"`
 	Permanent    bool        `json:"permanent"`
 	Gateway      string      `json:"gateway"`
+	NAT          probe.NAT   `json:"nat"`
+	Advice       []string    `json:"advice,omitempty"`
 }
 
 func runMap(ctx context.Context, ios *IOStreams, d *deps, o *mapOptions) error {
-	cfg, err := o.config(ios, d.Config)
+	cfg, family, err := o.config(ios, d.Config)
 	if err != nil {
 		return err
 	}
 	proto, _ := parseProto(o.Proto)
 	st := newSteps(ios, o.JSON)
-	r, mapper, err := discoverStep(ctx, st, d, cfg, &o.routerOptions)
+	r, err := routerStep(ctx, st, d, cfg, family, o.Timeout)
 	if err != nil {
-		if r != nil && !o.JSON {
-			ios.advise("fail: no mapping made", manualForward(r.Gateway, r.LocalIP, uint16(o.ExternalPort), uint16(o.Port), proto))
-		}
 		return reported(ctx, err, o.JSON)
 	}
-	want := upnp.Mapping{
-		Protocol:     proto,
-		ExternalPort: uint16(o.ExternalPort),
-		InternalIP:   r.LocalIP,
-		InternalPort: uint16(o.Port),
-		Description:  o.Description,
-		Lease:        o.Lease,
-		Enabled:      true,
-	}
+	want := upnp.Mapping{Protocol: proto, ExternalPort: uint16(o.ExternalPort), InternalIP: r.LocalIP,
+		InternalPort: uint16(o.Port), Description: o.Description, Lease: o.Lease, Enabled: true}
 	if want.Description == "" {
 		want.Description = mappingDescription(d, want.InternalPort)
 	}
-	mapper, got, err := addStep(ctx, st, r, mapper, o.Method, want, o.Timeout)
+	ev := probe.Evidence{Port: want.InternalPort, ExternalPort: want.ExternalPort, Protocol: string(proto),
+		Gateway: r.Gateway, LocalIP: r.LocalIP, Looked: true}
+	ev.Services, ev.Silent = expose.ServiceEvidence(r)
+	lease, me, err := mapStep(ctx, st, r, upnp.MapRequest{Mapping: want, Family: family, Timeout: o.Timeout})
+	ev.Mapping = me
 	if err != nil {
-		return reported(ctx, err, o.JSON)
+		diag := probe.Decide(ev)
+		if ctx.Err() != nil {
+			return withCode(exitInterrupted, ctx.Err())
+		}
+		if !o.JSON {
+			ios.result("%s", diag.Headline)
+			ios.diagnosis(diag)
+		}
+		return withCode(exitNo, jsonErr(o.JSON, err))
 	}
-	ext, _ := externalStep(ctx, st, mapper, o.Timeout)
+	got := lease.Mapping()
+	ext := externalStep(ctx, st, lease, o.Timeout)
+	ev.ExternalAddr = ext
+	diag := probe.Decide(ev)
 	if o.JSON {
 		ios.writeJSON(mapJSON{
-			Method: mapper.Method(), ExternalIP: addrString(ext), ExternalPort: got.ExternalPort,
+			Method: lease.Method(), ExternalIP: addrString(ext), ExternalPort: got.ExternalPort,
 			InternalIP: got.InternalIP.String(), InternalPort: got.InternalPort, Protocol: string(got.Protocol),
 			LeaseS: int64(got.Lease / time.Second), Permanent: got.Lease == 0, Gateway: r.Gateway.String(),
+			NAT: diag.NAT, Advice: natOnly(diag),
 		})
 		return nil
 	}
-	ios.result("%s", net.JoinHostPort(addrString(ext), strconv.Itoa(int(got.ExternalPort))))
+	ios.result("%s", target(addrString(ext), got.ExternalPort))
+	if a := natOnly(diag); len(a) > 0 {
+		ios.printf("but: %s\n", diag.Headline)
+		ios.diagnosis(probe.Diagnosis{Causes: diag.Causes, Advice: a})
+	}
 	ios.printf("remove it with: %s\n", unmapHint(got))
+	return nil
+}
+
+// natOnly is the advice of a verdict that says the mapping cannot help
+// (another NAT in front); a mapping on a public router needs none.
+func natOnly(d probe.Diagnosis) []string {
+	if d.NAT == probe.NATDouble || d.NAT == probe.NATCGNAT {
+		return d.Advice
+	}
 	return nil
 }
 
@@ -130,109 +150,109 @@ func addrString(a netip.Addr) string {
 	return a.String()
 }
 
-// discoverStep finds the router and picks the mapping service, reporting
-// both as steps. On error r may still be set (gateway found, no service).
-func discoverStep(ctx context.Context, st *steps, d *deps, cfg upnp.Config, o *routerOptions) (*router, upnp.Mapper, error) {
+// routerStep finds the router and checks that the service --method asks
+// for answered, reporting both as steps.
+func routerStep(ctx context.Context, st *steps, d *deps, cfg upnp.Config, family upnp.Family, timeout time.Duration) (*upnp.Router, error) {
 	st.start("looking for the router")
-	dctx, cancel := context.WithTimeout(ctx, o.Timeout)
+	dctx, cancel := context.WithTimeout(ctx, timeout)
 	r, err := d.FindRouter(dctx, cfg)
 	cancel()
 	if err != nil && r == nil {
-		st.done(markFail, "gateway", err.Error())
-		if a := adviceFor(err); a != "" && !strings.Contains(err.Error(), a) {
-			st.line("  -> %s", a)
+		st.step(&expose.Step{Name: "gateway", Mark: expose.MarkFail, Detail: upnp.Summary(err), Err: err})
+		if errors.Is(err, upnp.ErrNoGateway) {
+			st.line("  -> connect this machine to your home network (Wi-Fi or cable), or pass the router's address with --gateway")
 		}
-		return nil, nil, err
+		return nil, err
 	}
 	st.done(markOK, "gateway", fmt.Sprintf("%s (this host %s)", r.Gateway, r.LocalIP))
-	mapper, err := r.pick(o.Method)
+	m, err := r.Pick(family)
 	if err != nil {
-		if len(r.Services) == 0 && len(r.Missing) > 0 {
-			st.done(markFail, "service", "none answered: UPnP IGD, PCP and NAT-PMP are all silent")
-			for _, m := range []upnp.Method{upnp.MethodUPnP, upnp.MethodPCP, upnp.MethodNATPMP} {
-				if why := r.Missing[m]; why != nil {
-					st.line("  %-8s %s", m+":", trimPkg(why))
+		s := &expose.Step{Name: "service", Mark: expose.MarkFail, Detail: upnp.Summary(err), Err: err}
+		if family == upnp.FamilyAuto {
+			s.Detail = "none answered: UPnP IGD, PCP and NAT-PMP are all silent"
+			for _, f := range []upnp.Family{upnp.FamilyUPnP, upnp.FamilyPCP, upnp.FamilyNATPMP} {
+				if why := r.Missing[f]; why != nil {
+					s.Notes = append(s.Notes, fmt.Sprintf("%-8s %s", f.String()+":", upnp.Summary(why)))
 				}
 			}
-		} else {
-			st.done(markFail, "service", err.Error())
 		}
-		return r, nil, err
+		st.step(s)
+		return r, err
 	}
-	st.done(markOK, "service", fmt.Sprintf("%s (found: %s)", mapper.Method(), r.serviceNames()))
-	return r, mapper, nil
+	st.done(markOK, "service", fmt.Sprintf("%s (found: %s)", m.Method(), serviceNames(r)))
+	return r, nil
 }
 
-// addStep asks the router for the mapping and explains a refusal. With
-// --method auto, a service that refuses hands over to the next one that
-// answered (a router may restrict UPnP yet allow NAT-PMP). It returns the
-// service that made the mapping.
-func addStep(ctx context.Context, st *steps, r *router, first upnp.Mapper, method string, want upnp.Mapping, timeout time.Duration) (upnp.Mapper, upnp.Mapping, error) {
-	candidates := []upnp.Mapper{first}
-	if m, _ := parseMethod(method); m == "auto" {
-		for _, s := range r.Services {
-			if s.Mapper != first {
-				candidates = append(candidates, s.Mapper)
-			}
+func serviceNames(r *upnp.Router) string {
+	out := ""
+	for i, m := range r.Services {
+		if i > 0 {
+			out += ", "
 		}
+		out += string(m.Method())
 	}
-	var err error
-	for i, mapper := range candidates {
-		var got upnp.Mapping
-		if got, err = addOne(ctx, st, mapper, want, timeout); err == nil {
-			return mapper, got, nil
-		}
-		// Only a refusal in the protocol's own words hands over to the next
-		// service: after a timeout the first may have made the mapping
-		// anyway, and a conflict is the answer whoever asks.
-		var refusal adviser
-		if ctx.Err() != nil || !errors.As(err, &refusal) || i == len(candidates)-1 {
-			break
-		}
-		st.line("  trying the next service")
-	}
-	return nil, upnp.Mapping{}, err
+	return out
 }
 
-// addOne is one service's attempt.
-func addOne(ctx context.Context, st *steps, mapper upnp.Mapper, want upnp.Mapping, timeout time.Duration) (upnp.Mapping, error) {
-	st.start(fmt.Sprintf("mapping port %d/%s with %s", want.ExternalPort, want.Protocol, mapper.Method()))
-	actx, cancel := context.WithTimeout(ctx, timeout)
-	got, err := mapper.Add(actx, want)
-	cancel()
+// mapStep asks the router for the mapping, each attempt a step.
+func mapStep(ctx context.Context, st *steps, r *upnp.Router, req upnp.MapRequest) (*upnp.Lease, *probe.MappingEvidence, error) {
+	st.start(fmt.Sprintf("mapping port %d/%s", req.ExternalPort, req.Protocol))
+	req.OnAttempt = func(a upnp.Attempt) {
+		if a.Err != nil {
+			st.step(&expose.Step{Name: "map", Mark: expose.MarkFail, Detail: fmt.Sprintf("%s: %s", a.Method, upnp.Summary(a.Err)), Err: a.Err})
+		}
+	}
+	lease, err := upnp.Map(ctx, r, req)
+	me := expose.MappingEvidence(req.ExternalPort, lease, err)
 	if err != nil {
-		undoUnanswered(ctx, mapper, want, err)
-		st.done(markFail, "map", err.Error())
-		if a := adviceFor(err); a != "" && !strings.Contains(err.Error(), a) {
-			st.line("  -> %s", a)
-		}
-		return got, err
+		return nil, me, err
 	}
-	detail := fmt.Sprintf("%d/%s -> %s:%d via %s, %s", got.ExternalPort, got.Protocol, got.InternalIP, got.InternalPort, mapper.Method(), leaseText(got.Lease))
+	got := lease.Mapping()
+	detail := fmt.Sprintf("%d/%s -> %s:%d via %s, %s", got.ExternalPort, got.Protocol, got.InternalIP, got.InternalPort, lease.Method(), leaseText(got.Lease))
 	mark := markOK
-	if want.Lease > 0 && got.Lease == 0 {
-		detail += " (the router only accepts permanent mappings; reach removes it when it stops)"
+	if lease.Permanent() {
+		detail += " (the router accepts only permanent mappings)"
 		mark = markWarn
 	}
-	if got.ExternalPort != want.ExternalPort {
-		detail += fmt.Sprintf(" (the router gave port %d instead of %d)", got.ExternalPort, want.ExternalPort)
+	if lease.Moved() {
+		detail += fmt.Sprintf(" (the router gave port %d instead of %d)", got.ExternalPort, req.ExternalPort)
 		mark = markWarn
 	}
 	st.done(mark, "map", detail)
-	return got, nil
+	return lease, me, nil
 }
 
-// reported ends a command whose failure the steps already showed: in human
-// mode main prints nothing more; with --json the error goes to stderr.
-// Cut short by Ctrl-C, it exits 130.
+// externalStep reads the router's external address and says what it is.
+func externalStep(ctx context.Context, st *steps, lease *upnp.Lease, timeout time.Duration) netip.Addr {
+	st.start("reading the external address")
+	ectx, cancel := context.WithTimeout(ctx, timeout)
+	ext, err := lease.ExternalAddr(ectx)
+	cancel()
+	if err != nil {
+		st.step(&expose.Step{Name: "external", Mark: expose.MarkWarn, Detail: "the router did not say: " + upnp.Summary(err), Err: err})
+		return netip.Addr{}
+	}
+	mark, text := expose.ClassifyText(ext)
+	st.done(string(mark), "external", text)
+	return ext
+}
+
+// reported ends a command whose failure the steps already showed. Cut
+// short by Ctrl-C, it exits 130.
 func reported(ctx context.Context, err error, jsonMode bool) error {
 	if ctx.Err() != nil {
 		return withCode(exitInterrupted, ctx.Err())
 	}
+	return withCode(exitNo, jsonErr(jsonMode, err))
+}
+
+// jsonErr is err for --json (main prints it as {"error":...}), else
+// errSilent: the steps already said it.
+func jsonErr(jsonMode bool, err error) error {
 	if jsonMode {
-		return withCode(exitNo, err)
+		return err
 	}
-	return withCode(exitNo, errSilent)
+	return errSilent
 }
 
 func leaseText(l time.Duration) string {
@@ -242,21 +262,6 @@ func leaseText(l time.Duration) string {
 	return "lease " + l.String()
 }
 
-// externalStep reads the router's external address and says what it is.
-func externalStep(ctx context.Context, st *steps, mapper upnp.Mapper, timeout time.Duration) (netip.Addr, error) {
-	st.start("reading the external address")
-	ectx, cancel := context.WithTimeout(ctx, timeout)
-	ext, err := mapper.ExternalAddr(ectx)
-	cancel()
-	if err != nil {
-		st.done(markWarn, "external", fmt.Sprintf("the router did not say: %v", err))
-		return netip.Addr{}, err
-	}
-	mark, text := classifyText(ext)
-	st.done(mark, "external", text)
-	return ext, nil
-}
-
 // unmapHint is the command that removes m.
 func unmapHint(m upnp.Mapping) string {
 	hint := fmt.Sprintf("reach unmap --port %d --proto %s", m.ExternalPort, m.Protocol)
@@ -264,22 +269,4 @@ func unmapHint(m upnp.Mapping) string {
 		hint += fmt.Sprintf(" --internal-port %d", m.InternalPort)
 	}
 	return hint
-}
-
-// undoUnanswered removes what a request that got no answer (a timeout,
-// Ctrl-C) may have made on the router all the same, so that no stray
-// mapping stays behind. Only UPnP can tell whose a mapping is, so only an
-// IGD mapping of this host to this port is removed; NAT-PMP and PCP
-// mappings without an answer expire with their lease.
-func undoUnanswered(ctx context.Context, mapper upnp.Mapper, want upnp.Mapping, err error) {
-	var refusal adviser
-	if errors.As(err, &refusal) {
-		return // the router answered no: nothing was made
-	}
-	if _, ok := mapper.(upnp.Lister); !ok {
-		return
-	}
-	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), deleteWait)
-	defer cancel()
-	mapper.Delete(dctx, want)
 }

@@ -44,15 +44,16 @@ func runMappings(ctx context.Context, ios *IOStreams, d *deps, o *routerOptions)
 	if o.Method == "auto" {
 		o.Method = "upnp" // only UPnP IGD can list
 	}
-	cfg, err := o.config(ios, d.Config)
+	cfg, family, err := o.config(ios, d.Config)
 	if err != nil {
 		return err
 	}
 	st := newSteps(ios, o.JSON)
-	r, mapper, err := discoverStep(ctx, st, d, cfg, o)
+	r, err := routerStep(ctx, st, d, cfg, family, o.Timeout)
 	if err != nil {
 		return reported(ctx, err, o.JSON)
 	}
+	mapper, _ := r.Pick(family)
 	lister, ok := mapper.(upnp.Lister)
 	if !ok {
 		return withCode(exitNo, fmt.Errorf("%s cannot list mappings; only UPnP IGD routers can", mapper.Method()))

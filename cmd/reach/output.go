@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/reach-net/reach/expose"
+	"github.com/reach-net/reach/probe"
 )
 
 // IOStreams is where a command writes: Out for results (and JSON), ErrOut
@@ -17,6 +21,8 @@ type IOStreams struct {
 	// IsTerminal reports whether ErrOut is a terminal: only then does a
 	// spinner run and lines get rewritten in place.
 	IsTerminal bool
+	// Verbose shows the raw error behind each failed step (--verbose).
+	Verbose bool
 
 	mu sync.Mutex
 }
@@ -95,14 +101,30 @@ func (s *steps) finishSpinner() {
 
 // done ends the running step with a mark and a line of evidence.
 func (s *steps) done(mark, name, detail string) {
+	s.step(&expose.Step{Name: name, Mark: expose.Mark(mark), Detail: detail})
+}
+
+// step ends the running step: its mark, its line of evidence, the notes
+// under it, and with --verbose the raw error behind it.
+func (s *steps) step(st *expose.Step) {
 	if s.stream {
-		s.ios.writeJSON(stepEvent{Event: "step", Step: name, OK: mark != markFail, Mark: mark, Detail: detail})
+		ev := stepEvent{Event: "step", Step: st.Name, OK: st.Mark == expose.MarkOK, Mark: string(st.Mark), Detail: st.Detail, Notes: st.Notes}
+		if st.Err != nil {
+			ev.Error = st.Err.Error()
+		}
+		s.ios.writeJSON(ev)
 	}
 	if s.quiet {
 		return
 	}
 	s.finishSpinner()
-	s.ios.printf("  %-4s %-10s %s\n", mark, name, detail)
+	s.ios.printf("  %-4s %-10s %s\n", st.Mark, st.Name, st.Detail)
+	for _, n := range st.Notes {
+		s.ios.printf("       %s\n", n)
+	}
+	if st.Err != nil && s.ios.Verbose {
+		s.ios.printf("       error: %v\n", st.Err)
+	}
 }
 
 // line prints a free line under the steps (advice, instructions).
@@ -129,13 +151,34 @@ func (ios *IOStreams) result(format string, args ...any) {
 
 // writeJSON writes v as one line of JSON on stdout.
 func (ios *IOStreams) writeJSON(v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		b, _ = json.Marshal(map[string]string{"error": err.Error()})
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // "->" stays "->"
+	if err := enc.Encode(v); err != nil {
+		buf.Reset()
+		enc.Encode(map[string]string{"error": err.Error()})
 	}
 	ios.mu.Lock()
 	defer ios.mu.Unlock()
-	ios.Out.Write(append(b, '\n'))
+	ios.Out.Write(buf.Bytes())
+}
+
+// diagnosis prints a verdict's candidate causes and advice under its
+// headline.
+func (ios *IOStreams) diagnosis(d probe.Diagnosis) {
+	switch len(d.Causes) {
+	case 0:
+	case 1:
+		ios.printf("  likely cause: %s\n", d.Causes[0])
+	default:
+		ios.printf("  possible causes:\n")
+		for _, c := range d.Causes {
+			ios.printf("    - %s\n", c)
+		}
+	}
+	for _, a := range d.Advice {
+		ios.printf("  -> %s\n", a)
+	}
 }
 
 // advise prints the verdict and the next steps a person should take.
@@ -151,6 +194,8 @@ type stepEvent struct {
 	Event  string `json:"event"`
 	Step   string `json:"step"`
 	OK     bool   `json:"ok"`
-	Mark   string `json:"mark"`
-	Detail string `json:"detail"`
+	Mark   string   `json:"mark"`
+	Detail string   `json:"detail"`
+	Notes  []string `json:"notes,omitempty"`
+	Error  string   `json:"error,omitempty"`
 }

@@ -74,6 +74,7 @@ reach send its client.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	root.PersistentFlags().BoolVarP(&ios.Verbose, "verbose", "v", false, "show the raw error behind each failed step")
 	root.SetOut(ios.Out)
 	root.SetErr(ios.ErrOut)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {

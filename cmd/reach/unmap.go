@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/reach-net/reach/expose"
 	"github.com/reach-net/reach/upnp"
 	"github.com/spf13/cobra"
 )
@@ -42,16 +43,17 @@ device instead.`,
 }
 
 func runUnmap(ctx context.Context, ios *IOStreams, d *deps, o *unmapOptions) error {
-	cfg, err := o.config(ios, d.Config)
+	cfg, family, err := o.config(ios, d.Config)
 	if err != nil {
 		return err
 	}
 	proto, _ := parseProto(o.Proto)
 	st := newSteps(ios, o.JSON)
-	r, mapper, err := discoverStep(ctx, st, d, cfg, &o.routerOptions)
+	r, err := routerStep(ctx, st, d, cfg, family, o.Timeout)
 	if err != nil {
 		return reported(ctx, err, o.JSON)
 	}
+	mapper, _ := r.Pick(family)
 	m := upnp.Mapping{Protocol: proto, ExternalPort: uint16(o.Port), InternalIP: r.LocalIP, InternalPort: uint16(o.InternalPort)}
 	st.start(fmt.Sprintf("removing %d/%s", m.ExternalPort, m.Protocol))
 	uctx, cancel := context.WithTimeout(ctx, o.Timeout)
@@ -66,7 +68,7 @@ func runUnmap(ctx context.Context, ios *IOStreams, d *deps, o *unmapOptions) err
 		if o.JSON {
 			ios.writeJSON(result)
 		}
-		st.done(markFail, "unmap", err.Error())
+		st.step(&expose.Step{Name: "unmap", Mark: expose.MarkFail, Detail: upnp.Summary(err), Err: err})
 		if errors.Is(err, upnp.ErrNotOurs) {
 			st.line("  -> that mapping belongs to another device; remove it there or in the router's page")
 			return withCode(exitNo, errSilent)
@@ -74,9 +76,6 @@ func runUnmap(ctx context.Context, ios *IOStreams, d *deps, o *unmapOptions) err
 		if errors.Is(err, upnp.ErrNoSuchMapping) {
 			st.line("  -> nothing to remove: run 'reach mappings' to see what the router holds")
 			return withCode(exitNo, errSilent)
-		}
-		if a := adviceFor(err); a != "" {
-			st.line("  -> %s", a)
 		}
 		return withCode(exitNo, errSilent)
 	}

@@ -1,0 +1,180 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/reach-net/reach/expose"
+	"github.com/reach-net/reach/probe"
+	"github.com/reach-net/reach/upnp"
+)
+
+// exposeRenderer turns a session's events into lines or JSON events.
+type exposeRenderer struct {
+	ios  *IOStreams
+	o    *exposeOptions
+	st   *steps
+	log  *clientLog
+	json bool
+}
+
+func newExposeRenderer(ios *IOStreams, o *exposeOptions) *exposeRenderer {
+	st := newSteps(ios, o.JSON)
+	st.stream = o.JSON
+	return &exposeRenderer{ios: ios, o: o, st: st, log: newClientLog(ios, o.JSON), json: o.JSON}
+}
+
+// close prints the client events still queued.
+func (r *exposeRenderer) close() { r.log.close() }
+
+func (r *exposeRenderer) render(ev expose.Event) {
+	switch e := ev.(type) {
+	case *expose.Progress:
+		r.st.start(e.What)
+	case *expose.Step:
+		r.st.step(e)
+	case *expose.Ready:
+		r.ready(e)
+	case *expose.Verified:
+		r.verified(e)
+	case *expose.Listening:
+		r.listening(e)
+	case *expose.Renewed:
+		r.renewed(e)
+	case *expose.Client:
+		r.log.event(e.Event)
+	case *expose.Stopped:
+		r.stopped(e)
+	}
+}
+
+// readyEvent is expose's ready line in JSON (CLI.md).
+type readyEvent struct {
+	Event        string      `json:"event"`
+	ExternalIP   string      `json:"external_ip"`
+	ExternalPort uint16      `json:"external_port"`
+	InternalIP   string      `json:"internal_ip"`
+	InternalPort uint16      `json:"internal_port"`
+	Protocol     string      `json:"protocol"`
+	Method       upnp.Method `json:"method"`
+	NAT          probe.NAT   `json:"nat"`
+	Verified     bool        `json:"verified"`
+	VerifiedBy   string      `json:"verified_by,omitempty"`
+	Status       string      `json:"status"`
+	Target       string      `json:"target,omitempty"`
+	LeaseS       int64       `json:"lease_s"`
+	PublicIP     string      `json:"public_ip,omitempty"`
+	Gateway      string      `json:"gateway,omitempty"`
+	Detail       string      `json:"detail"`
+	Causes       []string    `json:"causes,omitempty"`
+	Advice       []string    `json:"advice,omitempty"`
+	Evidence     []string    `json:"evidence,omitempty"`
+}
+
+func (r *exposeRenderer) ready(e *expose.Ready) {
+	d := e.Diagnosis
+	if r.json {
+		ev := readyEvent{
+			Event: "ready", ExternalIP: addrString(e.ExternalAddr), InternalIP: addrString(e.LocalIP), InternalPort: e.Port,
+			Protocol: string(e.Protocol), Method: e.Method, NAT: d.NAT, Verified: d.Status == probe.StatusVerified,
+			VerifiedBy: d.VerifiedBy, Status: string(d.Status), PublicIP: addrString(e.PublicAddr), Gateway: addrString(e.Gateway),
+			Detail: d.Headline, Causes: d.Causes, Advice: d.Advice, Evidence: d.Evidence,
+		}
+		if d.Target.IsValid() {
+			ev.Target = d.Target.String()
+		}
+		if e.Mapping != nil {
+			ev.ExternalPort, ev.LeaseS = e.Mapping.ExternalPort, int64(e.Mapping.Lease/time.Second)
+		}
+		r.ios.writeJSON(ev)
+		return
+	}
+	r.st.finishSpinner()
+	r.ios.result("%s", d.Headline)
+	r.ios.diagnosis(d)
+	switch {
+	case e.Serving && e.Mapping != nil:
+		r.ios.printf("hosting the framed echo server on port %d; Ctrl-C to stop and remove the mapping\n", e.Port)
+	case e.Serving:
+		r.ios.printf("hosting the framed echo server on port %d; Ctrl-C to stop\n", e.Port)
+	case e.Mapping != nil:
+		r.ios.printf("keeping the mapping alive; Ctrl-C to stop and remove it\n")
+	default:
+		r.ios.printf("nothing to host (--no-serve) and no mapping; Ctrl-C to stop\n")
+	}
+}
+
+func (r *exposeRenderer) verified(e *expose.Verified) {
+	if r.json {
+		r.ios.writeJSON(map[string]any{"event": "verified", "verified": true, "verified_by": e.By,
+			"from": e.From.String(), "target": e.Diagnosis.Target.String(), "nat": e.Diagnosis.NAT, "detail": e.Diagnosis.Headline})
+		return
+	}
+	r.ios.result("verified: a reach check from %s came in: %s", e.From.Addr(), e.Diagnosis.Headline)
+}
+
+func (r *exposeRenderer) listening(e *expose.Listening) {
+	d := e.Diagnosis
+	if r.json {
+		r.ios.writeJSON(map[string]any{"event": "listening", "addr": e.Addr.String(), "status": d.Status,
+			"verified": d.Status == probe.StatusVerified, "verified_by": d.VerifiedBy, "detail": d.Headline, "advice": d.Advice})
+		return
+	}
+	r.ios.printf("your program now listens on %s\n", e.Addr)
+	r.ios.result("%s", d.Headline)
+	r.ios.diagnosis(d)
+}
+
+func (r *exposeRenderer) renewed(e *expose.Renewed) {
+	var detail string
+	if e.OK {
+		detail = fmt.Sprintf("%s %d/%s, %s", e.How, e.Mapping.ExternalPort, e.Mapping.Protocol, leaseText(e.Mapping.Lease))
+		if e.Moved {
+			detail += fmt.Sprintf("; the router moved it to external port %d", e.Mapping.ExternalPort)
+		}
+	} else {
+		detail = fmt.Sprintf("renewing %d/%s failed: %s; retrying in %s", e.Mapping.ExternalPort, e.Mapping.Protocol, upnp.Summary(e.Err), e.RetryIn)
+	}
+	if r.json {
+		ev := map[string]any{"event": "renew", "ok": e.OK, "how": e.How, "lease_s": int64(e.Mapping.Lease / time.Second),
+			"method": e.Method, "external_port": e.Mapping.ExternalPort, "detail": detail}
+		if e.Err != nil {
+			ev["error"] = e.Err.Error()
+		}
+		r.ios.writeJSON(ev)
+		return
+	}
+	r.ios.printf("%s\n", detail)
+}
+
+func (r *exposeRenderer) stopped(e *expose.Stopped) {
+	detail := "no mapping was made, nothing to remove"
+	if e.Mapped {
+		if e.Deleted {
+			detail = fmt.Sprintf("removed mapping %d/%s", e.Mapping.ExternalPort, e.Mapping.Protocol)
+		} else {
+			detail = fmt.Sprintf("could not remove mapping %d/%s: %s; remove it with '%s' or in the router's page",
+				e.Mapping.ExternalPort, e.Mapping.Protocol, upnp.Summary(e.Err), unmapHint(e.Mapping))
+		}
+	}
+	if r.json {
+		ev := map[string]any{"event": "stopped", "mapped": e.Mapped, "mapping_deleted": e.Deleted, "detail": detail}
+		if e.Cause != nil {
+			ev["error"] = e.Cause.Error()
+		}
+		r.ios.writeJSON(ev)
+		return
+	}
+	r.st.finishSpinner()
+	if r.ios.IsTerminal {
+		r.ios.printf("\n") // past the ^C the terminal echoed
+	}
+	r.ios.printf("stopped: %s\n", detail)
+}
+
+// target is host:port for a line.
+func target(host string, port uint16) string {
+	return net.JoinHostPort(host, strconv.Itoa(int(port)))
+}

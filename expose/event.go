@@ -1,0 +1,108 @@
+package expose
+
+import (
+	"net/netip"
+	"time"
+
+	"github.com/reach-net/reach/frame"
+	"github.com/reach-net/reach/probe"
+	"github.com/reach-net/reach/upnp"
+)
+
+// Event is something the session did or learned; the caller renders it.
+// It is one of *Step, *Ready, *Verified, *Listening, *Renewed, *Client
+// and *Stopped.
+type Event interface{ event() }
+
+// Mark grades a finished step.
+type Mark string
+
+// The marks of a step.
+const (
+	MarkOK   Mark = "ok"
+	MarkWarn Mark = "warn"
+	MarkFail Mark = "fail"
+)
+
+// Progress says that a step has started ("looking for the router"); a
+// terminal shows it as a spinner until the step ends.
+type Progress struct{ What string }
+
+// Step is a finished step of the setup with one line of evidence.
+type Step struct {
+	Name   string // gateway, service, serve, map, external, verify
+	Mark   Mark
+	Detail string
+	// Notes are further short lines under the step (each silent service).
+	Notes []string
+	// Err is the raw error behind a warn or fail, for --verbose and JSON.
+	Err error
+}
+
+// Ready ends the setup: what was made, and the verdict.
+type Ready struct {
+	Diagnosis probe.Diagnosis
+	Evidence  probe.Evidence
+	// Method is the service that made the mapping, MethodNone if none.
+	Method upnp.Method
+	// Mapping is the mapping as granted; nil if none was made.
+	Mapping *upnp.Mapping
+	// ExternalAddr is the router's external address; PublicAddr what STUN
+	// saw; both zero if unknown.
+	ExternalAddr, PublicAddr netip.Addr
+	LocalIP, Gateway         netip.Addr
+	Port                     uint16
+	Protocol                 upnp.Protocol
+	// Serving reports whether reach's own echo server runs.
+	Serving bool
+}
+
+// Verified is a later proof while hosting: a reach probe that came from
+// outside, or the user's program coming up.
+type Verified struct {
+	Diagnosis probe.Diagnosis
+	By        string // probe.ViaOutside, probe.ViaLoopback
+	From      netip.AddrPort
+}
+
+// Listening says that the user's own program (--no-serve) now accepts
+// connections on the port; Diagnosis is the verdict after a new probe.
+type Listening struct {
+	Addr      netip.AddrPort
+	Diagnosis probe.Diagnosis
+}
+
+// Renewed is one renewal of the mapping.
+type Renewed struct {
+	OK      bool
+	How     upnp.RenewHow // renewed or re-created
+	Method  upnp.Method
+	Mapping upnp.Mapping
+	Moved   bool // the router moved it to another external port
+	Err     error
+	RetryIn time.Duration
+}
+
+// Client is an event of the echo server; its payload is valid only during
+// the OnEvent call.
+type Client struct{ frame.Event }
+
+// Stopped ends the session.
+type Stopped struct {
+	Mapped  bool
+	Deleted bool
+	Mapping upnp.Mapping
+	Method  upnp.Method
+	// Err is why the mapping could not be removed; Cause why hosting
+	// ended, nil for a clean stop.
+	Err, Cause error
+}
+
+func (*Progress) event()  {}
+func (*Step) event()      {}
+func (*Ready) event()     {}
+func (*Verified) event()  {}
+func (*Listening) event() {}
+func (*Renewed) event()   {}
+func (*Client) event()    {}
+func (*Stopped) event()   {}

@@ -1,0 +1,160 @@
+package expose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/reach-net/reach/frame"
+	"github.com/reach-net/reach/probe"
+	"github.com/reach-net/reach/upnp"
+)
+
+// Host keeps the exposure until ctx ends: it renews the mapping (at half
+// its lease, at least every few minutes), re-creates it when the router
+// lost it, watches for the user's program to come up (NoServe), and turns
+// reach probes that arrive from outside into Verified events. It returns
+// nil when ctx ends, or why hosting could not go on (the server failed).
+func (s *Session) Host(ctx context.Context) error {
+	var renew <-chan time.Time
+	if s.lease != nil {
+		renew = s.cfg.After(s.lease.RenewEvery())
+	}
+	var poll <-chan time.Time
+	if l := s.ev.Listener; l != nil && !l.OnLAN {
+		poll = s.cfg.After(listenPoll)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case err := <-s.served:
+			s.served <- err
+			return fmt.Errorf("expose: the echo server stopped: %w", err)
+		case <-renew:
+			next := s.renew(ctx)
+			renew = s.cfg.After(next)
+		case <-poll:
+			if s.listenerUp(ctx) {
+				poll = nil
+			} else {
+				poll = s.cfg.After(listenPoll)
+			}
+		}
+	}
+}
+
+// renew re-asserts the mapping and returns when to do it next.
+func (s *Session) renew(ctx context.Context) time.Duration {
+	r, err := s.lease.Renew(ctx)
+	if ctx.Err() != nil {
+		return s.lease.RenewEvery()
+	}
+	ev := &Renewed{OK: err == nil, How: r.How, Method: r.Method, Mapping: r.Mapping, Moved: r.Moved, Err: err}
+	if err != nil {
+		ev.RetryIn = renewRetry
+		ev.Mapping = s.lease.Mapping()
+		ev.Method = s.lease.Method()
+	}
+	s.emit(ev)
+	if err != nil {
+		return renewRetry
+	}
+	return s.lease.RenewEvery()
+}
+
+// listenerUp looks again for the user's program; when it has come up it
+// probes once more and emits Listening with the new verdict.
+func (s *Session) listenerUp(ctx context.Context) bool {
+	l := s.lookForListener(ctx)
+	if !l.OnLAN {
+		return false
+	}
+	s.mu.Lock()
+	s.ev.Listener = &l
+	s.mu.Unlock()
+	if target, _ := s.probeTarget(); target.IsValid() && s.cfg.Protocol == upnp.TCP {
+		pe := s.probe(ctx, target)
+		s.mu.Lock()
+		s.ev.Probes = append(s.ev.Probes, pe)
+		s.mu.Unlock()
+	}
+	s.mu.Lock()
+	d := probe.Decide(s.ev)
+	s.mu.Unlock()
+	s.emit(&Listening{Addr: s.lanAddr(), Diagnosis: d})
+	return true
+}
+
+// clientEvent watches the server's events for reach probes from outside:
+// a probe from a public address that is not this network's own is a
+// round trip through the public address, the proof a loopback could not
+// give.
+func (s *Session) clientEvent(ev frame.Event) {
+	if ev.Kind == frame.EventMessage && probe.IsProbe(ev.Payload) {
+		s.outsideProbe(ev.Remote)
+	}
+	s.emit(&Client{Event: ev})
+}
+
+func (s *Session) outsideProbe(remote string) {
+	from, err := netip.ParseAddrPort(remote)
+	if err != nil {
+		return
+	}
+	a := from.Addr().Unmap()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ready == nil || probe.ClassifyAddr(a) != probe.AddrPublic {
+		return
+	}
+	ev := s.ev
+	if a == ev.ExternalAddr.Unmap() || a == ev.STUN.Unmap() || a == ev.LocalIP.Unmap() {
+		return // our own network's address: a loopback, not the outside
+	}
+	for _, p := range ev.Probes {
+		if p.Via == probe.ViaOutside && p.Verdict == probe.Verified {
+			return // proved once is enough
+		}
+	}
+	target := s.ready.Diagnosis.Target
+	if !target.IsValid() {
+		target = netip.AddrPortFrom(netip.IPv4Unspecified(), s.cfg.ExternalPort)
+	}
+	s.ev.Probes = append(s.ev.Probes, probe.ProbeEvidence{Target: target, Via: probe.ViaOutside, Verdict: probe.Verified, From: from})
+	d := probe.Decide(s.ev)
+	s.emit(&Verified{Diagnosis: d, By: probe.ViaOutside, From: from})
+}
+
+// Close stops the server and removes the mapping the session made, and
+// only that one; cause is why hosting ended (nil or a cancelled context:
+// a clean stop). It emits Stopped and returns it.
+func (s *Session) Close(ctx context.Context, cause error) *Stopped {
+	ctx = context.WithoutCancel(ctx)
+	if s.srv != nil {
+		sctx, cancel := context.WithTimeout(ctx, shutdownGrace)
+		s.srv.Shutdown(sctx)
+		cancel()
+		<-s.served
+		s.srv = nil
+	}
+	st := &Stopped{}
+	if errors.Is(cause, context.Canceled) {
+		cause = nil
+	}
+	st.Cause = cause
+	if s.lease != nil {
+		st.Mapped, st.Mapping, st.Method = true, s.lease.Mapping(), s.lease.Method()
+		rctx, cancel := context.WithTimeout(ctx, releaseWait)
+		err := s.lease.Release(rctx)
+		cancel()
+		st.Deleted, st.Err = err == nil, err
+		if err == nil {
+			s.lease = nil
+		}
+	}
+	s.emit(st)
+	return st
+}

@@ -1,0 +1,138 @@
+package expose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"syscall"
+
+	"github.com/reach-net/reach/probe"
+	"github.com/reach-net/reach/upnp"
+)
+
+// mapPort asks the router for the mapping, each attempt a step, then reads
+// the external address.
+func (s *Session) mapPort(ctx context.Context) {
+	cfg := s.cfg
+	want := upnp.Mapping{Protocol: cfg.Protocol, ExternalPort: cfg.ExternalPort, InternalIP: s.router.LocalIP,
+		InternalPort: cfg.Port, Description: cfg.Description, Lease: cfg.Lease, Enabled: true}
+	req := upnp.MapRequest{Mapping: want, Family: cfg.Family, AnyPort: cfg.AnyPort, Timeout: cfg.Timeout, FindRouter: cfg.FindRouter}
+	attempts := 0
+	req.OnAttempt = func(a upnp.Attempt) {
+		attempts++
+		if a.Err == nil {
+			return
+		}
+		st := &Step{Name: "map", Mark: MarkFail, Detail: fmt.Sprintf("%s: %s", a.Method, upnp.Summary(a.Err)), Err: a.Err}
+		if a.Undone {
+			st.Notes = append(st.Notes, "removed what the unanswered request may have made")
+		}
+		s.emit(st)
+	}
+	s.emit(&Progress{What: fmt.Sprintf("mapping port %d/%s", want.ExternalPort, want.Protocol)})
+	lease, err := upnp.Map(ctx, s.router, req)
+	s.ev.Mapping = MappingEvidence(want.ExternalPort, lease, err)
+	if err != nil {
+		if attempts == 0 { // Map failed before asking anyone
+			s.emit(&Step{Name: "map", Mark: MarkFail, Detail: upnp.Summary(err), Err: err})
+		}
+		if ctx.Err() == nil {
+			s.externalOf(ctx, s.router.Services[0])
+		}
+		return
+	}
+	s.lease = lease
+	got := lease.Mapping()
+	detail := fmt.Sprintf("%d/%s -> %s:%d via %s, %s", got.ExternalPort, got.Protocol, got.InternalIP, got.InternalPort, lease.Method(), leaseText(got))
+	mark := MarkOK
+	if lease.Permanent() {
+		detail += " (the router accepts only permanent mappings; reach removes it when it stops)"
+		mark = MarkWarn
+	}
+	if lease.Moved() {
+		detail += fmt.Sprintf(" (port %d was taken; the router gave %d)", want.ExternalPort, got.ExternalPort)
+		mark = MarkWarn
+	}
+	s.emit(&Step{Name: "map", Mark: mark, Detail: detail})
+
+	s.externalOf(ctx, lease)
+}
+
+// externalOf reads the router's external address from a service (or the
+// lease) and says what it is: evidence whether or not a mapping was made.
+func (s *Session) externalOf(ctx context.Context, svc interface {
+	ExternalAddr(context.Context) (netip.Addr, error)
+	Method() upnp.Method
+}) {
+	s.emit(&Progress{What: "reading the external address"})
+	ectx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	ext, err := svc.ExternalAddr(ectx)
+	cancel()
+	if err != nil {
+		s.emit(&Step{Name: "external", Mark: MarkWarn, Detail: "the router did not say: " + upnp.Summary(err), Err: err})
+		return
+	}
+	s.ev.ExternalAddr = ext
+	for i := range s.ev.Services {
+		if s.ev.Services[i].Method == string(svc.Method()) && s.ev.Services[i].Err == nil {
+			s.ev.Services[i].ExternalAddr = ext
+		}
+	}
+	mark, text := ClassifyText(ext)
+	s.emit(&Step{Name: "external", Mark: mark, Detail: text})
+}
+
+func leaseText(m upnp.Mapping) string {
+	if m.Lease == 0 {
+		return "permanent"
+	}
+	return "lease " + m.Lease.String()
+}
+
+// ClassifyText says what an external address means for reachability.
+func ClassifyText(ext netip.Addr) (Mark, string) {
+	switch probe.ClassifyAddr(ext) {
+	case probe.AddrPublic:
+		return MarkOK, fmt.Sprintf("%s (public)", ext)
+	case probe.AddrPrivate:
+		return MarkWarn, fmt.Sprintf("%s (private: another router sits in front of this one, double NAT)", ext)
+	case probe.AddrShared:
+		return MarkWarn, fmt.Sprintf("%s (shared 100.64.0.0/10: your provider uses carrier-grade NAT)", ext)
+	case probe.AddrUnspecified:
+		return MarkWarn, "unspecified (the router is not connected, or hides its address)"
+	}
+	return MarkWarn, fmt.Sprintf("%s (reserved: not reachable from the internet)", ext)
+}
+
+// listenError explains why the echo server could not listen.
+func listenError(port uint16, addr string, err error) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("expose: port %d is already in use: another program listens there", port)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("expose: not allowed to listen on port %d: ports below 1024 need root; pick a port from 1024 up", port)
+	}
+	return fmt.Errorf("expose: listen on %s: %w", addr, err)
+}
+
+// MappingEvidence is what a mapping request showed: the lease granted, or
+// why not (with the holder of a taken port and a free one).
+func MappingEvidence(asked uint16, lease *upnp.Lease, err error) *probe.MappingEvidence {
+	me := &probe.MappingEvidence{ExternalPort: asked}
+	if err != nil {
+		me.FailKind, me.Failure = string(upnp.Kind(err)), upnp.Summary(err)
+		var ce *upnp.ConflictError
+		if errors.As(err, &ce) {
+			if ce.Holder.InternalIP.IsValid() {
+				me.Holder = netip.AddrPortFrom(ce.Holder.InternalIP, ce.Holder.InternalPort).String()
+			}
+			me.Free = ce.Free
+		}
+		return me
+	}
+	got := lease.Mapping()
+	me.Made, me.Method, me.ExternalPort = true, string(lease.Method()), got.ExternalPort
+	me.Moved, me.Permanent = lease.Moved(), lease.Permanent()
+	return me
+}

@@ -1,0 +1,257 @@
+package expose
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
+	"sync"
+
+	"github.com/reach-net/reach/frame"
+	"github.com/reach-net/reach/probe"
+	"github.com/reach-net/reach/upnp"
+)
+
+// Session is one running exposure. Start sets it up; Host keeps it; Close
+// removes what it made. Its methods are for one goroutine at a time.
+type Session struct {
+	cfg Config
+
+	router *upnp.Router
+	lease  *upnp.Lease
+	srv    *frame.Server
+	ln     net.Listener
+	served chan error
+
+	mu    sync.Mutex // guards ev and ready against the server's events
+	ev    probe.Evidence
+	ready *Ready
+}
+
+// Start does the setup: gateway, mapping service, server, mapping,
+// external address, verification, and emits Ready. It returns the session
+// even on error, so that Close can remove what was made; the error is the
+// context's when cut short, ErrNoMapping (with RequireMapping) or
+// ErrServe.
+func Start(ctx context.Context, cfg Config) (*Session, error) {
+	cfg.defaults()
+	s := &Session{cfg: cfg}
+	s.ev = probe.Evidence{Port: cfg.Port, ExternalPort: cfg.ExternalPort, Protocol: string(cfg.Protocol), OwnProgram: cfg.NoServe}
+
+	pathc := make(chan probe.Path, 1)
+	go func() {
+		pathc <- probe.LookPath(ctx, probe.PathConfig{Servers: cfg.STUN, PublicAddr: cfg.PublicAddr, Hops: cfg.Hops})
+	}()
+	s.findRouter(ctx)
+	if ctx.Err() != nil {
+		<-pathc
+		return s, ctx.Err()
+	}
+	if err := s.serve(ctx); err != nil {
+		<-pathc
+		return s, err
+	}
+	if s.router != nil && len(s.router.Services) > 0 {
+		s.mapPort(ctx)
+	}
+	if ctx.Err() != nil {
+		<-pathc
+		return s, ctx.Err()
+	}
+	path := <-pathc
+	s.ev.STUNAsked = path.Asked
+	s.ev.STUN = path.Public()
+	s.ev.Hops = path.Hops
+	s.verify(ctx)
+	if ctx.Err() != nil {
+		return s, ctx.Err()
+	}
+	s.announce(path)
+	if cfg.RequireMapping && s.lease == nil {
+		return s, ErrNoMapping
+	}
+	return s, nil
+}
+
+func (s *Session) emit(e Event) { s.cfg.OnEvent(e) }
+
+// findRouter finds the gateway and the mapping services. A host with a
+// public address of its own has no NAT: there is nothing to map, so no
+// router is asked.
+func (s *Session) findRouter(ctx context.Context) {
+	cfg := s.cfg
+	s.emit(&Progress{What: "looking for the router"})
+	gctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	gw, local, err := cfg.FindGateway(gctx, cfg.Router)
+	cancel()
+	s.ev.Gateway, s.ev.LocalIP = gw, local
+	if err != nil && !local.IsValid() {
+		s.emit(&Step{Name: "gateway", Mark: MarkFail, Detail: upnp.Summary(err), Err: err})
+		return
+	}
+	if probe.ClassifyAddr(local) == probe.AddrPublic {
+		s.emit(&Step{Name: "gateway", Mark: MarkOK, Detail: fmt.Sprintf("%s (this host %s, a public address: no NAT, nothing to map)", orDash(gw), local)})
+		return
+	}
+	if err != nil {
+		s.emit(&Step{Name: "gateway", Mark: MarkFail, Detail: upnp.Summary(err), Err: err})
+		return
+	}
+	rcfg := cfg.Router
+	rcfg.Gateway, rcfg.LocalIP = gw, local
+	dctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	r, err := cfg.FindRouter(dctx, rcfg)
+	cancel()
+	if ctx.Err() != nil {
+		return
+	}
+	if r == nil {
+		s.emit(&Step{Name: "gateway", Mark: MarkFail, Detail: upnp.Summary(err), Err: err})
+		return
+	}
+	s.router = r
+	s.ev.Gateway, s.ev.LocalIP, s.ev.Looked = r.Gateway, r.LocalIP, true
+	s.emit(&Step{Name: "gateway", Mark: MarkOK, Detail: fmt.Sprintf("%s (this host %s)", r.Gateway, r.LocalIP)})
+	s.ev.Services, s.ev.Silent = ServiceEvidence(r)
+	if _, err := r.Pick(cfg.Family); err != nil {
+		st := &Step{Name: "service", Mark: MarkFail, Detail: "none answered: UPnP IGD, PCP and NAT-PMP are all silent", Err: err}
+		if cfg.Family != upnp.FamilyAuto {
+			st.Detail = upnp.Summary(err)
+		}
+		for _, f := range []upnp.Family{upnp.FamilyUPnP, upnp.FamilyPCP, upnp.FamilyNATPMP} {
+			if why := r.Missing[f]; why != nil {
+				st.Notes = append(st.Notes, fmt.Sprintf("%-8s %s", f.String()+":", upnp.Summary(why)))
+			}
+		}
+		s.emit(st)
+		if cfg.Family != upnp.FamilyAuto {
+			r.Services = nil // --method names one protocol: never another
+		}
+		return
+	}
+	if cfg.Family != upnp.FamilyAuto {
+		var only []upnp.Mapper
+		for _, m := range r.Services {
+			if m.Method().Fam() == cfg.Family {
+				only = append(only, m)
+			}
+		}
+		r.Services = only
+	}
+	s.emit(&Step{Name: "service", Mark: MarkOK, Detail: fmt.Sprintf("%s (found: %s)", r.Services[0].Method(), joinNames(r))})
+}
+
+// ServiceEvidence turns what discovery found into evidence: each service
+// that answered (with its protocol error, if any) and each silent one.
+func ServiceEvidence(r *upnp.Router) ([]probe.ServiceEvidence, map[string]string) {
+	var svcs []probe.ServiceEvidence
+	for _, m := range r.Services {
+		se := probe.ServiceEvidence{Method: string(m.Method())}
+		if err := r.Answers[m.Method().Fam()]; err != nil {
+			se.Err, se.FailKind, se.Summary = err, string(upnp.Kind(err)), upnp.Summary(err)
+			if se.FailKind == probe.FailNoExternal {
+				no := false
+				se.Connected = &no
+			}
+		}
+		svcs = append(svcs, se)
+	}
+	silent := map[string]string{}
+	for f, err := range r.Missing {
+		if err != nil {
+			silent[f.String()] = upnp.Summary(err)
+		}
+	}
+	return svcs, silent
+}
+
+func joinNames(r *upnp.Router) string {
+	out := ""
+	for i, m := range r.Services {
+		if i > 0 {
+			out += ", "
+		}
+		out += string(m.Method())
+	}
+	return out
+}
+
+// serve starts the echo server, or with NoServe looks for the user's
+// program on the address the router forwards to.
+func (s *Session) serve(ctx context.Context) error {
+	cfg := s.cfg
+	if cfg.NoServe {
+		l := s.lookForListener(ctx)
+		s.ev.Listener = &l
+		switch {
+		case l.OnLAN:
+			s.emit(&Step{Name: "serve", Mark: MarkOK, Detail: fmt.Sprintf("your program listens on %s", s.lanAddr())})
+		case l.OnLoopback:
+			s.emit(&Step{Name: "serve", Mark: MarkFail, Detail: fmt.Sprintf("your program listens only on 127.0.0.1:%d, not on %s where the router forwards", cfg.Port, s.lanAddr())})
+		default:
+			s.emit(&Step{Name: "serve", Mark: MarkWarn, Detail: fmt.Sprintf("nothing listens on %s yet: start your program", s.lanAddr())})
+		}
+		return nil
+	}
+	addr := net.JoinHostPort(cfg.Bind, strconv.Itoa(int(cfg.Port)))
+	ln, err := cfg.Listen("tcp", addr)
+	if err != nil {
+		err = listenError(cfg.Port, addr, err)
+		s.emit(&Step{Name: "serve", Mark: MarkFail, Detail: err.Error(), Err: err})
+		return fmt.Errorf("%w: %w", ErrServe, err)
+	}
+	scfg := cfg.Server
+	user := scfg.OnEvent
+	scfg.OnEvent = func(ev frame.Event) {
+		s.clientEvent(ev)
+		if user != nil {
+			user(ev)
+		}
+	}
+	s.srv, s.ln, s.served = frame.NewServer(scfg), ln, make(chan error, 1)
+	go func() { s.served <- s.srv.Serve(ln) }()
+	s.emit(&Step{Name: "serve", Mark: MarkOK, Detail: fmt.Sprintf("framed echo server on %s", ln.Addr())})
+	return nil
+}
+
+// lanAddr is where the router's forward arrives: this host's LAN address.
+func (s *Session) lanAddr() netip.AddrPort {
+	local := s.ev.LocalIP
+	if !local.IsValid() {
+		local = netip.IPv4Unspecified()
+	}
+	return netip.AddrPortFrom(local.Unmap(), s.cfg.Port)
+}
+
+// lookForListener connects to the program's port on the LAN address and
+// on 127.0.0.1.
+func (s *Session) lookForListener(ctx context.Context) probe.ListenerEvidence {
+	try := func(a netip.AddrPort) bool {
+		if !a.Addr().IsValid() || a.Addr().IsUnspecified() {
+			return false
+		}
+		cctx, cancel := context.WithTimeout(ctx, listenCheckWait)
+		defer cancel()
+		c, err := s.cfg.Dial(cctx, "tcp", a.String())
+		if err != nil {
+			return false
+		}
+		c.Close()
+		return true
+	}
+	var l probe.ListenerEvidence
+	l.OnLAN = try(s.lanAddr())
+	if !l.OnLAN {
+		l.OnLoopback = try(netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), s.cfg.Port))
+	}
+	return l
+}
+
+// orDash is a for a line, "-" when unknown.
+func orDash(a netip.Addr) string {
+	if !a.IsValid() {
+		return "-"
+	}
+	return a.String()
+}

@@ -1,0 +1,123 @@
+package expose
+
+import (
+	"context"
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/reach-net/reach/probe"
+	"github.com/reach-net/reach/upnp"
+)
+
+// probeTarget is where the loopback probe goes: the mapped external
+// address, or where no mapping was made the public address STUN saw (a
+// port forwarded by hand). Zero when there is nothing to probe.
+func (s *Session) probeTarget() (netip.AddrPort, string) {
+	ev := s.ev
+	if probe.ClassifyAddr(ev.LocalIP) == probe.AddrPublic {
+		return netip.AddrPort{}, "a probe from this host to its own address never leaves it; check from outside"
+	}
+	if s.lease != nil {
+		ext := ev.ExternalAddr
+		if !ext.IsValid() || probe.ClassifyAddr(ext) == probe.AddrUnspecified {
+			if ev.STUN.IsValid() {
+				ext = ev.STUN
+			} else {
+				return netip.AddrPort{}, "the router gave no external address to probe"
+			}
+		}
+		return netip.AddrPortFrom(ext.Unmap(), s.lease.Mapping().ExternalPort), ""
+	}
+	switch {
+	case ev.STUN.IsValid():
+		return netip.AddrPortFrom(ev.STUN.Unmap(), s.cfg.ExternalPort), ""
+	case probe.ClassifyAddr(ev.ExternalAddr) == probe.AddrPublic:
+		return netip.AddrPortFrom(ev.ExternalAddr.Unmap(), s.cfg.ExternalPort), ""
+	}
+	return netip.AddrPort{}, "no public address known to probe (no mapping, no STUN answer)"
+}
+
+// verify probes the public address from this host: it needs NAT loopback
+// on the router.
+func (s *Session) verify(ctx context.Context) {
+	if s.cfg.Protocol == upnp.UDP {
+		s.emit(&Step{Name: "verify", Mark: MarkWarn, Detail: "skipped: reach proves TCP only; test UDP with your program from outside"})
+		return
+	}
+	if l := s.ev.Listener; l != nil && !l.OnLAN {
+		s.emit(&Step{Name: "verify", Mark: MarkWarn, Detail: "skipped: nothing listens on the forwarded address yet"})
+		return
+	}
+	target, why := s.probeTarget()
+	if !target.IsValid() {
+		s.emit(&Step{Name: "verify", Mark: MarkWarn, Detail: "skipped: " + why})
+		return
+	}
+	pe := s.probe(ctx, target)
+	s.ev.Probes = append(s.ev.Probes, pe)
+	switch {
+	case pe.Verdict == probe.Verified:
+		s.emit(&Step{Name: "verify", Mark: MarkOK, Detail: fmt.Sprintf("probe echoed through %s in %s", target, roundRTT(pe.RTT))})
+	case pe.Verdict == probe.Open && s.cfg.NoServe:
+		s.emit(&Step{Name: "verify", Mark: MarkOK, Detail: fmt.Sprintf("a connection through %s reached your program (it does not echo reach probes)", target)})
+	default:
+		s.emit(&Step{Name: "verify", Mark: MarkWarn, Detail: fmt.Sprintf("no echo through %s (%s); check from outside", target, pe.Verdict)})
+	}
+}
+
+// probe sends reach probes to target until one comes back or the window
+// closes.
+func (s *Session) probe(ctx context.Context, target netip.AddrPort) probe.ProbeEvidence {
+	s.emit(&Progress{What: fmt.Sprintf("probing %s through the router", target)})
+	deadline := time.Now().Add(verifyWindow)
+	var last probe.CheckResult
+	for {
+		left := time.Until(deadline)
+		if left <= 0 {
+			break
+		}
+		last = s.cfg.Check(ctx, target.String(), probe.CheckConfig{Timeout: left})
+		if last.Verdict == probe.Verified || ctx.Err() != nil || (last.Verdict == probe.Open && s.cfg.NoServe) {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(verifyPeriod):
+		}
+	}
+	pe := probe.ProbeEvidence{Target: target, Via: probe.ViaLoopback, Verdict: last.Verdict, Detail: last.Detail}
+	if len(last.RTTs) > 0 {
+		pe.RTT = last.RTTs[0]
+	}
+	if pe.Verdict == "" {
+		pe.Verdict = probe.Timeout
+	}
+	return pe
+}
+
+// announce decides and emits Ready.
+func (s *Session) announce(path probe.Path) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r := &Ready{Diagnosis: probe.Decide(s.ev), Evidence: s.ev, Method: upnp.MethodNone,
+		ExternalAddr: s.ev.ExternalAddr, PublicAddr: path.Public(), LocalIP: s.ev.LocalIP, Gateway: s.ev.Gateway,
+		Port: s.cfg.Port, Protocol: s.cfg.Protocol, Serving: s.srv != nil}
+	if s.lease != nil {
+		m := s.lease.Mapping()
+		r.Mapping, r.Method = &m, s.lease.Method()
+	}
+	s.ready = r
+	s.emit(r)
+}
+
+// roundRTT shortens a duration for people: 112µs, 1.23ms, 1.2s.
+func roundRTT(d time.Duration) time.Duration {
+	switch {
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond)
+	case d < 100*time.Millisecond:
+		return d.Round(10 * time.Microsecond)
+	}
+	return d.Round(time.Millisecond)
+}

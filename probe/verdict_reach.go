@@ -1,0 +1,271 @@
+package probe
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// reach decides whether the program is reachable, after nat.
+func (j *judge) reach() {
+	e, d := j.e, &j.d
+	a := advisor{e: e, ext: j.ext}
+	d.Target = j.target()
+	if j.proved() {
+		d.Advice = nil
+		return
+	}
+	t := a.targetText(d.Target)
+	mapped := e.Mapping != nil && e.Mapping.Made
+	switch d.NAT {
+	case NATNoGateway:
+		d.Status = StatusUnreachable
+		d.Headline = "not reachable: this host has no default gateway"
+		j.advise(j.natAdvice...)
+		return
+	case NATCGNAT, NATDouble:
+		d.Status = StatusUnreachable
+		what := "carrier-grade NAT (your ISP shares one public IPv4 address among customers)"
+		if d.NAT == NATDouble {
+			what = "double NAT (another router, often the ISP's modem, is in front of yours)"
+		}
+		d.Headline = "not reachable from the internet: " + what
+		if mapped {
+			d.Headline = fmt.Sprintf("mapped on your router (port %d), but not reachable from the internet: %s", e.Mapping.ExternalPort, what)
+		}
+		j.cause("%s", what)
+		j.advise(j.natAdvice...)
+		return
+	}
+	if l := e.Listener; l != nil && !l.OnLAN {
+		d.Status = StatusUnreachable
+		if l.OnLoopback {
+			d.Headline = fmt.Sprintf("not reachable: your program listens only on 127.0.0.1:%d, which the router cannot reach", e.Port)
+			j.cause("the program is bound to the loopback address (127.0.0.1 or localhost)")
+			j.advise("make your program listen on all addresses: 0.0.0.0 (in C#: IPAddress.Any), not 127.0.0.1 or localhost")
+		} else {
+			d.Headline = fmt.Sprintf("nothing listens on %s yet", netip.AddrPortFrom(e.LocalIP, e.Port))
+			if mapped {
+				d.Headline = fmt.Sprintf("mapped at %s, but nothing listens on port %d yet", t, e.Port)
+			}
+			j.cause("your program is not running, or listens on another port")
+			j.advise(fmt.Sprintf("start your program on port %d; reach says when it comes up", e.Port))
+		}
+		j.advise(j.natAdvice...)
+		return
+	}
+	switch d.NAT {
+	case NATNone:
+		d.Status = StatusUnverified
+		d.Headline = fmt.Sprintf("not verified from here: this host has the public address %s itself (no NAT, no mapping needed)", e.LocalIP.Unmap())
+		if e.Port != 0 {
+			j.cause("only this host's firewall, or the cloud's security group or firewall rules, can stand in the way")
+		}
+		j.advise(a.checkFromOutside(d.Target),
+			fmt.Sprintf("if that times out, allow %s in this host's firewall and in the cloud's security group or firewall rules", a.port()))
+	case NATUnknown:
+		d.Status = StatusUnverified
+		d.Headline = "not verified: the evidence does not say what stands between the router and the internet"
+		if mapped {
+			d.Headline = fmt.Sprintf("mapped at %s, not verified: the router's public side is unclear", t)
+		}
+		j.advise(j.natAdvice...)
+		if d.Target.IsValid() {
+			j.advise(a.checkFromOutside(d.Target))
+		}
+	case NATPublic:
+		j.publicRouter(a, t)
+	case NATNoMapping:
+		d.Status = StatusUnverified
+		d.Headline = "not verified: no port mapping (the router answers no UPnP, NAT-PMP or PCP)"
+		if e.Port != 0 {
+			j.cause("the port is not forwarded on the router")
+			j.cause("or it is forwarded by hand, but the router does not loop back, so this host cannot test it")
+		}
+		j.advise(a.manualForward()...)
+		j.advise(fmt.Sprintf("or turn on UPnP (or NAT-PMP/PCP) in the router's settings%s and run reach again", a.routerPage()),
+			"if this network is not yours (a cloud or office network), its admin or the provider's console opens ports")
+		if d.Target.IsValid() {
+			j.advise(a.checkFromOutside(d.Target))
+		}
+	}
+}
+
+// proved applies the probes: a round trip through the public address
+// decides, whatever the rest of the evidence suggests.
+func (j *judge) proved() bool {
+	e, d := j.e, &j.d
+	for _, p := range e.Probes {
+		line := fmt.Sprintf("probe through %s (%s): %s", p.Target, p.Via, p.Verdict)
+		if p.Detail != "" {
+			line += ": " + p.Detail
+		}
+		j.fact("%s", line)
+	}
+	var open *ProbeEvidence
+	for i, p := range e.Probes {
+		if !j.counts(p) {
+			continue
+		}
+		switch {
+		case p.Verdict == Verified:
+			d.Status, d.VerifiedBy, d.Target = StatusVerified, p.Via, p.Target
+			d.Headline = fmt.Sprintf("reachable at %s (verified by %s)", p.Target, viaText(p))
+			return true
+		case p.Verdict == Open && e.OwnProgram && open == nil:
+			open = &e.Probes[i]
+		}
+	}
+	if open != nil {
+		d.Status, d.Target = StatusOpen, open.Target
+		d.Headline = fmt.Sprintf("forwarded: %s reaches your program (it does not answer reach probes, so there is no echo)", open.Target)
+		d.Advice = []string{fmt.Sprintf("to be sure, connect to %s with your program's own client from another network", open.Target)}
+		return true
+	}
+	return false
+}
+
+// counts reports whether p says anything about the internet: a probe from
+// outside always does; one looped back through the router only when the
+// address it went to is the one the internet sees.
+func (j *judge) counts(p ProbeEvidence) bool {
+	switch p.Via {
+	case ViaTURN, ViaOutside:
+		return true
+	case ViaLoopback:
+	default:
+		return false
+	}
+	a := p.Target.Addr().Unmap()
+	stun := j.e.STUN.Unmap()
+	if c := ClassifyAddr(a); c != AddrPublic {
+		if p.Verdict == Verified {
+			j.fact("the probe came back through this router, but %s is %s, not public: another NAT stands between it and the internet", a, c)
+		}
+		return false
+	}
+	if stun.IsValid() && stun != a {
+		if p.Verdict == Verified {
+			j.fact("the probe came back through this router, but the internet sees this host as %s, not %s", stun, a)
+		}
+		return false
+	}
+	return true
+}
+
+func viaText(p ProbeEvidence) string {
+	switch p.Via {
+	case ViaLoopback:
+		return "a probe round trip through the router"
+	case ViaTURN:
+		return "a probe round trip from a TURN relay outside"
+	case ViaOutside:
+		return "a reach check from " + p.From.Addr().String()
+	}
+	return p.Via
+}
+
+// target is the public address and port the internet should use.
+func (j *judge) target() netip.AddrPort {
+	e := j.e
+	port := e.extPort()
+	if port == 0 {
+		return netip.AddrPort{}
+	}
+	stun := e.STUN.Unmap()
+	switch {
+	case j.d.NAT == NATNone:
+		return netip.AddrPortFrom(e.LocalIP.Unmap(), port)
+	case ClassifyAddr(j.ext) == AddrPublic && e.Mapping != nil && e.Mapping.Made:
+		return netip.AddrPortFrom(j.ext, port)
+	case stun.IsValid():
+		return netip.AddrPortFrom(stun, port)
+	case ClassifyAddr(j.ext) == AddrPublic:
+		return netip.AddrPortFrom(j.ext, port)
+	}
+	return netip.AddrPort{}
+}
+
+// publicRouter is the verdict behind a router that holds the public
+// address.
+func (j *judge) publicRouter(a advisor, t string) {
+	e, d := j.e, &j.d
+	m := e.Mapping
+	switch {
+	case m == nil:
+		d.Status = StatusUnverified
+		d.Headline = fmt.Sprintf("the router holds the public address %s: a forwarded port is reachable", j.ext)
+		j.advise(fmt.Sprintf("nothing on the network path needs fixing; if `reach check %s` from outside still fails, check this host's firewall and that the program listens on %s",
+			a.targetText(netip.AddrPortFrom(j.ext, e.extPort())), orUnknown(e.LocalIP)))
+	case m.Made:
+		d.Status = StatusUnverified
+		d.Headline = fmt.Sprintf("mapped at %s, not verified from here", t)
+		j.loopbackCauses()
+		j.advise(a.checkFromOutside(d.Target),
+			fmt.Sprintf("if that fails too, check this host's firewall for %s", a.port()))
+	default:
+		d.Status = StatusUnreachable
+		d.Headline = "not reachable yet: the router did not make the mapping"
+		if m.Failure != "" {
+			d.Headline += " (" + m.Failure + ")"
+		}
+		j.mappingAdvice(a, m)
+	}
+}
+
+// loopbackCauses names the candidates when the probe through the router did
+// not come back.
+func (j *judge) loopbackCauses() {
+	var last *ProbeEvidence
+	for i := range j.e.Probes {
+		if j.e.Probes[i].Via == ViaLoopback {
+			last = &j.e.Probes[i]
+		}
+	}
+	switch {
+	case last == nil && j.e.proto() == "udp":
+		j.cause("reach proves TCP only: a UDP forward is tested with your program from outside")
+	case last == nil:
+		j.cause("no probe was made through the router")
+	case last.Verdict == Refused:
+		j.cause("the router does not loop back (most home routers refuse a connection from the LAN to their own public address)")
+		j.cause("or the router has not applied the forward")
+	case last.Verdict == Timeout:
+		j.cause("the router does not loop back and drops such packets")
+		j.cause("or a firewall on the way (this host's, or the router's) drops the probe")
+	default:
+		j.cause("the router does not loop back, or something on the way answered instead of this program (%s)", last.Verdict)
+	}
+}
+
+// mappingAdvice follows from why the router did not make the mapping.
+func (j *judge) mappingAdvice(a advisor, m *MappingEvidence) {
+	switch m.FailKind {
+	case FailConflict:
+		holder := "another device"
+		if m.Holder != "" {
+			holder = "another device (" + m.Holder + ")"
+		}
+		j.cause("port %d/%s on the router is already forwarded to %s", m.ExternalPort, j.e.proto(), holder)
+		if m.Free != 0 {
+			j.advise(fmt.Sprintf("use --external-port %d (free on the router), or --external-port auto to take a free port", m.Free))
+		} else {
+			j.advise("use another --external-port, or --external-port auto to take a free port")
+		}
+		j.advise(fmt.Sprintf("or remove that mapping on %s or in the router's page%s", holder, a.routerPage()))
+	case FailNotAllowed:
+		j.cause("the router's settings do not allow this host to map ports")
+		j.advise(fmt.Sprintf("allow UPnP port mapping for this host in the router's settings%s", a.routerPage()))
+		j.advise(a.manualForward()...)
+	case FailNoResources:
+		j.cause("the router's mapping table is full")
+		j.advise("remove mappings nobody needs (`reach mappings` lists them), or restart the router")
+		j.advise(a.manualForward()...)
+	case FailUnanswered:
+		j.cause("the router did not answer the mapping request in time")
+		j.advise("run reach again; if it keeps failing, forward the port by hand:")
+		j.advise(a.manualForward()...)
+	default:
+		j.cause("the router refused the mapping")
+		j.advise(a.manualForward()...)
+	}
+}
