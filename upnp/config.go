@@ -3,6 +3,7 @@ package upnp
 import (
 	"net/http"
 	"net/netip"
+	"time"
 )
 
 // Config says where to look for the router and how. The zero value looks
@@ -25,8 +26,9 @@ type Config struct {
 	// means 5351.
 	NATPMPPort int
 
-	// Only limits discovery to one protocol family: "upnp", "pcp" or
-	// "nat-pmp" (--method); empty probes all three.
+	// Only limits discovery to one protocol family, by its name (any
+	// spelling ParseFamily reads, e.g. string(FamilyPCP)); empty or "auto"
+	// probes all three.
 	Only string
 	// AllServices waits for every service to answer or time out even when
 	// the IGD answered first (diagnose lists them all); false lets
@@ -44,6 +46,12 @@ type Config struct {
 	// Logf reports what was ignored and why (a device off the LAN, a bad
 	// reply). Nil means silent.
 	Logf func(format string, args ...any)
+
+	// Waits of discovery that tests replace; zero means the package
+	// constant of the same name.
+	cachedHeadStart time.Duration
+	igdGrace        time.Duration
+	ssdpTimeout     time.Duration
 }
 
 func (c *Config) logf(format string, args ...any) {
@@ -52,7 +60,22 @@ func (c *Config) logf(format string, args ...any) {
 	}
 }
 
+// only is the family Only names; FamilyAuto for none or an unknown name.
+func (c *Config) only() Family {
+	f, _ := ParseFamily(c.Only)
+	return f
+}
+
 // wants reports whether discovery should probe for m.
 func (c *Config) wants(m Method) bool {
-	return c.Only == "" || m.Family() == c.Only
+	f := c.only()
+	return f == FamilyAuto || m.Fam() == f
+}
+
+// orDefault is d, or def when d is zero.
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }

@@ -11,10 +11,6 @@ import (
 )
 
 const (
-	// upnpDiscoverTimeout bounds the UPnP branch of Discover: the SSDP
-	// search (ssdpTimeout) plus one description fetch from a router that
-	// answered. When nothing answers, the branch ends with the search.
-	upnpDiscoverTimeout = ssdpTimeout + descriptionTimeout
 	// igdGrace is how long NAT-PMP and PCP may still answer once the IGD
 	// did: both answer within milliseconds when they are on.
 	igdGrace = 50 * time.Millisecond
@@ -78,14 +74,17 @@ func Discover(ctx context.Context, cfg Config) (*Discovery, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			uctx, cancel := context.WithTimeout(ctx, upnpDiscoverTimeout)
+			// The UPnP branch is bounded by the SSDP search plus one
+			// description fetch from a router that answered; when nothing
+			// answers, it ends with the search.
+			uctx, cancel := context.WithTimeout(ctx, orDefault(cfg.ssdpTimeout, ssdpTimeout)+descriptionTimeout)
 			defer cancel()
 			igd, others, err := discoverIGD(uctx, cfg, gw, local)
 			d.IGD, d.Others = igd, others
 			if err != nil {
 				setErr(MethodUPnP, err)
 			} else if !cfg.AllServices {
-				time.AfterFunc(igdGrace, pmpCancel)
+				time.AfterFunc(orDefault(cfg.igdGrace, igdGrace), pmpCancel)
 			}
 		}()
 	}
@@ -182,7 +181,7 @@ func discoverIGD(ctx context.Context, cfg Config, gw, local netip.Addr) (*IGD, [
 				results <- result{err: errCachedWon}
 				return
 			}
-		case <-time.After(cachedHeadStart):
+		case <-time.After(orDefault(cfg.cachedHeadStart, cachedHeadStart)):
 		}
 		if ctx.Err() != nil {
 			results <- result{err: ctx.Err()}

@@ -3,6 +3,7 @@ package upnp
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/huin/goupnp/soap"
 )
@@ -10,10 +11,10 @@ import (
 // Errors the CLI explains to the user; match them with errors.Is.
 var (
 	// ErrNoGateway means this host has no default route to a router.
-	ErrNoGateway = errors.New("upnp: no default gateway: this host has no route to a router; connect to the network or pass --gateway")
+	ErrNoGateway = errors.New("upnp: no default gateway: this host has no route to a router")
 	// ErrNoIGD means no UPnP Internet Gateway Device on the gateway answered
 	// discovery (or the remembered one is gone).
-	ErrNoIGD = errors.New("upnp: no UPnP IGD answered on the gateway; UPnP may be off in the router's settings")
+	ErrNoIGD = errors.New("upnp: no UPnP IGD answered on the gateway")
 	// ErrNoSuchMapping means the router holds no mapping on that external
 	// port and protocol.
 	ErrNoSuchMapping = errors.New("upnp: no such mapping on the router")
@@ -37,6 +38,7 @@ const (
 	CodeConflict               = 718 // port already mapped to another client
 	CodeSamePortValuesRequired = 724 // external port must equal internal port
 	CodeOnlyPermanentLeases    = 725 // router refuses leases other than 0
+	CodeNoPortMapsAvailable    = 728 // the mapping table is full
 )
 
 // SOAPError is a UPnP fault the router returned for an action.
@@ -49,38 +51,37 @@ type SOAPError struct {
 	Action string
 }
 
-// Error says what the router refused and what to do about it.
+// Error says what the router refused, with its code and description.
 func (e *SOAPError) Error() string {
 	desc := e.Description
 	if desc == "" {
 		desc = "no description"
 	}
-	msg := fmt.Sprintf("router refused %s: UPnP error %d (%s)", e.Action, e.Code, desc)
-	if a := e.Advice(); a != "" {
-		msg += ": " + a
-	}
-	return msg
+	return fmt.Sprintf("router refused %s: UPnP error %d (%s)", e.Action, e.Code, desc)
 }
 
-// Advice is the usual reason for the fault code and what the user can do;
-// empty when reach knows nothing useful to say.
+// Advice is the usual reason for the fault code and what the user can do,
+// in words that name no command or flag; empty when reach knows nothing
+// useful to say.
 func (e *SOAPError) Advice() string {
 	switch e.Code {
 	case CodeInvalidAction:
-		return "this router does not implement the action; use --method pcp or nat-pmp, or forward the port by hand"
+		return "this router does not implement the action; PCP or NAT-PMP may work, or forward the port by hand"
 	case CodeActionFailed:
 		if e.Action == "AddPortMapping" {
-			return "often the router's WAN is not connected, or the port is reserved by the router itself; try another --external-port"
+			return "often the router's WAN is not connected, or the router reserves the port for itself; another external port may work"
 		}
 		return "often the router's WAN is not connected"
 	case CodeNotAuthorized:
-		return "action not authorized: UPnP port forwarding is restricted in the router's settings; allow it there or forward the port by hand"
+		return "UPnP port forwarding is restricted in the router's settings; allow it there or forward the port by hand"
 	case CodeConflict:
-		return "the port is already forwarded to another host; pick another --external-port or remove that mapping on the router"
+		return "the port is already forwarded to another host; choose another external port or remove that mapping on the router"
 	case CodeSamePortValuesRequired:
-		return "this router needs the external port to equal the internal port; drop --external-port"
+		return "this router needs the external port to equal the internal port"
 	case CodeOnlyPermanentLeases:
 		return "this router only accepts permanent mappings (lease 0)"
+	case CodeNoPortMapsAvailable:
+		return "the router's mapping table is full: remove unused port forwards on the router"
 	}
 	return ""
 }
@@ -112,21 +113,39 @@ func faultCode(err error) int {
 }
 
 // ConflictError means the external port is already forwarded to another
-// host (UPnP 718); Holder is that mapping as the router reports it.
+// host (UPnP 718), or to another program on this host; Holder is that
+// mapping as the router reports it.
 type ConflictError struct {
 	// Holder is the mapping that holds the port; InternalIP is zero when the
 	// router would not say who holds it.
 	Holder Mapping
+	// Free is an external port the router's list does not hold (see
+	// FreePort); zero if unknown.
+	Free uint16
 }
 
-// Error names the holder and what to do.
+// Error names the holder, and a free port when one is known.
 func (e *ConflictError) Error() string {
+	var msg string
 	if !e.Holder.InternalIP.IsValid() {
-		return fmt.Sprintf("port %d/%s is already forwarded to another host (UPnP 718); pick another --external-port or remove that mapping on the router",
-			e.Holder.ExternalPort, e.Holder.Protocol)
+		msg = fmt.Sprintf("port %d/%s is already forwarded to another host (UPnP 718)", e.Holder.ExternalPort, e.Holder.Protocol)
+	} else {
+		msg = fmt.Sprintf("port %d/%s is already forwarded to %s:%d (description %q)",
+			e.Holder.ExternalPort, e.Holder.Protocol, e.Holder.InternalIP, e.Holder.InternalPort, e.Holder.Description)
 	}
-	return fmt.Sprintf("port %d/%s is already forwarded to %s:%d (description %q); pick another --external-port or remove that mapping on the router (reach never takes over another program's mapping)",
-		e.Holder.ExternalPort, e.Holder.Protocol, e.Holder.InternalIP, e.Holder.InternalPort, e.Holder.Description)
+	if e.Free != 0 {
+		msg += fmt.Sprintf("; external port %d is free", e.Free)
+	}
+	return msg
+}
+
+// Advice says what the user can do; reach never takes over another
+// program's mapping.
+func (e *ConflictError) Advice() string {
+	if e.Free != 0 {
+		return fmt.Sprintf("choose another external port (%d is free) or remove that mapping on the router", e.Free)
+	}
+	return "choose another external port or remove that mapping on the router"
 }
 
 // NotOursError means a mapping reach was asked to delete belongs to another
@@ -142,11 +161,20 @@ type NotOursError struct {
 // Error names the holder.
 func (e *NotOursError) Error() string {
 	if e.SameHost {
-		return fmt.Sprintf("port %d/%s is forwarded to this host's port %d (description %q), not to the port named; pass --internal-port %d if it is yours to remove",
-			e.Holder.ExternalPort, e.Holder.Protocol, e.Holder.InternalPort, e.Holder.Description, e.Holder.InternalPort)
+		return fmt.Sprintf("port %d/%s is forwarded to this host's port %d (description %q), not to the port named",
+			e.Holder.ExternalPort, e.Holder.Protocol, e.Holder.InternalPort, e.Holder.Description)
 	}
-	return fmt.Sprintf("port %d/%s is forwarded to %s:%d (description %q), not to this host; reach never deletes another host's mapping",
+	return fmt.Sprintf("port %d/%s is forwarded to %s:%d (description %q), not to this host",
 		e.Holder.ExternalPort, e.Holder.Protocol, e.Holder.InternalIP, e.Holder.InternalPort, e.Holder.Description)
+}
+
+// Advice says how to remove it if it is this host's, and that reach never
+// deletes another host's mapping.
+func (e *NotOursError) Advice() string {
+	if e.SameHost {
+		return fmt.Sprintf("if it is yours to remove, name its internal port %d", e.Holder.InternalPort)
+	}
+	return "reach never deletes another host's mapping; remove it on the router if it is stale"
 }
 
 // Is reports whether target is ErrNotOurs.
@@ -161,3 +189,33 @@ type taggedError struct {
 
 func (e *taggedError) Error() string { return e.msg }
 func (e *taggedError) Unwrap() error { return e.sentinel }
+
+// wrapped is an error with its own message that unwraps to err, whose
+// text the message already carries (without its package prefix).
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (e *wrapped) Error() string { return e.msg }
+func (e *wrapped) Unwrap() error { return e.err }
+
+// wrapf wraps err as "upnp: <format>: <err without its upnp: prefix>",
+// so that the prefix is said once, at the start of the chain.
+func wrapf(err error, format string, args ...any) error {
+	return &wrapped{msg: "upnp: " + fmt.Sprintf(format, args...) + ": " + trimPrefix(err), err: err}
+}
+
+// bare is err without its "upnp: " prefix, for %w in the middle of a
+// sentence; errors.Is and As still see err.
+func bare(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &wrapped{msg: trimPrefix(err), err: err}
+}
+
+// trimPrefix is err's text without a leading "upnp: ".
+func trimPrefix(err error) string {
+	return strings.TrimPrefix(err.Error(), "upnp: ")
+}

@@ -45,6 +45,7 @@ type fakeIGD struct {
 	samePortOnly  bool                       // answer 724 when external != internal port
 	omitFields    map[string]map[string]bool // action -> reply fields left out
 	externalIP    string
+	loseAdds      int // AddPortMapping requests carried out whose answer never comes
 }
 
 type fakeEntry struct {
@@ -66,7 +67,7 @@ func newFakeIGD(t testing.TB, variant string) *fakeIGD {
 	f.udp = udp
 	mux := http.NewServeMux()
 	mux.HandleFunc("/rootDesc.xml", f.serveDescription)
-	mux.HandleFunc("/ctl/", f.serveControl)
+	mux.HandleFunc("/ctl/", f.serveControlOrLose)
 	f.http = httptest.NewServer(mux)
 	go f.serveSSDP()
 	t.Cleanup(func() {
@@ -157,6 +158,29 @@ func (f *fakeIGD) addOtherDevice(reply []byte) {
 	f.otherSock = sock
 	f.otherReplies = append(f.otherReplies, reply)
 	f.mu.Unlock()
+}
+
+// serveControlOrLose carries out a SOAP action and answers it, or, for an
+// AddPortMapping while loseAdds > 0, carries it out and never answers: the
+// reply is lost, as on a router that stalls after acting.
+func (f *fakeIGD) serveControlOrLose(w http.ResponseWriter, r *http.Request) {
+	rec := httptest.NewRecorder()
+	f.serveControl(rec, r)
+	f.mu.Lock()
+	lose := f.loseAdds > 0 && strings.HasSuffix(strings.Trim(r.Header.Get("SOAPACTION"), `"`), "#AddPortMapping")
+	if lose {
+		f.loseAdds--
+	}
+	f.mu.Unlock()
+	if lose {
+		<-r.Context().Done()
+		return
+	}
+	for k, v := range rec.Header() {
+		w.Header()[k] = v
+	}
+	w.WriteHeader(rec.Code)
+	w.Write(rec.Body.Bytes())
 }
 
 func (f *fakeIGD) set(fn func(f *fakeIGD)) {

@@ -31,7 +31,7 @@ func FindGateway(ctx context.Context, cfg Config) (gw, local netip.Addr, err err
 		gw = a.Unmap()
 	}
 	if gw.IsUnspecified() || gw.IsMulticast() {
-		return netip.Addr{}, netip.Addr{}, fmt.Errorf("upnp: gateway %s is not a router address; pass the router's LAN address with --gateway", gw)
+		return netip.Addr{}, netip.Addr{}, fmt.Errorf("upnp: gateway %s is not a router address (unspecified or multicast)", gw)
 	}
 	local = cfg.LocalIP.Unmap()
 	if !local.IsValid() {
@@ -50,7 +50,7 @@ func localAddrFor(ctx context.Context, gw netip.Addr) (netip.Addr, error) {
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "udp", netip.AddrPortFrom(gw, ssdpDefaultPort).String())
 	if err != nil {
-		return netip.Addr{}, fmt.Errorf("upnp: no route to gateway %s: %w; check the network connection or pass --gateway", gw, err)
+		return netip.Addr{}, fmt.Errorf("upnp: no route to gateway %s: %w", gw, err)
 	}
 	defer conn.Close()
 	ap, err := netip.ParseAddrPort(conn.LocalAddr().String())

@@ -263,5 +263,23 @@ func (g *IGD) stepErr(action string, err error) error {
 	if errors.As(err, &numErr) || strings.Contains(err.Error(), "soap boolean") {
 		return fmt.Errorf("%s at %s: the router's reply is missing a field or has a malformed one: %w", action, g.control, err)
 	}
+	msg := fmt.Sprintf("%s at %s: %v", action, g.control, err)
+	if cause := transportCause(err); cause != nil {
+		return &wrapped{msg: msg, err: cause} // goupnp does not wrap: keep its text, match the cause
+	}
 	return fmt.Errorf("%s at %s: %w", action, g.control, err)
+}
+
+// transportCause recognizes, in a goupnp transport error (which does not
+// wrap what it carries), a request cut short: context.Canceled or
+// context.DeadlineExceeded; nil otherwise.
+func transportCause(err error) error {
+	switch msg := err.Error(); {
+	case errors.Is(err, context.Canceled) || strings.Contains(msg, "context canceled"):
+		return context.Canceled
+	case errors.Is(err, context.DeadlineExceeded) || strings.Contains(msg, "context deadline exceeded") ||
+		strings.Contains(msg, "Timeout exceeded") || strings.Contains(msg, "i/o timeout"):
+		return context.DeadlineExceeded
+	}
+	return nil
 }

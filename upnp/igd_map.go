@@ -44,7 +44,7 @@ func (g *IGD) normalize(m Mapping) (Mapping, string, error) {
 		m.ExternalPort = m.InternalPort
 	}
 	if m.ExternalPort == 0 {
-		return m, "", errors.New("upnp: mapping needs a port; pass --port")
+		return m, "", errors.New("upnp: mapping has no internal port")
 	}
 	if !m.InternalIP.IsValid() {
 		m.InternalIP = g.local
@@ -246,4 +246,21 @@ func (g *IGD) ExternalAddr(ctx context.Context) (netip.Addr, error) {
 		return netip.Addr{}, fmt.Errorf("upnp: router %s reports external address %q, which is not an IP address: %w", g.gw, s, err)
 	}
 	return a.Unmap(), nil
+}
+
+// holds reports whether the router still holds m for this host
+// (GetSpecificPortMappingEntry); no entry (714) is false with no error.
+func (g *IGD) holds(ctx context.Context, m Mapping) (bool, error) {
+	m, proto, err := g.normalize(m)
+	if err != nil {
+		return false, err
+	}
+	e, err := g.entry(ctx, m.ExternalPort, m.Protocol, proto)
+	if faultCode(err) == CodeNoSuchEntry {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return e.InternalIP == m.InternalIP && e.InternalPort == m.InternalPort, nil
 }

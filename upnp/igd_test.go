@@ -125,7 +125,7 @@ func TestAddConflictNamesHolder(t *testing.T) {
 	if ce.Holder.InternalIP != otherLAN || ce.Holder.InternalPort != 22 || ce.Holder.Description != "nas ssh" {
 		t.Errorf("holder = %+v", ce.Holder)
 	}
-	for _, s := range []string{"1234/tcp", "192.168.1.20:22", `"nas ssh"`, "--external-port"} {
+	for _, s := range []string{"1234/tcp", "192.168.1.20:22", `"nas ssh"`} {
 		if !strings.Contains(err.Error(), s) {
 			t.Errorf("error %q does not mention %s", err, s)
 		}
@@ -194,11 +194,12 @@ func TestAddFaults(t *testing.T) {
 		code   int
 		setup  func(f *fakeIGD)
 		advice string
+		kind   FailureKind
 	}{
-		{CodeSamePortValuesRequired, func(f *fakeIGD) { f.samePortOnly = true }, "drop --external-port"},
-		{CodeNotAuthorized, func(f *fakeIGD) { f.faults["AddPortMapping"] = []int{606} }, "restricted in the router's settings"},
-		{CodeActionFailed, func(f *fakeIGD) { f.faults["AddPortMapping"] = []int{501} }, "WAN is not connected"},
-		{CodeInvalidAction, func(f *fakeIGD) { f.faults["AddPortMapping"] = []int{401} }, "does not implement"},
+		{CodeSamePortValuesRequired, func(f *fakeIGD) { f.samePortOnly = true }, "external port to equal the internal port", KindUnsupported},
+		{CodeNotAuthorized, func(f *fakeIGD) { f.faults["AddPortMapping"] = []int{606} }, "restricted in the router's settings", KindNotAuthorized},
+		{CodeActionFailed, func(f *fakeIGD) { f.faults["AddPortMapping"] = []int{501} }, "WAN is not connected", KindRefused},
+		{CodeInvalidAction, func(f *fakeIGD) { f.faults["AddPortMapping"] = []int{401} }, "does not implement", KindUnsupported},
 	} {
 		t.Run(strconv.Itoa(tt.code), func(t *testing.T) {
 			f := newFakeIGD(t, "v2")
@@ -209,8 +210,12 @@ func TestAddFaults(t *testing.T) {
 			if !errors.As(err, &se) || se.Code != tt.code || se.Action != "AddPortMapping" {
 				t.Fatalf("err = %v, want a *SOAPError %d from AddPortMapping", err, tt.code)
 			}
-			if !strings.Contains(err.Error(), tt.advice) || !strings.Contains(err.Error(), "8080/tcp -> 127.0.0.1:1234") {
-				t.Errorf("error %q lacks the mapping or the advice %q", err, tt.advice)
+			if !strings.Contains(se.Advice(), tt.advice) || strings.Contains(err.Error(), se.Advice()) {
+				t.Errorf("advice %q lacks %q, or error %q repeats it", se.Advice(), tt.advice, err)
+			}
+			want := "upnp: add mapping 8080/tcp -> 127.0.0.1:1234 on 127.0.0.1: router refused AddPortMapping: UPnP error " + strconv.Itoa(tt.code)
+			if !strings.HasPrefix(err.Error(), want) || Kind(err) != tt.kind {
+				t.Errorf("error %q (kind %s), want it to start %q, kind %s", err, Kind(err), want, tt.kind)
 			}
 		})
 	}
@@ -335,8 +340,8 @@ func TestDeleteRefusesThisHostsOtherPort(t *testing.T) {
 	igd := openFake(t, f)
 	err := igd.Delete(context.Background(), Mapping{Protocol: TCP, ExternalPort: 1234, InternalPort: 1234})
 	var no *NotOursError
-	if !errors.As(err, &no) || !no.SameHost || !strings.Contains(err.Error(), "--internal-port 25565") {
-		t.Fatalf("err = %v, want a refusal that names --internal-port 25565", err)
+	if !errors.As(err, &no) || !no.SameHost || !strings.Contains(err.Error(), "this host's port 25565") || !strings.Contains(no.Advice(), "internal port 25565") {
+		t.Fatalf("err = %v (advice %q), want a refusal that names internal port 25565", err, no.Advice())
 	}
 	if len(f.entries()) != 1 {
 		t.Error("this host's other mapping is gone")

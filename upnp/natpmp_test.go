@@ -229,12 +229,15 @@ func TestNATPMPAddDelete(t *testing.T) {
 }
 
 func TestNATPMPResultCodes(t *testing.T) {
-	for code, advice := range map[uint16]string{
-		1: "version",
-		2: "disabled or restricted",
-		3: "no external address",
-		4: "full",
-		5: "does not support",
+	for code, tc := range map[uint16]struct {
+		advice string
+		kind   FailureKind
+	}{
+		1: {"version", KindUnsupported},
+		2: {"disabled or restricted", KindNotAuthorized},
+		3: {"no external address", KindNoExternalAddress},
+		4: {"full", KindNoResources},
+		5: {"does not support", KindUnsupported},
 	} {
 		for _, short := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%d/short=%v", code, short), func(t *testing.T) {
@@ -253,8 +256,11 @@ func TestNATPMPResultCodes(t *testing.T) {
 				if !errors.As(err, &pe) || pe.Result != NATPMPResult(code) {
 					t.Fatalf("ExternalAddr error %v, want *NATPMPError with result %d", err, code)
 				}
-				if !strings.Contains(err.Error(), advice) {
-					t.Errorf("error %q does not say %q", err, advice)
+				if !strings.Contains(pe.Advice(), tc.advice) || strings.Contains(err.Error(), pe.Advice()) {
+					t.Errorf("advice %q does not say %q, or error %q repeats it", pe.Advice(), tc.advice, err)
+				}
+				if !strings.Contains(err.Error(), fmt.Sprintf("result %d (", code)) || Kind(err) != tc.kind {
+					t.Errorf("error %q (kind %s) does not name result %d of kind %s", err, Kind(err), code, tc.kind)
 				}
 				_, err = c.Add(t.Context(), Mapping{Protocol: UDP, ExternalPort: 5000, InternalPort: 5000, Lease: time.Hour})
 				if !errors.As(err, &pe) || pe.Result != NATPMPResult(code) {

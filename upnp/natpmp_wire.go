@@ -53,7 +53,26 @@ type NATPMPError struct {
 // Error says what the router answered and what it means; callers wrap it
 // with the request and the gateway.
 func (e *NATPMPError) Error() string {
-	return fmt.Sprintf("router answered NAT-PMP result %d: %s", e.Result, e.Advice())
+	return fmt.Sprintf("router answered NAT-PMP result %d (%s)", e.Result, e.Result)
+}
+
+// String is what the result code means, in a few words.
+func (r NATPMPResult) String() string {
+	switch r {
+	case NATPMPSuccess:
+		return "success"
+	case NATPMPUnsupportedVersion:
+		return "unsupported version"
+	case NATPMPNotAuthorized:
+		return "not authorized"
+	case NATPMPNetworkFailure:
+		return "network failure: no external address"
+	case NATPMPOutOfResources:
+		return "out of resources"
+	case NATPMPUnsupportedOpcode:
+		return "unsupported opcode"
+	}
+	return "unknown result code"
 }
 
 // Advice tells what the result code means and what to do about it.

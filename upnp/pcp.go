@@ -126,16 +126,28 @@ func (c *PCP) ExternalAddr(ctx context.Context) (netip.Addr, error) {
 // internal port. The router may grant another external port and a
 // shorter lease; the returned Mapping says what it granted.
 func (c *PCP) Add(ctx context.Context, m Mapping) (Mapping, error) {
+	got, _, err := c.addExternal(ctx, m)
+	return got, err
+}
+
+// addExternal is Add that also returns the external address the MAP reply
+// carried.
+func (c *PCP) addExternal(ctx context.Context, m Mapping) (Mapping, netip.Addr, error) {
+	got, reply, err := c.add(ctx, m)
+	return got, reply.ExternalIP, err
+}
+
+func (c *PCP) add(ctx context.Context, m Mapping) (Mapping, pcpReply, error) {
 	proto, err := pcpProto(m.Protocol)
 	if err != nil {
-		return Mapping{}, err
+		return Mapping{}, pcpReply{}, err
 	}
 	local, err := c.localAddr()
 	if err != nil {
-		return Mapping{}, err
+		return Mapping{}, pcpReply{}, err
 	}
 	if m.InternalIP.IsValid() && m.InternalIP.Unmap() != local {
-		return Mapping{}, fmt.Errorf("upnp: pcp: can map ports only to this host's address %s, not %s", local, m.InternalIP)
+		return Mapping{}, pcpReply{}, fmt.Errorf("upnp: pcp: can map ports only to this host's address %s, not %s", local, m.InternalIP)
 	}
 	if m.ExternalPort == 0 {
 		m.ExternalPort = m.InternalPort
@@ -144,17 +156,17 @@ func (c *PCP) Add(ctx context.Context, m Mapping) (Mapping, error) {
 	nonce, ok := c.nonce(local, key)
 	if !ok {
 		if _, err := rand.Read(nonce[:]); err != nil {
-			return Mapping{}, fmt.Errorf("upnp: pcp: nonce: %w", err)
+			return Mapping{}, pcpReply{}, fmt.Errorf("upnp: pcp: nonce: %w", err)
 		}
 	}
 	req := pcpMapRequest{Nonce: nonce, Protocol: proto, InternalPort: m.InternalPort, ExternalPort: m.ExternalPort, Lifetime: pmpLifetime(m.Lease)}
 	what := fmt.Sprintf("add mapping %d/%s -> %s:%d", m.ExternalPort, m.Protocol, local, m.InternalPort)
 	var reply pcpReply
 	if err := c.exchange(ctx, what, local, nil, req.encode(local), pcpOpMap, &req, pmpOpTimeout, &reply); err != nil {
-		return Mapping{}, err
+		return Mapping{}, pcpReply{}, err
 	}
 	if reply.Lifetime == 0 || reply.ExternalPort == 0 {
-		return Mapping{}, fmt.Errorf("upnp: pcp %s on %s: the router granted no mapping (external port %d, lifetime %v)",
+		return Mapping{}, pcpReply{}, fmt.Errorf("upnp: pcp %s on %s: the router granted no mapping (external port %d, lifetime %v)",
 			what, c.gw.Addr(), reply.ExternalPort, reply.Lifetime)
 	}
 	c.mu.Lock()
@@ -166,7 +178,7 @@ func (c *PCP) Add(ctx context.Context, m Mapping) (Mapping, error) {
 	granted.ExternalPort = reply.ExternalPort
 	granted.Lease = reply.Lifetime
 	granted.Enabled = true
-	return granted, nil
+	return granted, reply, nil
 }
 
 // Delete removes a mapping this client made, sending lifetime 0 with the

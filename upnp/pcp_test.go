@@ -81,8 +81,8 @@ func TestPCPProbeNATPMPOnly(t *testing.T) {
 	if !errors.As(err, &pe) || pe.Code != PCPUnsuppVersion {
 		t.Fatalf("Probe error %v, want *PCPError UNSUPP_VERSION", err)
 	}
-	if !strings.Contains(err.Error(), "NAT-PMP") {
-		t.Errorf("error %q does not point at NAT-PMP", err)
+	if !strings.Contains(pe.Advice(), "NAT-PMP") || Kind(err) != KindUnsupported {
+		t.Errorf("advice %q does not point at NAT-PMP, or kind %s is not unsupported", pe.Advice(), Kind(err))
 	}
 }
 
@@ -165,14 +165,15 @@ func TestPCPResultCodes(t *testing.T) {
 	for _, tc := range []struct {
 		code   PCPCode
 		advice string
+		kind   FailureKind
 	}{
-		{PCPUnsuppVersion, "NAT-PMP"},
-		{PCPNotAuthorized, "disabled or restricted"},
-		{PCPNetworkFailure, "no external address"},
-		{PCPNoResources, "full"},
-		{PCPCannotProvideExternal, "another external port"},
-		{PCPAddressMismatch, "another NAT"},
-		{PCPExcessiveRemotePeers, "remote peers"},
+		{PCPUnsuppVersion, "NAT-PMP", KindUnsupported},
+		{PCPNotAuthorized, "disabled or restricted", KindNotAuthorized},
+		{PCPNetworkFailure, "no external address", KindNoExternalAddress},
+		{PCPNoResources, "full", KindNoResources},
+		{PCPCannotProvideExternal, "another external port", KindConflict},
+		{PCPAddressMismatch, "another NAT", KindRefused},
+		{PCPExcessiveRemotePeers, "remote peers", KindRefused},
 	} {
 		for _, short := range []bool{false, true} {
 			t.Run(fmt.Sprintf("%d/short=%v", tc.code, short), func(t *testing.T) {
@@ -189,8 +190,11 @@ func TestPCPResultCodes(t *testing.T) {
 				if !errors.As(err, &pe) || pe.Code != tc.code {
 					t.Fatalf("Add error %v, want *PCPError code %d", err, tc.code)
 				}
-				if !strings.Contains(err.Error(), tc.advice) {
-					t.Errorf("error %q does not say %q", err, tc.advice)
+				if !strings.Contains(pe.Advice(), tc.advice) || strings.Contains(err.Error(), pe.Advice()) {
+					t.Errorf("advice %q does not say %q, or error %q repeats it", pe.Advice(), tc.advice, err)
+				}
+				if !strings.Contains(err.Error(), fmt.Sprintf("PCP result %d (%s)", tc.code, tc.code)) || Kind(err) != tc.kind {
+					t.Errorf("error %q (kind %s) does not name result %d of kind %s", err, Kind(err), tc.code, tc.kind)
 				}
 			})
 		}

@@ -63,7 +63,7 @@ type PCPError struct {
 // Error says what the router answered and what it means; callers wrap it
 // with the request and the gateway.
 func (e *PCPError) Error() string {
-	return fmt.Sprintf("router answered PCP result %d (%s): %s", e.Code, e.Code, e.Advice())
+	return fmt.Sprintf("router answered PCP result %d (%s)", e.Code, e.Code)
 }
 
 var pcpCodeNames = [...]string{"SUCCESS", "UNSUPP_VERSION", "NOT_AUTHORIZED", "MALFORMED_REQUEST",

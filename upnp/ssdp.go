@@ -123,7 +123,7 @@ func checkLocation(loc string, gw netip.Addr) (*url.URL, error) {
 // Linux also sends the multicast out of local's interface rather than a
 // VPN's or a container bridge's.
 func searchSSDP(ctx context.Context, cfg Config, gw, local netip.Addr) (ssdpResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, ssdpTimeout)
+	ctx, cancel := context.WithTimeout(ctx, orDefault(cfg.ssdpTimeout, ssdpTimeout))
 	defer cancel()
 
 	network := "udp4"
