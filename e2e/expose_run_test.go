@@ -49,8 +49,15 @@ type exposeRun struct {
 // in host. It is interrupted, then killed, when the test ends.
 func startExpose(t *testing.T, l *lab.Lab, host string, args ...string) *exposeRun {
 	t.Helper()
+	return startReach(t, l, host, append([]string{"expose"}, args...)...)
+}
+
+// startReach starts a long-running reach command (expose, serve) in host.
+// It is interrupted, then killed, when the test ends.
+func startReach(t *testing.T, l *lab.Lab, host string, args ...string) *exposeRun {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := reachCmd(ctx, t, l, host, append([]string{"expose"}, args...)...)
+	cmd := reachCmd(ctx, t, l, host, args...)
 	e := &exposeRun{t: t, cmd: cmd, events: make(chan event, 64), done: make(chan struct{})}
 	cmd.Stderr = lockedWriter{&e.mu, &e.stderr}
 	out, err := cmd.StdoutPipe()
@@ -58,14 +65,14 @@ func startExpose(t *testing.T, l *lab.Lab, host string, args ...string) *exposeR
 		t.Fatal(err)
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting reach expose: %v", err)
+		t.Fatalf("starting reach %s: %v", args[0], err)
 	}
 	go e.read(out)
 	t.Cleanup(func() {
 		e.stop()
 		cancel()
 		if t.Failed() {
-			t.Logf("reach expose %s:\n%s", strings.Join(args, " "), e.output())
+			t.Logf("reach %s:\n%s", strings.Join(args, " "), e.output())
 		}
 	})
 	return e

@@ -158,7 +158,7 @@ func TestExposeWithoutMappingService(t *testing.T) {
 	// A human gets the forwarding to set up by hand: the port, the router,
 	// this host.
 	human := startExpose(t, l, lab.PC, append([]string{"--port", "1234"}, stunFlag...)...)
-	human.waitOutput(regexp.MustCompile(`forward port 1234/tcp by hand on the router at 192\.168\.1\.1 to this host 192\.168\.1\.10\b`))
+	human.waitOutput(regexp.MustCompile(`add: external port 1234 TCP -> 192\.168\.1\.10 port 1234\b`))
 
 	chk := reach(t, l, lab.Inet, "check", "11.0.0.2:1234", "--json")
 	var verdict struct{ Verdict string }
