@@ -134,6 +134,9 @@ func (c *fakeICMPConn) ReadFrom(b []byte) (int, net.Addr, error) {
 func (c *fakeICMPConn) SetReadDeadline(t time.Time) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.closed {
+		return net.ErrClosed
+	}
 	c.deadline = t
 	close(c.kick)
 	c.kick = make(chan struct{})
