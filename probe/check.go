@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"syscall"
 	"time"
@@ -62,6 +63,30 @@ type CheckResult struct {
 	// verified; when open PeerHTTP, PeerSSH, PeerTLS, PeerSilent,
 	// PeerClosed or PeerOther; empty when no connection was made.
 	Peer string
+	// Scope says what a connection to the target proves: ScopeInternet
+	// for a public address; ScopeLoopback or ScopeLAN only that the
+	// server answers there, nothing about the internet. Empty when no
+	// connection was made.
+	Scope string
+}
+
+// The scopes of a check target.
+const (
+	ScopeLoopback = "loopback" // this host
+	ScopeLAN      = "lan"      // a private, shared or link-local address
+	ScopeInternet = "internet" // a public address
+)
+
+// ScopeOf says what reaching a at all proves.
+func ScopeOf(a netip.Addr) string {
+	a = a.Unmap()
+	switch {
+	case a.IsLoopback():
+		return ScopeLoopback
+	case ClassifyAddr(a) == AddrPublic:
+		return ScopeInternet
+	}
+	return ScopeLAN
 }
 
 // Min returns the shortest round trip, or zero if none.
@@ -124,6 +149,9 @@ func Check(ctx context.Context, target string, cfg CheckConfig) CheckResult {
 		return dialFailed(res, err, timeout, port)
 	}
 	defer conn.Close()
+	if ap, err := netip.ParseAddrPort(conn.RemoteAddr().String()); err == nil {
+		res.Scope = ScopeOf(ap.Addr())
+	}
 	// Each wait below has a deadline; this ends it at once on cancel.
 	stop := context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 	defer stop()

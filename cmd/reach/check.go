@@ -73,6 +73,19 @@ type checkJSON struct {
 	Peer     string        `json:"peer,omitempty"`
 	Cause    string        `json:"cause,omitempty"`
 	Next     string        `json:"next,omitempty"`
+	Scope    string        `json:"scope,omitempty"`
+	Note     string        `json:"note,omitempty"`
+}
+
+// scopeNote says what a check of a loopback or LAN address does not prove.
+func scopeNote(scope string) string {
+	switch scope {
+	case probe.ScopeLoopback:
+		return "this is this host's own loopback address: it proves the server runs, nothing about the internet; run the check from outside against the public address"
+	case probe.ScopeLAN:
+		return "this is a private (LAN) address: it proves the server answers on your network, nothing about the internet; run the check from outside against the public address"
+	}
+	return ""
 }
 
 func ms(d time.Duration) *float64 {
@@ -90,7 +103,8 @@ func runCheck(ctx context.Context, ios *IOStreams, d *deps, o *checkOptions) err
 	}
 	code := checkExit(res.Verdict)
 	if o.JSON {
-		out := checkJSON{Target: res.Target, Verdict: res.Verdict, Detail: res.Detail, Peer: res.Peer, Cause: res.Cause, Next: res.Next}
+		out := checkJSON{Target: res.Target, Verdict: res.Verdict, Detail: res.Detail, Peer: res.Peer, Cause: res.Cause, Next: res.Next,
+			Scope: res.Scope, Note: scopeNote(res.Scope)}
 		if len(res.RTTs) > 0 {
 			out.RTTMs = ms(res.RTTs[0])
 			if o.Count > 1 {
@@ -114,6 +128,9 @@ func runCheck(ctx context.Context, ios *IOStreams, d *deps, o *checkOptions) err
 				rtt = fmt.Sprintf("rtt min/avg/max %s/%s/%s over %d probes", round(res.Min()), round(res.Avg()), round(res.Max()), len(res.RTTs))
 			}
 			ios.result("verified: %s answers as a reach server (%s)", res.Target, rtt)
+			if n := scopeNote(res.Scope); n != "" {
+				ios.printf("  note: %s\n", n)
+			}
 		default:
 			ios.result("%s: %s", res.Verdict, res.Target)
 			var next []string

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/netip"
@@ -180,6 +181,26 @@ func TestCheckAgainstServeIsVerified(t *testing.T) {
 		t.Errorf("check output lacks the verdict and RTTs: %q", r.out)
 	}
 	waitFor(t, func() bool { return strings.Contains(log.String(), "reach probe, echoed") }, "serve logs the probe")
+	if !strings.Contains(r.err.String(), "loopback address: it proves the server runs, nothing about the internet") {
+		t.Errorf("a verified loopback check does not say it proves nothing about the internet: %s", r.err)
+	}
+}
+
+// With --json a usage error is JSON too, and "->" is not escaped.
+func TestJSONFailuresAreJSON(t *testing.T) {
+	r := runCLI(context.Background(), offlineDeps(t), "check", "nohost", "--json")
+	var e struct {
+		Error string `json:"error"`
+		Exit  int    `json:"exit"`
+	}
+	if err := json.Unmarshal([]byte(r.out.String()), &e); err != nil || e.Exit != exitUsage || e.Error == "" || r.code != exitUsage {
+		t.Errorf("usage error with --json: exit %d, stdout %q, want {\"error\":...,\"exit\":2}", r.code, r.out)
+	}
+	var b bytes.Buffer
+	(&IOStreams{Out: &b}).writeJSON(map[string]string{"a": "1234/tcp -> 192.168.1.10:1234"})
+	if !strings.Contains(b.String(), "->") {
+		t.Errorf("JSON escapes ->: %s", b.String())
+	}
 }
 
 func TestCheckJSON(t *testing.T) {

@@ -216,7 +216,10 @@ func TestExposeWithoutLoopbackSaysCheckFromOutside(t *testing.T) {
 	if ready["status"] != "unverified" || !strings.Contains(fmt.Sprint(ready["causes"]), "does not loop back") {
 		t.Errorf("ready = %v, want status unverified with loopback among the causes", ready)
 	}
-	er.stop(t)
+	got := er.stop(t)
+	if step := lastEvent(t, got.out.String(), "step"); step["step"] != "verify" || step["mark"] != "warn" || step["ok"] != false {
+		t.Errorf("verify step = %v, want mark warn and ok false", step)
+	}
 }
 
 func TestExposeRenewsAndRecreatesLostMapping(t *testing.T) {
