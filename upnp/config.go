@@ -52,6 +52,7 @@ type Config struct {
 	cachedHeadStart time.Duration
 	igdGrace        time.Duration
 	ssdpTimeout     time.Duration
+	probeTimeout    time.Duration // pmpProbeTimeout, and portProbeTimeout around it
 }
 
 func (c *Config) logf(format string, args ...any) {

@@ -90,7 +90,7 @@ func Discover(ctx context.Context, cfg Config) (*Discovery, error) {
 	}
 	probe := func(m Method, p interface{ Probe(context.Context) error }, found func()) {
 		defer wg.Done()
-		pctx, cancel := context.WithTimeout(pmpCtx, portProbeTimeout)
+		pctx, cancel := context.WithTimeout(pmpCtx, orDefault(cfg.probeTimeout, portProbeTimeout))
 		defer cancel()
 		err := p.Probe(pctx)
 		if answered(err) {
@@ -164,7 +164,7 @@ func discoverIGD(ctx context.Context, cfg Config, gw, local netip.Addr) (*IGD, [
 				igd, err = OpenIGD(ctx, cfg, gw, local, u)
 			}
 			if err != nil && ctx.Err() == nil { // failed on its own, not cut short by SSDP winning
-				cfg.logf("upnp: forgetting remembered IGD %s of %s: %v", loc, gw, err)
+				cfg.logf("upnp: forgetting remembered IGD %s of %s: %v", loc, gw, trimPrefix(err))
 				cache.Drop(gw, loc)
 			}
 			cachedDone <- igd != nil

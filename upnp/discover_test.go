@@ -5,11 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // silentPort returns a UDP port on 127.0.0.1 that receives and never
@@ -125,6 +128,7 @@ func TestDiscoverStaleCache(t *testing.T) {
 	cfg := f.config()
 	stale := "http://127.0.0.1:1/rootDesc.xml" // port 1: nothing listens
 	newDescriptionCache(cfg).Put(cfg.Gateway, stale)
+	cfg.cachedHeadStart = time.Hour // the search starts when the remembered URL fails, not later
 
 	var logs testLog
 	cfg.Logf = logs.logf
@@ -212,6 +216,7 @@ func TestDiscoverStopsWaitingForSilentPMPAfterIGD(t *testing.T) {
 	f := newFakeIGD(t, "v2")
 	cfg := f.config()
 	cfg.NATPMPPort = silentPort(t)
+	cfg.probeTimeout = time.Hour // only the IGD's answer can end the probes
 	d, err := Discover(t.Context(), cfg)
 	if err != nil || d.IGD == nil {
 		t.Fatalf("Discover: %v, IGD %v", err, d.IGD)
@@ -222,6 +227,7 @@ func TestDiscoverStopsWaitingForSilentPMPAfterIGD(t *testing.T) {
 		}
 	}
 	cfg.AllServices = true
+	cfg.probeTimeout = 0
 	d, err = Discover(t.Context(), cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -253,7 +259,9 @@ func TestDiscoverOnly(t *testing.T) {
 }
 
 // With the router remembered, a mapping needs no search at all; diagnose
-// still searches, to list the other UPnP devices on the LAN.
+// still searches, to list the other UPnP devices on the LAN. The head
+// start is an hour, so the search can only start once the remembered
+// router has answered: what is asserted is the order, not a race.
 func TestDiscoverCachedSearchesOnlyForDiagnose(t *testing.T) {
 	f := newFakeIGD(t, "v1")
 	f.addOtherDevice(ssdpReply("urn:schemas-upnp-org:device:InternetGatewayDevice:1", "http://127.0.0.2:5000/rootDesc.xml"))
@@ -261,6 +269,7 @@ func TestDiscoverCachedSearchesOnlyForDiagnose(t *testing.T) {
 	if _, err := Discover(t.Context(), cfg); err != nil { // remembers the router
 		t.Fatal(err)
 	}
+	cfg.cachedHeadStart = time.Hour
 	searches := f.ssdpSearches.Load()
 	d, err := Discover(t.Context(), cfg)
 	if err != nil || d.IGD == nil {
@@ -276,5 +285,32 @@ func TestDiscoverCachedSearchesOnlyForDiagnose(t *testing.T) {
 	}
 	if len(d.Others) == 0 || d.Others[0].Addr != netip.MustParseAddr("127.0.0.2") {
 		t.Errorf("others = %+v, want the device at 127.0.0.2 listed for diagnose", d.Others)
+	}
+}
+
+// A remembered router that does not answer holds the search up only for
+// the head start: here the remembered URL never answers, so only the end
+// of the head start can start the search that finds the router.
+func TestDiscoverSearchesAfterHeadStart(t *testing.T) {
+	f := newFakeIGD(t, "v2")
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-r.Context().Done() }))
+	t.Cleanup(hang.Close)
+	cfg := f.config()
+	cfg.cachedHeadStart = time.Millisecond
+	var logs testLog
+	cfg.Logf = logs.logf
+	newDescriptionCache(cfg).Put(cfg.Gateway, hang.URL+"/rootDesc.xml")
+	igd, _, err := discoverIGD(t.Context(), cfg, cfg.Gateway, igdLocal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if igd.Location().String() != f.location() || f.ssdpSearches.Load() == 0 {
+		t.Errorf("found %s after %d M-SEARCH, want the searched router", igd.Location(), f.ssdpSearches.Load())
+	}
+	// The remembered fetch was cut short by the search winning; had the
+	// search waited for it, it would have failed on its own and been
+	// forgotten.
+	if logs.contains("forgetting remembered IGD") {
+		t.Errorf("the search waited for the remembered router to fail: %s", logs.String())
 	}
 }

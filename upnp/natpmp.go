@@ -48,7 +48,7 @@ func (c *NATPMP) Method() Method { return MethodNATPMP }
 // example 3, no external address) still proves that NAT-PMP answers; Probe
 // returns it as a *NATPMPError so the caller can tell the two apart.
 func (c *NATPMP) Probe(ctx context.Context) error {
-	_, err := c.externalAddr(ctx, pmpProbeTimeout)
+	_, err := c.externalAddr(ctx, orDefault(c.cfg.probeTimeout, pmpProbeTimeout))
 	return err
 }
 

@@ -84,7 +84,7 @@ func (c *PCP) Probe(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.exchange(ctx, "announce", local, nil, pcpAnnounceRequest(local), pcpOpAnnounce, nil, pmpProbeTimeout, nil)
+	return c.exchange(ctx, "announce", local, nil, pcpAnnounceRequest(local), pcpOpAnnounce, nil, orDefault(c.cfg.probeTimeout, pmpProbeTimeout), nil)
 }
 
 // ExternalAddr learns the router's external address. PCP has no request
@@ -115,7 +115,7 @@ func (c *PCP) ExternalAddr(ctx context.Context) (netip.Addr, error) {
 	}
 	req.Lifetime = 0
 	if err := c.exchange(ctx, "delete short-lived map", local, conn, req.encode(local), pcpOpMap, &req, pmpOpTimeout, nil); err != nil {
-		c.cfg.logf("upnp: pcp: could not delete the short-lived mapping of udp port %d (it expires in %ds): %v", req.InternalPort, pcpThrowawayLifetime, err)
+		c.cfg.logf("upnp: pcp: could not delete the short-lived mapping of udp port %d (it expires in %ds): %v", req.InternalPort, pcpThrowawayLifetime, trimPrefix(err))
 	}
 	return reply.ExternalIP, nil
 }

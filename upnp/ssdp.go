@@ -211,7 +211,7 @@ func searchSSDP(ctx context.Context, cfg Config, gw, local netip.Addr) (ssdpResu
 		src := from.Addr().Unmap()
 		d, err := parseSSDPResponse(buf[:n])
 		if err != nil {
-			logf("upnp: ignored SSDP datagram from %s: %v", from, err)
+			logf("upnp: ignored SSDP datagram from %s: %v", from, trimPrefix(err))
 			continue
 		}
 		d.Addr = src

@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseSSDPResponse(t *testing.T) {
@@ -155,14 +156,26 @@ func TestSearchSSDPSilentGateway(t *testing.T) {
 	}
 }
 
+// Cancelling ends a search that would otherwise wait a minute on a silent
+// router: the error is the cancellation, not "no IGD" at the timeout.
 func TestSearchSSDPCanceled(t *testing.T) {
 	f := newFakeIGD(t, "v2")
 	f.set(func(f *fakeIGD) { f.ssdpSilent = true })
 	cfg := f.config()
-	ctx, cancel := context.WithCancel(context.Background())
+	cfg.ssdpTimeout = time.Minute
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() {
+		_, err := searchSSDP(ctx, cfg, cfg.Gateway, cfg.Gateway)
+		done <- err
+	}()
+	for f.ssdpSearches.Load() == 0 { // the search is under way
+		time.Sleep(time.Millisecond)
+	}
 	cancel()
-	if _, err := searchSSDP(ctx, cfg, cfg.Gateway, cfg.Gateway); err == nil {
-		t.Fatal("search with a canceled context succeeded")
+	err := <-done
+	if !errors.Is(err, context.Canceled) || errors.Is(err, ErrNoIGD) {
+		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 }
 
