@@ -67,6 +67,10 @@ type Config struct {
 	RequireMapping bool
 	// NoServe means the user's own program serves Port.
 	NoServe bool
+	// MapOnly makes the mapping and nothing else: no server, no probe.
+	// Start's Ready then carries the mapping; it outlives the session
+	// (reach map), so Close is not called.
+	MapOnly bool
 	// Timeout bounds each router request; zero means DefaultTimeout.
 	Timeout time.Duration
 

@@ -136,3 +136,24 @@ func MappingEvidence(asked uint16, lease *upnp.Lease, err error) *probe.MappingE
 	me.Moved, me.Permanent = lease.Moved(), lease.Permanent()
 	return me
 }
+
+// StateEvidence is what one service's state says, as evidence.
+func StateEvidence(s upnp.ServiceState) probe.ServiceEvidence {
+	se := probe.ServiceEvidence{Method: string(s.Method), ExternalAddr: s.External, Err: s.Err}
+	switch s.Status {
+	case "":
+	case "Connected":
+		se.Connected = ptr(true)
+	default:
+		se.Connected = ptr(false)
+	}
+	if s.Err != nil {
+		se.FailKind, se.Summary = string(upnp.Kind(s.Err)), upnp.Summary(s.Err)
+		if se.FailKind == probe.FailNoExternal {
+			se.Connected = ptr(false)
+		}
+	}
+	return se
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -48,9 +48,11 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 		<-pathc
 		return s, ctx.Err()
 	}
-	if err := s.serve(ctx); err != nil {
-		<-pathc
-		return s, err
+	if !cfg.MapOnly {
+		if err := s.serve(ctx); err != nil {
+			<-pathc
+			return s, err
+		}
 	}
 	if s.router != nil && len(s.router.Services) > 0 {
 		s.mapPort(ctx)
@@ -63,7 +65,9 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	s.ev.STUNAsked = path.Asked
 	s.ev.STUN = path.Public()
 	s.ev.Hops = path.Hops
-	s.verify(ctx)
+	if !cfg.MapOnly {
+		s.verify(ctx)
+	}
 	if ctx.Err() != nil {
 		return s, ctx.Err()
 	}

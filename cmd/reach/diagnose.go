@@ -8,8 +8,6 @@ import (
 	"net"
 	"net/netip"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/reach-net/reach/probe"
 	"github.com/reach-net/reach/upnp"
@@ -67,9 +65,6 @@ type serviceReport struct {
 	ExternalIP   string      `json:"external_ip"`
 	AddressClass string      `json:"address_class,omitempty"`
 	Error        string      `json:"error,omitempty"`
-
-	ext netip.Addr
-	err error
 }
 
 type hopReport struct {
@@ -131,7 +126,6 @@ func runDiagnose(ctx context.Context, ios *IOStreams, d *deps, o *diagnoseOption
 		rep.Gateway, rep.LocalIP = r.Gateway.String(), r.LocalIP.String()
 		rep.Interface = interfaceOf(r.LocalIP)
 		st.done(markOK, "gateway", fmt.Sprintf("%s (this host %s on %s)", r.Gateway, r.LocalIP, orDash(rep.Interface)))
-		rep.Services = describeServices(ctx, r, o.Timeout)
 		for _, dev := range r.Others {
 			rep.Others = append(rep.Others, describeDevice(dev))
 		}
@@ -141,30 +135,19 @@ func runDiagnose(ctx context.Context, ios *IOStreams, d *deps, o *diagnoseOption
 				rep.Missing[f.String()] = upnp.Summary(err)
 			}
 		}
-		for _, s := range rep.Services {
-			se := probe.ServiceEvidence{Method: string(s.Method), ExternalAddr: s.ext, Err: s.err}
-			switch s.Status {
-			case "Connected":
-				se.Connected = ptr(true)
-			case "":
-			default:
-				se.Connected = ptr(false)
-			}
-			if s.err != nil {
-				se.FailKind, se.Summary = string(upnp.Kind(s.err)), upnp.Summary(s.err)
-				if se.FailKind == probe.FailNoExternal {
-					se.Connected = ptr(false)
-				}
-				st.step(&expose.Step{Name: string(s.Method), Mark: expose.MarkWarn, Detail: "answers, but: " + se.Summary, Err: s.err})
-			} else {
-				_, text := expose.ClassifyText(s.ext)
-				extra := ""
-				if s.Status != "" {
-					extra = ", WAN " + s.Status
-				}
-				st.done(markOK, string(s.Method), fmt.Sprintf("external %s%s", text, extra))
-			}
+		for _, state := range upnp.Describe(ctx, r, o.Timeout) {
+			se := expose.StateEvidence(state)
 			ev.Services = append(ev.Services, se)
+			rep.Services = append(rep.Services, serviceJSON(state))
+			if se.Err != nil {
+				st.step(&expose.Step{Name: string(state.Method), Mark: expose.MarkWarn, Detail: "answers, but: " + se.Summary, Err: se.Err})
+				continue
+			}
+			_, text := expose.ClassifyText(state.External)
+			if state.Status != "" {
+				text += ", WAN " + state.Status
+			}
+			st.done(markOK, string(state.Method), "external "+text)
 		}
 		for _, f := range []upnp.Family{upnp.FamilyUPnP, upnp.FamilyPCP, upnp.FamilyNATPMP} {
 			if why, ok := rep.Missing[f.String()]; ok {
@@ -223,43 +206,16 @@ func stunSummary(err error) string {
 	return strings.TrimPrefix(err.Error(), "probe: ")
 }
 
-func ptr[T any](v T) *T { return &v }
-
-// describeServices asks every service found for its external address (and
-// the IGD for its WAN status), all at once.
-func describeServices(ctx context.Context, r *upnp.Router, timeout time.Duration) []serviceReport {
-	out := make([]serviceReport, len(r.Services))
-	var wg sync.WaitGroup
-	for i, m := range r.Services {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sctx, cancel := context.WithTimeout(ctx, timeout)
-			defer cancel()
-			rep := serviceReport{Method: m.Method()}
-			if igd, ok := m.(*upnp.IGD); ok {
-				rep.Version = igd.ServiceType()
-				rep.ControlURL = igd.ControlURL().String()
-				rep.Server = igd.Server()
-				if cs, err := igd.ConnectionStatus(sctx); err == nil {
-					rep.Status = cs.Status
-				}
-			}
-			rep.ext, rep.err = m.ExternalAddr(sctx)
-			if rep.err == nil {
-				rep.err = r.Answers[m.Method().Fam()]
-			}
-			rep.ExternalIP = addrString(rep.ext)
-			if rep.err != nil {
-				rep.Error = rep.err.Error()
-			} else {
-				rep.AddressClass = string(probe.ClassifyAddr(rep.ext))
-			}
-			out[i] = rep
-		}()
+// serviceJSON is one service in the report.
+func serviceJSON(s upnp.ServiceState) serviceReport {
+	r := serviceReport{Method: s.Method, Version: s.Version, ControlURL: s.ControlURL, Server: s.Server,
+		Status: s.Status, ExternalIP: addrString(s.External)}
+	if s.Err != nil {
+		r.Error = s.Err.Error()
+	} else {
+		r.AddressClass = string(probe.ClassifyAddr(s.External))
 	}
-	wg.Wait()
-	return out
+	return r
 }
 
 // interfaceOf names the network interface that holds ip.

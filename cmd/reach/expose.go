@@ -124,7 +124,7 @@ func runExpose(ctx context.Context, ios *IOStreams, d *deps, o *exposeOptions) e
 		Port: uint16(o.Port), ExternalPort: o.extPort, AnyPort: o.anyPort, Protocol: o.proto, Lease: o.Lease,
 		Description: o.Description, Family: family, RequireMapping: o.RequireMapping, NoServe: o.NoServe,
 		Timeout: o.Timeout, Router: rcfg, STUN: o.servers, Bind: o.Bind, Server: o.serverConfig(),
-		OnEvent: r.render,
+		OnEvent:    r.render,
 		FindRouter: d.FindRouter, FindGateway: d.FindGateway, Check: d.Check, PublicAddr: d.PublicAddr, Hops: d.Hops,
 		After: d.After,
 	}

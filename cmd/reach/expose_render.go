@@ -31,10 +31,8 @@ func (r *exposeRenderer) close() { r.log.close() }
 
 func (r *exposeRenderer) render(ev expose.Event) {
 	switch e := ev.(type) {
-	case *expose.Progress:
-		r.st.start(e.What)
-	case *expose.Step:
-		r.st.step(e)
+	case *expose.Progress, *expose.Step:
+		r.st.render(ev)
 	case *expose.Ready:
 		r.ready(e)
 	case *expose.Verified:

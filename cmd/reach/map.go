@@ -81,51 +81,52 @@ type mapJSON struct {
 }
 
 func runMap(ctx context.Context, ios *IOStreams, d *deps, o *mapOptions) error {
-	cfg, family, err := o.config(ios, d.Config)
+	rcfg, family, err := o.config(ios, d.Config)
 	if err != nil {
 		return err
 	}
 	proto, _ := parseProto(o.Proto)
 	st := newSteps(ios, o.JSON)
-	r, err := routerStep(ctx, st, d, cfg, family, o.Timeout)
-	if err != nil {
-		return reported(ctx, err, o.JSON)
+	var ready *expose.Ready
+	cfg := expose.Config{
+		Port: uint16(o.Port), ExternalPort: uint16(o.ExternalPort), Protocol: proto, Lease: o.Lease,
+		Description: o.Description, Family: family, RequireMapping: true, MapOnly: true, Timeout: o.Timeout, Router: rcfg,
+		OnEvent: func(ev expose.Event) {
+			if r, ok := ev.(*expose.Ready); ok {
+				ready = r
+				return
+			}
+			st.render(ev)
+		},
+		FindRouter: d.FindRouter, FindGateway: d.FindGateway,
 	}
-	want := upnp.Mapping{Protocol: proto, ExternalPort: uint16(o.ExternalPort), InternalIP: r.LocalIP,
-		InternalPort: uint16(o.Port), Description: o.Description, Lease: o.Lease, Enabled: true}
-	if want.Description == "" {
-		want.Description = mappingDescription(d, want.InternalPort)
+	if cfg.Description == "" {
+		cfg.Description = mappingDescription(d, cfg.Port)
 	}
-	ev := probe.Evidence{Port: want.InternalPort, ExternalPort: want.ExternalPort, Protocol: string(proto),
-		Gateway: r.Gateway, LocalIP: r.LocalIP, Looked: true}
-	ev.Services, ev.Silent = expose.ServiceEvidence(r)
-	lease, me, err := mapStep(ctx, st, r, upnp.MapRequest{Mapping: want, Family: family, Timeout: o.Timeout})
-	ev.Mapping = me
+	_, err = expose.Start(ctx, cfg)
+	st.finishSpinner()
+	if ctx.Err() != nil {
+		return withCode(exitInterrupted, ctx.Err())
+	}
+	diag := ready.Diagnosis
 	if err != nil {
-		diag := probe.Decide(ev)
-		if ctx.Err() != nil {
-			return withCode(exitInterrupted, ctx.Err())
-		}
 		if !o.JSON {
 			ios.result("%s", diag.Headline)
 			ios.diagnosis(diag)
 		}
-		return withCode(exitNo, jsonErr(o.JSON, err))
+		return withCode(exitNo, jsonErr(o.JSON, errors.New(diag.Headline)))
 	}
-	got := lease.Mapping()
-	ext := externalStep(ctx, st, lease, o.Timeout)
-	ev.ExternalAddr = ext
-	diag := probe.Decide(ev)
+	got := *ready.Mapping
 	if o.JSON {
 		ios.writeJSON(mapJSON{
-			Method: lease.Method(), ExternalIP: addrString(ext), ExternalPort: got.ExternalPort,
+			Method: ready.Method, ExternalIP: addrString(ready.ExternalAddr), ExternalPort: got.ExternalPort,
 			InternalIP: got.InternalIP.String(), InternalPort: got.InternalPort, Protocol: string(got.Protocol),
-			LeaseS: int64(got.Lease / time.Second), Permanent: got.Lease == 0, Gateway: r.Gateway.String(),
+			LeaseS: int64(got.Lease / time.Second), Permanent: got.Lease == 0, Gateway: ready.Gateway.String(),
 			NAT: diag.NAT, Advice: natOnly(diag),
 		})
 		return nil
 	}
-	ios.result("%s", target(addrString(ext), got.ExternalPort))
+	ios.result("%s", target(addrString(ready.ExternalAddr), got.ExternalPort))
 	if a := natOnly(diag); len(a) > 0 {
 		ios.printf("but: %s\n", diag.Headline)
 		ios.diagnosis(probe.Diagnosis{Causes: diag.Causes, Advice: a})
@@ -192,49 +193,6 @@ func serviceNames(r *upnp.Router) string {
 		out += string(m.Method())
 	}
 	return out
-}
-
-// mapStep asks the router for the mapping, each attempt a step.
-func mapStep(ctx context.Context, st *steps, r *upnp.Router, req upnp.MapRequest) (*upnp.Lease, *probe.MappingEvidence, error) {
-	st.start(fmt.Sprintf("mapping port %d/%s", req.ExternalPort, req.Protocol))
-	req.OnAttempt = func(a upnp.Attempt) {
-		if a.Err != nil {
-			st.step(&expose.Step{Name: "map", Mark: expose.MarkFail, Detail: fmt.Sprintf("%s: %s", a.Method, upnp.Summary(a.Err)), Err: a.Err})
-		}
-	}
-	lease, err := upnp.Map(ctx, r, req)
-	me := expose.MappingEvidence(req.ExternalPort, lease, err)
-	if err != nil {
-		return nil, me, err
-	}
-	got := lease.Mapping()
-	detail := fmt.Sprintf("%d/%s -> %s:%d via %s, %s", got.ExternalPort, got.Protocol, got.InternalIP, got.InternalPort, lease.Method(), leaseText(got.Lease))
-	mark := markOK
-	if lease.Permanent() {
-		detail += " (the router accepts only permanent mappings)"
-		mark = markWarn
-	}
-	if lease.Moved() {
-		detail += fmt.Sprintf(" (the router gave port %d instead of %d)", got.ExternalPort, req.ExternalPort)
-		mark = markWarn
-	}
-	st.done(mark, "map", detail)
-	return lease, me, nil
-}
-
-// externalStep reads the router's external address and says what it is.
-func externalStep(ctx context.Context, st *steps, lease *upnp.Lease, timeout time.Duration) netip.Addr {
-	st.start("reading the external address")
-	ectx, cancel := context.WithTimeout(ctx, timeout)
-	ext, err := lease.ExternalAddr(ectx)
-	cancel()
-	if err != nil {
-		st.step(&expose.Step{Name: "external", Mark: expose.MarkWarn, Detail: "the router did not say: " + upnp.Summary(err), Err: err})
-		return netip.Addr{}
-	}
-	mark, text := expose.ClassifyText(ext)
-	st.done(string(mark), "external", text)
-	return ext
 }
 
 // reported ends a command whose failure the steps already showed. Cut

@@ -127,6 +127,17 @@ func (s *steps) step(st *expose.Step) {
 	}
 }
 
+// render shows a session's progress and steps; other events are the
+// command's own to render.
+func (s *steps) render(ev expose.Event) {
+	switch e := ev.(type) {
+	case *expose.Progress:
+		s.start(e.What)
+	case *expose.Step:
+		s.step(e)
+	}
+}
+
 // line prints a free line under the steps (advice, instructions).
 func (s *steps) line(format string, args ...any) {
 	if s.quiet {
@@ -191,9 +202,9 @@ func (ios *IOStreams) advise(verdict string, next []string) {
 
 // stepEvent is a finished step in expose's JSON event stream.
 type stepEvent struct {
-	Event  string `json:"event"`
-	Step   string `json:"step"`
-	OK     bool   `json:"ok"`
+	Event  string   `json:"event"`
+	Step   string   `json:"step"`
+	OK     bool     `json:"ok"`
 	Mark   string   `json:"mark"`
 	Detail string   `json:"detail"`
 	Notes  []string `json:"notes,omitempty"`
