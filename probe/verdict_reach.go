@@ -206,7 +206,7 @@ func (j *judge) publicRouter(a advisor, t string) {
 		d.Status = StatusUnreachable
 		d.Headline = "not reachable yet: the router did not make the mapping"
 		if m.Failure != "" {
-			d.Headline += " (" + m.Failure + ")"
+			d.Headline += ": " + m.Failure
 		}
 		j.mappingAdvice(a, m)
 	}
@@ -241,9 +241,9 @@ func (j *judge) loopbackCauses() {
 func (j *judge) mappingAdvice(a advisor, m *MappingEvidence) {
 	switch m.FailKind {
 	case FailConflict:
-		holder := "another device"
-		if m.Holder != "" {
-			holder = "another device (" + m.Holder + ")"
+		holder, owner := "another device", "that device"
+		if ap, err := netip.ParseAddrPort(m.Holder); err == nil {
+			holder, owner = "another device ("+m.Holder+")", "the device at "+ap.Addr().String()
 		}
 		j.cause("port %d/%s on the router is already forwarded to %s", m.ExternalPort, j.e.proto(), holder)
 		if m.Free != 0 {
@@ -251,7 +251,7 @@ func (j *judge) mappingAdvice(a advisor, m *MappingEvidence) {
 		} else {
 			j.advise("use another --external-port, or --external-port auto to take a free port")
 		}
-		j.advise(fmt.Sprintf("or remove that mapping on %s or in the router's page%s", holder, a.routerPage()))
+		j.advise(fmt.Sprintf("or have %s give the port up (stop its program), or remove the mapping in the router's page%s", owner, a.routerPage()))
 	case FailNotAllowed:
 		j.cause("the router's settings do not allow this host to map ports")
 		j.advise(fmt.Sprintf("allow UPnP port mapping for this host in the router's settings%s", a.routerPage()))

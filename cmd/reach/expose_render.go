@@ -110,7 +110,7 @@ func (r *exposeRenderer) verified(e *expose.Verified) {
 			"from": e.From.String(), "target": e.Diagnosis.Target.String(), "nat": e.Diagnosis.NAT, "detail": e.Diagnosis.Headline})
 		return
 	}
-	r.ios.result("verified: a reach check from %s came in: %s", e.From.Addr(), e.Diagnosis.Headline)
+	r.ios.result("verified from outside: %s", e.Diagnosis.Headline)
 }
 
 func (r *exposeRenderer) listening(e *expose.Listening) {
