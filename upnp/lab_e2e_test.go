@@ -55,6 +55,12 @@ type labReport struct {
 	DeleteAgainGone bool // a second delete says ErrNoSuchMapping
 	AddFault        int  // "refused": the UPnP error code of the refused Add
 	AddErr          string
+	MapKindUPnP     string  // "refused": Kind of Map's error through UPnP only
+	MapKindAuto     string  // "refused": Kind of Map's error with every service tried
+	LeaseFree       uint16  // "full": the free port Map offered next to dev2's
+	LeaseMoved      uint16  // "full": the port Map took with AnyPort
+	LeaseRenew      string  // "full": how Renew kept it
+	LeaseReleased   bool    // "full": Release removed it from the router's list
 	DiscoverMs      float64 // how long Discover took (evidence, not asserted)
 	AddMs           float64 // how long the first Add took, read-back included
 	Step            string
@@ -106,6 +112,14 @@ func runLabHelper(mode, arg string) int {
 			return fail("add", fmt.Errorf("want a UPnP fault from a router behind another NAT, got %v", err))
 		}
 		rep.AddFault, rep.AddErr = se.Code, err.Error()
+		r, err := upnp.FindRouter(ctx, cfg)
+		if err != nil {
+			return fail("find router", err)
+		}
+		_, err = upnp.Map(ctx, r, upnp.MapRequest{Mapping: m, Family: upnp.FamilyUPnP})
+		rep.MapKindUPnP = string(upnp.Kind(err))
+		_, err = upnp.Map(ctx, r, upnp.MapRequest{Mapping: m})
+		rep.MapKindAuto = string(upnp.Kind(err))
 		json.NewEncoder(os.Stdout).Encode(rep)
 		return 0
 	}
@@ -142,9 +156,47 @@ func runLabHelper(mode, arg string) int {
 		}
 		rep.DeletedOwn = true
 		rep.DeleteAgainGone = errors.Is(g.Delete(ctx, m), upnp.ErrNoSuchMapping)
+		if err := labLease(ctx, cfg, port, &rep); err != nil {
+			return fail("lease", err)
+		}
 	}
 	json.NewEncoder(os.Stdout).Encode(rep)
 	return 0
+}
+
+// labLease maps the port DEV2 holds through a Lease: the conflict offers
+// a free port, AnyPort takes it, Renew keeps it and Release removes it.
+func labLease(ctx context.Context, cfg upnp.Config, port int, rep *labReport) error {
+	r, err := upnp.FindRouter(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	req := upnp.MapRequest{Mapping: upnp.Mapping{Protocol: upnp.TCP, ExternalPort: uint16(port + 1), InternalPort: uint16(port), Lease: time.Hour}, Family: upnp.FamilyUPnP}
+	var ce *upnp.ConflictError
+	if _, err := upnp.Map(ctx, r, req); !errors.As(err, &ce) {
+		return fmt.Errorf("map over dev2's port: %v, want a conflict", err)
+	}
+	rep.LeaseFree = ce.Free
+	req.AnyPort = true
+	l, err := upnp.Map(ctx, r, req)
+	if err != nil {
+		return err
+	}
+	rep.LeaseMoved = l.Mapping().ExternalPort
+	rn, err := l.Renew(ctx)
+	if err != nil {
+		return err
+	}
+	rep.LeaseRenew = string(rn.How)
+	if err := l.Release(ctx); err != nil {
+		return err
+	}
+	list, err := r.Services[0].(upnp.Lister).Mappings(ctx)
+	rep.LeaseReleased = err == nil
+	for _, m := range list {
+		rep.LeaseReleased = rep.LeaseReleased && m.ExternalPort != rep.LeaseMoved
+	}
+	return nil
 }
 
 // runHelper runs the helper in host and decodes its report.
@@ -218,6 +270,9 @@ func TestLabMiniupnpd(t *testing.T) {
 			if !ours || !theirs {
 				t.Errorf("mappings %+v lack ours (%v) or dev2's (%v)", rep.Mappings, ours, theirs)
 			}
+			if rep.LeaseFree == 0 || rep.LeaseMoved != rep.LeaseFree || rep.LeaseRenew != string(upnp.Renewed) || !rep.LeaseReleased {
+				t.Errorf("lease: free port %d, taken %d, renewal %q, released %v", rep.LeaseFree, rep.LeaseMoved, rep.LeaseRenew, rep.LeaseReleased)
+			}
 			if !rep.DeletedOwn || !rep.DeleteAgainGone {
 				t.Errorf("delete own: %v, second delete says no such mapping: %v", rep.DeletedOwn, rep.DeleteAgainGone)
 			}
@@ -246,6 +301,9 @@ func TestLabMiniupnpdBehindAnotherNAT(t *testing.T) {
 			}
 			if rep.AddFault != upnp.CodeActionFailed || !strings.Contains(rep.AddErr, "4200/tcp -> "+lab.PCAddr+":4200") {
 				t.Errorf("refused Add: code %d, error %q", rep.AddFault, rep.AddErr)
+			}
+			if rep.MapKindUPnP != string(upnp.KindNoExternalAddress) || rep.MapKindAuto != string(upnp.KindNoExternalAddress) {
+				t.Errorf("Map's failure kind: UPnP %q, auto %q, want %q", rep.MapKindUPnP, rep.MapKindAuto, upnp.KindNoExternalAddress)
 			}
 			t.Logf("router behind %s: external %q, Add refused: %s", topo, rep.External, rep.AddErr)
 		})
