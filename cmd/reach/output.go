@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"strings"
 	"sync"
 	"time"
 
@@ -189,14 +188,6 @@ func (ios *IOStreams) diagnosis(d probe.Diagnosis) {
 	}
 	for _, a := range d.Advice {
 		ios.printf("  -> %s\n", a)
-	}
-}
-
-// advise prints the verdict and the next steps a person should take.
-func (ios *IOStreams) advise(verdict string, next []string) {
-	ios.printf("\n%s\n", verdict)
-	for _, n := range next {
-		ios.printf("  -> %s\n", strings.TrimSpace(n))
 	}
 }
 
