@@ -251,7 +251,7 @@ func (d *Discovery) Err() error {
 	var why []string
 	for _, m := range []Method{MethodUPnP, MethodPCP, MethodNATPMP} {
 		if err := d.Errors[m]; err != nil {
-			why = append(why, fmt.Sprintf("%s: %s", m, strings.TrimPrefix(err.Error(), "upnp: ")))
+			why = append(why, fmt.Sprintf("%s: %s", m.Fam().title(), trimPrefix(err)))
 		}
 	}
 	if len(why) == 0 {
