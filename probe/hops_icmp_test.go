@@ -105,3 +105,19 @@ func TestParseEchoAnswerRejects(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseEchoAnswer: any bytes a socket hands over are read without a
+// panic, and an accepted answer is an ICMP type reach acts on.
+func FuzzParseEchoAnswer(f *testing.F) {
+	for _, c := range []string{capturedTimeExceededHomeRouter, capturedTimeExceededCarrier, capturedEchoReplyTarget, capturedNetUnreachableCarrier} {
+		b, _ := hex.DecodeString(c)
+		f.Add(b)
+		f.Add(b[20:])
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		a, ok := parseEchoAnswer(b)
+		if ok && a.Type != icmpEchoReply && a.Type != icmpTimeExceeded && a.Type != icmpUnreachable {
+			t.Errorf("accepted ICMP type %d", a.Type)
+		}
+	})
+}
