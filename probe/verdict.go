@@ -57,7 +57,8 @@ func Decide(e Evidence) Diagnosis {
 type judge struct {
 	e   Evidence
 	d   Diagnosis
-	ext netip.Addr // the router's public-side address, zero if unknown
+	ext netip.Addr     // the router's public-side address, zero if unknown
+	tgt netip.AddrPort // the public address to use; port zero when unknown
 	// natAdvice is what to do about the NAT verdict itself.
 	natAdvice []string
 }

@@ -9,12 +9,16 @@ import (
 func (j *judge) reach() {
 	e, d := j.e, &j.d
 	a := advisor{e: e, ext: j.ext}
-	d.Target = j.target()
+	// j.tgt may lack the port (diagnose): the advice names the address
+	// with a PORT placeholder, the Diagnosis has no target.
+	j.tgt = j.target()
+	if j.tgt.Port() != 0 {
+		d.Target = j.tgt
+	}
 	if j.proved() {
-		d.Advice = nil
 		return
 	}
-	t := a.targetText(d.Target)
+	t := a.targetText(j.tgt)
 	mapped := e.Mapping != nil && e.Mapping.Made
 	switch d.NAT {
 	case NATNoGateway:
@@ -39,7 +43,7 @@ func (j *judge) reach() {
 	if l := e.Listener; l != nil && !l.OnLAN {
 		d.Status = StatusUnreachable
 		if l.OnLoopback {
-			d.Headline = fmt.Sprintf("not reachable: your program listens only on 127.0.0.1:%d, which the router cannot reach", e.Port)
+			d.Headline = fmt.Sprintf("not reachable: your program listens only on 127.0.0.1:%d, which nothing outside this host can reach", e.Port)
 			j.cause("the program is bound to the loopback address (127.0.0.1 or localhost)")
 			j.advise("make your program listen on all addresses: 0.0.0.0 (in C#: IPAddress.Any), not 127.0.0.1 or localhost")
 		} else {
@@ -60,17 +64,32 @@ func (j *judge) reach() {
 		if e.Port != 0 {
 			j.cause("only this host's firewall, or the cloud's security group or firewall rules, can stand in the way")
 		}
-		j.advise(a.checkFromOutside(d.Target),
+		j.advise(a.checkFromOutside(j.tgt),
 			fmt.Sprintf("if that times out, allow %s in this host's firewall and in the cloud's security group or firewall rules", a.port()))
 	case NATUnknown:
+		if m := e.Mapping; m != nil && !m.Made {
+			d.Status = StatusUnreachable
+			d.Headline = "not reachable yet: the router did not make the mapping"
+			if m.Failure != "" {
+				d.Headline += ": " + m.Failure
+			}
+			if m.FailKind == FailNoExternal {
+				j.cause("the router has no public side: its WAN is down, or another NAT is in front of it")
+				j.advise(j.natAdvice...)
+			} else {
+				j.mappingAdvice(a, m)
+				j.advise(j.natAdvice...)
+			}
+			return
+		}
 		d.Status = StatusUnverified
 		d.Headline = "not verified: the evidence does not say what stands between the router and the internet"
 		if mapped {
 			d.Headline = fmt.Sprintf("mapped at %s, not verified: the router's public side is unclear", t)
 		}
 		j.advise(j.natAdvice...)
-		if d.Target.IsValid() {
-			j.advise(a.checkFromOutside(d.Target))
+		if j.tgt.IsValid() {
+			j.advise(a.checkFromOutside(j.tgt))
 		}
 	case NATPublic:
 		j.publicRouter(a, t)
@@ -84,8 +103,8 @@ func (j *judge) reach() {
 		j.advise(a.manualForward()...)
 		j.advise(fmt.Sprintf("or turn on UPnP (or NAT-PMP/PCP) in the router's settings%s and run reach again", a.routerPage()),
 			"if this network is not yours (a cloud or office network), its admin or the provider's console opens ports")
-		if d.Target.IsValid() {
-			j.advise(a.checkFromOutside(d.Target))
+		if j.tgt.IsValid() {
+			j.advise(a.checkFromOutside(j.tgt))
 		}
 	}
 }
@@ -108,8 +127,15 @@ func (j *judge) proved() bool {
 		}
 		switch {
 		case p.Verdict == Verified:
-			d.Status, d.VerifiedBy, d.Target = StatusVerified, p.Via, p.Target
-			d.Headline = fmt.Sprintf("reachable at %s (verified by %s)", p.Target, viaText(p))
+			d.Status, d.VerifiedBy, d.Advice = StatusVerified, p.Via, nil
+			if p.Target.Addr().IsValid() && !p.Target.Addr().IsUnspecified() {
+				d.Target = p.Target
+			}
+			where := "at " + d.Target.String()
+			if !d.Target.IsValid() || d.Target.Port() == 0 {
+				where = fmt.Sprintf("from the internet on port %d", e.extPort())
+			}
+			d.Headline = fmt.Sprintf("reachable %s (verified by %s)", where, viaText(p))
 			return true
 		case p.Verdict == Open && e.OwnProgram && open == nil:
 			open = &e.Probes[i]
@@ -137,6 +163,9 @@ func (j *judge) counts(p ProbeEvidence) bool {
 	}
 	a := p.Target.Addr().Unmap()
 	stun := j.e.STUN.Unmap()
+	if a == j.e.LocalIP.Unmap() {
+		return false // to this host's own address: it never left the host
+	}
 	if c := ClassifyAddr(a); c != AddrPublic {
 		if p.Verdict == Verified {
 			j.fact("the probe came back through this router, but %s is %s, not public: another NAT stands between it and the internet", a, c)
@@ -167,13 +196,12 @@ func viaText(p ProbeEvidence) string {
 // target is the public address and port the internet should use.
 func (j *judge) target() netip.AddrPort {
 	e := j.e
-	port := e.extPort()
-	if port == 0 {
-		return netip.AddrPort{}
-	}
+	port := e.extPort() // zero (diagnose): the address is known, the port is not
 	stun := e.STUN.Unmap()
 	switch {
-	case j.d.NAT == NATNone:
+	case ClassifyAddr(e.LocalIP) == AddrPublic:
+		// Connections to the host's own address arrive on its interface,
+		// whatever address its own traffic leaves by (a VPN).
 		return netip.AddrPortFrom(e.LocalIP.Unmap(), port)
 	case ClassifyAddr(j.ext) == AddrPublic && e.Mapping != nil && e.Mapping.Made:
 		return netip.AddrPortFrom(j.ext, port)
@@ -200,7 +228,7 @@ func (j *judge) publicRouter(a advisor, t string) {
 		d.Status = StatusUnverified
 		d.Headline = fmt.Sprintf("mapped at %s, not verified from here", t)
 		j.loopbackCauses()
-		j.advise(a.checkFromOutside(d.Target),
+		j.advise(a.checkFromOutside(j.tgt),
 			fmt.Sprintf("if that fails too, check this host's firewall for %s", a.port()))
 	default:
 		d.Status = StatusUnreachable
