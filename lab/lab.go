@@ -65,7 +65,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -240,7 +239,7 @@ func (l *Lab) RouterWAN() string {
 func (l *Lab) Command(ctx context.Context, host, name string, args ...string) *exec.Cmd {
 	argv := append([]string{"netns", "exec", l.Namespace(host), name}, args...)
 	cmd := exec.CommandContext(ctx, "ip", argv...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = procAttr()
 	cmd.WaitDelay = waitDelay
 	return cmd
 }

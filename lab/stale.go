@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -97,12 +96,6 @@ func labPID(prefix, name string) (int, bool) {
 	return pid, true
 }
 
-// processAlive reports whether pid exists.
-func processAlive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
-}
-
 // removeNamespace kills every process in namespace ns and deletes it.
 func removeNamespace(ns string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
@@ -111,7 +104,7 @@ func removeNamespace(ns string) error {
 	if err == nil {
 		for _, f := range strings.Fields(string(out)) {
 			if pid, err := strconv.Atoi(f); err == nil && pid > 1 && pid != os.Getpid() {
-				_ = syscall.Kill(pid, syscall.SIGKILL)
+				killPID(pid)
 			}
 		}
 	}
