@@ -7,6 +7,7 @@ require (
 	github.com/jackpal/gateway v1.0.16
 	github.com/pion/stun/v3 v3.1.7
 	github.com/spf13/cobra v1.10.2
+	golang.org/x/net v0.49.0
 	golang.org/x/sys v0.41.0
 	golang.org/x/term v0.40.0
 )
@@ -21,7 +22,6 @@ require (
 	github.com/stretchr/testify v1.12.0 // indirect
 	github.com/wlynxg/anet v0.0.5 // indirect
 	golang.org/x/crypto v0.48.0 // indirect
-	golang.org/x/net v0.49.0 // indirect
 	golang.org/x/sync v0.0.0-20210220032951-036812b2e83c // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
 )
