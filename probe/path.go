@@ -25,7 +25,7 @@ const (
 
 // ErrHopsUnsupported means this system cannot read ICMP errors on an
 // unprivileged socket, so the hops toward the internet stay unknown.
-var ErrHopsUnsupported = errors.New("probe: reading the first hops needs Linux (IP_RECVERR); hops are unknown on this system")
+var ErrHopsUnsupported = errors.New("probe: reading the first hops is not supported on this system (Linux, macOS and Windows only); hops are unknown")
 
 // Hop is one router on the way to a target, as seen by a TTL-limited probe.
 type Hop struct {
