@@ -1,0 +1,180 @@
+// Package ledger records every mapping reach makes on a router, with the
+// process that made it, so that a later reach can tell its own leftovers
+// (an expose killed before it could clean up) from mappings that are
+// somebody's choice, and remove them. The ledger is one JSON file in the
+// user's state directory, written atomically under a file lock, so that
+// several reach processes can share it.
+package ledger
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// maxEntries bounds the ledger: far more than one user's mappings, and a
+// file that cannot grow without end if something keeps adding.
+const maxEntries = 256
+
+// Entry is one mapping reach made.
+type Entry struct {
+	Gateway      netip.Addr    `json:"gateway"`
+	Protocol     string        `json:"protocol"`
+	ExternalPort uint16        `json:"external_port"`
+	InternalIP   netip.Addr    `json:"internal_ip"`
+	InternalPort uint16        `json:"internal_port"`
+	Method       string        `json:"method"`
+	Lease        time.Duration `json:"lease"`
+	// Command is the reach command that made it: "expose" or "map".
+	Command string `json:"command"`
+	// PID and Started identify the process; Started (its start time, as
+	// the system counts it) tells a reused pid from the owner.
+	PID     int       `json:"pid"`
+	Started uint64    `json:"started"`
+	Created time.Time `json:"created"`
+}
+
+// Key says which mapping an entry is: the router, protocol and external
+// port.
+func (e Entry) Key() string {
+	return fmt.Sprintf("%s %s/%d", e.Gateway, e.Protocol, e.ExternalPort)
+}
+
+// Same reports whether e and o name the same mapping on the same router.
+func (e Entry) Same(o Entry) bool {
+	return e.Gateway == o.Gateway && e.Protocol == o.Protocol && e.ExternalPort == o.ExternalPort
+}
+
+// Ledger is the ledger file in one directory.
+type Ledger struct {
+	dir string
+}
+
+// DefaultDir is $XDG_STATE_HOME/reach, else ~/.local/state/reach (on
+// Windows and macOS the user's config directory + "/reach/state").
+func DefaultDir() (string, error) {
+	if d := os.Getenv("XDG_STATE_HOME"); d != "" {
+		return filepath.Join(d, "reach"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", fmt.Errorf("ledger: no home directory for the state: %w", err)
+	}
+	return stateDir(home), nil
+}
+
+// Open returns the ledger in dir; the file is made on the first write.
+func Open(dir string) *Ledger { return &Ledger{dir: dir} }
+
+func (l *Ledger) path() string { return filepath.Join(l.dir, "ledger.json") }
+
+// Warning is something the ledger set aside without failing (a corrupt
+// file).
+type Warning string
+
+// Update reads the entries under the lock, lets change edit them, and
+// writes the result atomically. A corrupt file is moved aside (and said so
+// in the warning); the ledger then starts empty.
+func (l *Ledger) Update(change func([]Entry) []Entry) (Warning, error) {
+	if err := os.MkdirAll(l.dir, 0o700); err != nil {
+		return "", fmt.Errorf("ledger: make %s: %w", l.dir, err)
+	}
+	unlock, err := lock(filepath.Join(l.dir, "ledger.lock"))
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	entries, warn := l.read()
+	out := change(append([]Entry(nil), entries...))
+	if len(out) > maxEntries {
+		out = out[len(out)-maxEntries:] // the oldest go first
+	}
+	return warn, l.write(out)
+}
+
+// List returns the entries (read under the lock).
+func (l *Ledger) List() ([]Entry, Warning, error) {
+	var got []Entry
+	warn, err := l.Update(func(e []Entry) []Entry { got = e; return e })
+	return got, warn, err
+}
+
+// Add records e, replacing an entry of the same mapping.
+func (l *Ledger) Add(e Entry) (Warning, error) {
+	return l.Update(func(es []Entry) []Entry {
+		out := es[:0]
+		for _, o := range es {
+			if !o.Same(e) {
+				out = append(out, o)
+			}
+		}
+		return append(out, e)
+	})
+}
+
+// Remove drops the entry of the same mapping as e, if any.
+func (l *Ledger) Remove(e Entry) (Warning, error) {
+	return l.Update(func(es []Entry) []Entry {
+		out := es[:0]
+		for _, o := range es {
+			if !o.Same(e) {
+				out = append(out, o)
+			}
+		}
+		return out
+	})
+}
+
+func (l *Ledger) read() ([]Entry, Warning) {
+	b, err := os.ReadFile(l.path())
+	if errors.Is(err, os.ErrNotExist) || (err == nil && len(b) == 0) {
+		return nil, ""
+	}
+	var f file
+	if err == nil {
+		err = json.Unmarshal(b, &f)
+	}
+	if err != nil {
+		aside := l.path() + ".corrupt"
+		os.Rename(l.path(), aside)
+		return nil, Warning(fmt.Sprintf("the ledger of reach's mappings (%s) could not be read (%v); it was moved to %s and reach starts a new one", l.path(), err, aside))
+	}
+	return f.Entries, ""
+}
+
+// file is the ledger's form on disk.
+type file struct {
+	Version int     `json:"version"`
+	Entries []Entry `json:"entries"`
+}
+
+func (l *Ledger) write(entries []Entry) error {
+	b, err := json.MarshalIndent(file{Version: 1, Entries: entries}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("ledger: encode: %w", err)
+	}
+	tmp, err := os.CreateTemp(l.dir, "ledger-*.json")
+	if err != nil {
+		return fmt.Errorf("ledger: write %s: %w", l.dir, err)
+	}
+	if _, err := tmp.Write(append(b, '\n')); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("ledger: write %s: %w", tmp.Name(), err)
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("ledger: write %s: %w", tmp.Name(), err)
+	}
+	tmp.Close()
+	if err := os.Rename(tmp.Name(), l.path()); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("ledger: replace %s: %w", l.path(), err)
+	}
+	return nil
+}

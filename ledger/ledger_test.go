@@ -1,0 +1,103 @@
+package ledger
+
+import (
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+func entry(port uint16) Entry {
+	pid, started := Self()
+	return Entry{Gateway: netip.MustParseAddr("192.168.1.1"), Protocol: "tcp", ExternalPort: port,
+		InternalIP: netip.MustParseAddr("192.168.1.10"), InternalPort: port, Method: "upnp-igd2",
+		Command: "expose", PID: pid, Started: started}
+}
+
+// Writers that run at once (two reach processes) lose no entry.
+func TestConcurrentWriters(t *testing.T) {
+	l := Open(t.TempDir())
+	var wg sync.WaitGroup
+	for i := range 40 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := l.Add(entry(uint16(2000 + i))); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	got, _, err := l.List()
+	if err != nil || len(got) != 40 {
+		t.Fatalf("%d entries after 40 concurrent adds (err %v), want 40", len(got), err)
+	}
+	if _, err := l.Remove(entry(2000)); err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := l.List(); len(got) != 39 {
+		t.Errorf("%d entries after a remove, want 39", len(got))
+	}
+}
+
+// A corrupt file is set aside with a warning, never a crash, and the
+// ledger goes on.
+func TestCorruptFileIsSetAside(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "ledger.json"), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	l := Open(dir)
+	warn, err := l.Add(entry(1234))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(warn), "could not be read") || !strings.Contains(string(warn), ".corrupt") {
+		t.Errorf("warning = %q, want that the file was set aside", warn)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ledger.json.corrupt")); err != nil {
+		t.Errorf("the corrupt file was not kept: %v", err)
+	}
+	if got, warn, _ := l.List(); len(got) != 1 || warn != "" {
+		t.Errorf("after recovery: %d entries, warning %q", len(got), warn)
+	}
+}
+
+// The same mapping is one entry; the ledger stays bounded.
+func TestReplaceAndBound(t *testing.T) {
+	l := Open(t.TempDir())
+	l.Add(entry(1234))
+	l.Add(entry(1234))
+	if got, _, _ := l.List(); len(got) != 1 {
+		t.Errorf("%d entries for one mapping added twice", len(got))
+	}
+	for i := range maxEntries + 10 {
+		l.Add(entry(uint16(3000 + i)))
+	}
+	got, _, _ := l.List()
+	if len(got) != maxEntries || got[len(got)-1].ExternalPort != uint16(3000+maxEntries+9) {
+		t.Errorf("%d entries, last %d: want the newest %d", len(got), got[len(got)-1].ExternalPort, maxEntries)
+	}
+}
+
+// An entry of this process is running; one whose pid was reused by
+// another process (another start time), or whose process is gone, is left
+// over.
+func TestOwner(t *testing.T) {
+	e := entry(1234)
+	if OwnerOf(e) != Running {
+		t.Errorf("this process's entry is %q", OwnerOf(e))
+	}
+	reused := e
+	reused.Started = e.Started + 12345
+	if OwnerOf(reused) != LeftOver {
+		t.Errorf("an entry whose pid now runs another process is %q, want left over", OwnerOf(reused))
+	}
+	gone := e
+	gone.PID = 1 << 30
+	if OwnerOf(gone) != LeftOver {
+		t.Errorf("an entry of a process that is gone is %q", OwnerOf(gone))
+	}
+}
