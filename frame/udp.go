@@ -1,0 +1,316 @@
+package frame
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// DefaultUDPPeers is how many UDP peers the server remembers at once for
+// its client log: more than the players of any home game server, and a
+// table of a few kilobytes whatever the traffic.
+const DefaultUDPPeers = 256
+
+// udpReadBuffer holds the largest UDP datagram (65,507 payload bytes over
+// IPv4), so that no datagram is cut short and mistaken for a frame.
+const udpReadBuffer = 64 << 10
+
+// udpErrorPause is the pause after a failed read that is not the end of
+// the socket (an ICMP error reported on it, a full buffer): long enough
+// not to spin, short enough that no datagram waits long.
+const udpErrorPause = 5 * time.Millisecond
+
+// ErrPeerForgotten: the UDP server's peer table was full, and this peer,
+// heard from longest ago, was forgotten to make room. Its datagrams are
+// still echoed; it comes back as a new client when it sends again.
+var ErrPeerForgotten = errors.New("frame: udp peer table full; the peer heard from longest ago was forgotten")
+
+// UDPConfig configures a UDPServer.
+type UDPConfig struct {
+	MaxFrame int // largest payload accepted; zero means DefaultMaxFrame
+	// MaxPeers bounds the peers remembered for the client log; zero means
+	// DefaultUDPPeers. Every datagram is echoed, remembered or not.
+	MaxPeers int
+	// IdleTimeout is how long a peer may stay silent before it is
+	// forgotten (EventDisconnect with an *IdleError); zero means
+	// DefaultIdleTimeout.
+	IdleTimeout time.Duration
+	// OnEvent receives every event; nil means none. A peer's first valid
+	// datagram gives EventConnect, each echoed frame EventMessage, each
+	// datagram that is not exactly one frame EventError (nothing is
+	// echoed), and a forgotten peer EventDisconnect (ErrPeerForgotten, an
+	// *IdleError, or ErrServerClosed on Shutdown). It is called from the
+	// Serve goroutines, which wait for it: it must be safe for concurrent
+	// use and return quickly.
+	OnEvent func(Event)
+}
+
+// UDPServer is the framed echo server over UDP: every datagram holding
+// exactly one frame is sent back to its sender unchanged. The echo is the
+// datagram received, never more, so the server amplifies nothing. Memory
+// is one read buffer per socket and a bounded table of peers.
+type UDPServer struct {
+	cfg UDPConfig
+
+	mu     sync.Mutex
+	closed bool
+	conns  map[net.PacketConn]struct{}
+	peers  map[netip.AddrPort]*udpPeer
+	nextID uint64
+	wg     sync.WaitGroup // Serve loops
+}
+
+// udpPeer is one remembered sender.
+type udpPeer struct {
+	id     uint64
+	remote string
+	since  time.Time
+	last   time.Time
+	frames uint64
+}
+
+// NewUDPServer returns a UDPServer with cfg's zero values replaced by
+// defaults.
+func NewUDPServer(cfg UDPConfig) *UDPServer {
+	if cfg.MaxFrame <= 0 {
+		cfg.MaxFrame = DefaultMaxFrame
+	}
+	if cfg.MaxPeers <= 0 {
+		cfg.MaxPeers = DefaultUDPPeers
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = DefaultIdleTimeout
+	}
+	return &UDPServer{
+		cfg:   cfg,
+		conns: make(map[net.PacketConn]struct{}),
+		peers: make(map[netip.AddrPort]*udpPeer),
+	}
+}
+
+// Serve echoes the datagrams arriving on pc until Shutdown, then returns
+// ErrServerClosed. Errors a read reports for an earlier datagram (ICMP
+// unreachable from a peer that left) are skipped; any other read error is
+// returned. Serve closes pc when it returns.
+func (s *UDPServer) Serve(pc net.PacketConn) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		pc.Close()
+		return ErrServerClosed
+	}
+	s.conns[pc] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, pc)
+		s.mu.Unlock()
+		pc.Close()
+		s.wg.Done()
+	}()
+
+	buf := make([]byte, udpReadBuffer)
+	for {
+		// Wake up when the oldest peer falls idle, to say it left.
+		pc.SetReadDeadline(s.nextExpiry())
+		n, from, err := pc.ReadFrom(buf)
+		if err != nil {
+			switch {
+			case s.isClosed():
+				return ErrServerClosed
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				s.expire(time.Now())
+				continue
+			case skippable(err):
+				time.Sleep(udpErrorPause)
+				continue
+			}
+			return fmt.Errorf("frame: udp read on %s: %w", pc.LocalAddr(), err)
+		}
+		s.handle(pc, buf[:n], from)
+	}
+}
+
+// skippable reports whether a UDP read error concerns one datagram or peer
+// rather than the socket.
+func skippable(err error) bool {
+	for _, errno := range []syscall.Errno{syscall.ECONNREFUSED, syscall.EHOSTUNREACH, syscall.ENETUNREACH,
+		syscall.ECONNRESET, syscall.ENOBUFS, syscall.ENOMEM, syscall.EINTR, syscall.EAGAIN, syscall.EMSGSIZE} {
+		if errors.Is(err, errno) {
+			return true
+		}
+	}
+	return false
+}
+
+// handle echoes one datagram if it is one frame, and reports it.
+func (s *UDPServer) handle(pc net.PacketConn, b []byte, from net.Addr) {
+	remote := from.String()
+	ap, _ := netip.ParseAddrPort(remote)
+	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+	payload, err := ParseDatagram(b, s.cfg.MaxFrame)
+	if err != nil {
+		id, n := s.known(ap)
+		s.emit(Event{Kind: EventError, Client: id, Remote: remote, Err: err, Clients: n})
+		return
+	}
+	if _, err := pc.WriteTo(b, from); err != nil {
+		id, n := s.known(ap)
+		s.emit(Event{Kind: EventError, Client: id, Remote: remote, Err: fmt.Errorf("frame: udp echo to %s: %w", remote, err), Clients: n})
+		return
+	}
+	now := time.Now()
+	p, isNew, gone, n := s.touch(ap, remote, now)
+	for _, g := range gone {
+		s.emit(Event{Kind: EventDisconnect, Client: g.id, Remote: g.remote, Err: ErrPeerForgotten, Clients: n})
+	}
+	if isNew {
+		s.emit(Event{Kind: EventConnect, Client: p.id, Remote: remote, Clients: n})
+	}
+	s.emit(Event{Kind: EventMessage, Client: p.id, Remote: remote, Payload: payload, Clients: n})
+}
+
+// touch records a frame from ap, remembering it if new (forgetting the
+// peer heard from longest ago when the table is full). It returns a copy
+// of the peer, whether it is new, the peers forgotten and the table size.
+func (s *UDPServer) touch(ap netip.AddrPort, remote string, now time.Time) (udpPeer, bool, []udpPeer, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.peers[ap]; ok {
+		p.last = now
+		p.frames++
+		return *p, false, nil, len(s.peers)
+	}
+	var gone []udpPeer
+	for len(s.peers) >= s.cfg.MaxPeers {
+		var oldest netip.AddrPort
+		var op *udpPeer
+		for k, p := range s.peers {
+			if op == nil || p.last.Before(op.last) {
+				oldest, op = k, p
+			}
+		}
+		delete(s.peers, oldest)
+		gone = append(gone, *op)
+	}
+	s.nextID++
+	p := &udpPeer{id: s.nextID, remote: remote, since: now, last: now, frames: 1}
+	s.peers[ap] = p
+	return *p, true, gone, len(s.peers)
+}
+
+// known returns the id of ap if remembered (else 0) and the table size.
+func (s *UDPServer) known(ap netip.AddrPort) (uint64, int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.peers[ap]; ok {
+		return p.id, len(s.peers)
+	}
+	return 0, len(s.peers)
+}
+
+// nextExpiry is when the peer heard from longest ago falls idle; zero (no
+// deadline) when no peer is remembered.
+func (s *UDPServer) nextExpiry() time.Time {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var t time.Time
+	for _, p := range s.peers {
+		if t.IsZero() || p.last.Before(t) {
+			t = p.last
+		}
+	}
+	if t.IsZero() {
+		return t
+	}
+	return t.Add(s.cfg.IdleTimeout)
+}
+
+// expire forgets the peers silent for the idle timeout and reports them.
+func (s *UDPServer) expire(now time.Time) {
+	s.mu.Lock()
+	var gone []udpPeer
+	for k, p := range s.peers {
+		if now.Sub(p.last) >= s.cfg.IdleTimeout {
+			gone = append(gone, *p)
+			delete(s.peers, k)
+		}
+	}
+	n := len(s.peers)
+	s.mu.Unlock()
+	slices.SortFunc(gone, func(a, b udpPeer) int { return cmp.Compare(a.id, b.id) })
+	for _, g := range gone {
+		s.emit(Event{Kind: EventDisconnect, Client: g.id, Remote: g.remote, Err: &IdleError{Timeout: s.cfg.IdleTimeout}, Clients: n})
+	}
+}
+
+// Clients returns the remembered peers, oldest first; Frames counts the
+// frames echoed to each.
+func (s *UDPServer) Clients() []ClientInfo {
+	s.mu.Lock()
+	out := make([]ClientInfo, 0, len(s.peers))
+	for _, p := range s.peers {
+		out = append(out, ClientInfo{ID: p.id, Remote: p.remote, Since: p.since, Frames: p.frames})
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b ClientInfo) int { return cmp.Compare(a.ID, b.ID) })
+	return out
+}
+
+func (s *UDPServer) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// emit hands e to OnEvent, stamped with the time.
+func (s *UDPServer) emit(e Event) {
+	if s.cfg.OnEvent != nil {
+		e.Time = time.Now()
+		s.cfg.OnEvent(e)
+	}
+}
+
+// Shutdown closes every socket, waits until the Serve loops have ended or
+// ctx is done, and reports each remembered peer disconnected with
+// ErrServerClosed. The server cannot be used again.
+func (s *UDPServer) Shutdown(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	for pc := range s.conns {
+		pc.Close()
+	}
+	s.mu.Unlock()
+
+	finished := make(chan struct{})
+	go func() {
+		s.wg.Wait()
+		close(finished)
+	}()
+	select {
+	case <-finished:
+	case <-ctx.Done():
+		return fmt.Errorf("frame: udp shutdown: %w", ctx.Err())
+	}
+	s.mu.Lock()
+	gone := make([]udpPeer, 0, len(s.peers))
+	for k, p := range s.peers {
+		gone = append(gone, *p)
+		delete(s.peers, k)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(gone, func(a, b udpPeer) int { return cmp.Compare(a.id, b.id) })
+	for _, g := range gone {
+		s.emit(Event{Kind: EventDisconnect, Client: g.id, Remote: g.remote, Err: ErrServerClosed})
+	}
+	return nil
+}
