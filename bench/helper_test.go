@@ -38,6 +38,9 @@ var (
 
 func TestMain(m *testing.M) {
 	if mode := os.Getenv(helperEnv); mode != "" {
+		if addr, ok := strings.CutPrefix(mode, rawEchoMode); ok {
+			os.Exit(runRawEcho(addr))
+		}
 		os.Exit(runDiscoverHelper(mode))
 	}
 	flag.Parse()
