@@ -121,8 +121,8 @@ func startReachServe(b *testing.B, name string, extra ...string) *echoServer {
 // echoClient is one connection of the load generator.
 type echoClient struct {
 	conn       *net.TCPConn
-	block      []byte // frames written, one per Write
-	frame      int    // bytes of one frame
+	block      []byte        // frames written, one per Write
+	frame      int           // bytes of one frame
 	tokens     chan struct{} // one per block in flight
 	dead       chan struct{} // closed when the reader fails
 	sent, recv int64
