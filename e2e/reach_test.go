@@ -53,11 +53,11 @@ func reachCmd(ctx context.Context, t *testing.T, l *lab.Lab, host string, args .
 	t.Helper()
 	cmd := l.Command(ctx, host, reachBin, args...)
 	home := filepath.Join(l.Dir(), "home-"+host) // one user per host: map, then unmap, share the cache
-	env := []string{"XDG_CACHE_HOME=" + filepath.Join(home, ".cache"), "HOME=" + home, "NO_PROXY=*"}
+	env := []string{"XDG_CACHE_HOME=" + filepath.Join(home, ".cache"), "XDG_STATE_HOME=" + filepath.Join(home, ".state"), "HOME=" + home, "NO_PROXY=*"}
 	for _, kv := range os.Environ() {
 		k, _, _ := strings.Cut(kv, "=")
 		switch strings.ToLower(k) {
-		case "http_proxy", "https_proxy", "all_proxy", "no_proxy", "xdg_cache_home", "home":
+		case "http_proxy", "https_proxy", "all_proxy", "no_proxy", "xdg_cache_home", "xdg_state_home", "home":
 			continue
 		}
 		env = append(env, kv)

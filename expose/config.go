@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/reach-net/reach/frame"
+	"github.com/reach-net/reach/ledger"
 	"github.com/reach-net/reach/probe"
 	"github.com/reach-net/reach/upnp"
 )
@@ -44,6 +45,8 @@ var (
 	ErrNoMapping = errors.New("expose: no mapping was made")
 	// ErrServe means the echo server could not listen (see the Step).
 	ErrServe = errors.New("expose: the echo server could not start")
+	// ErrExposed means a running reach already exposes the port.
+	ErrExposed = errors.New("expose: a running reach already exposes the port")
 )
 
 // Config is one exposure. Port is required; the zero value of every other
@@ -73,6 +76,11 @@ type Config struct {
 	MapOnly bool
 	// Timeout bounds each router request; zero means DefaultTimeout.
 	Timeout time.Duration
+	// Ledger records the mapping so that a later reach can remove it if
+	// this process dies without cleaning up; nil keeps no record. Command
+	// is what the ledger says made it ("expose", "map"; empty: expose).
+	Ledger  *ledger.Ledger
+	Command string
 
 	// Router is how the router is found.
 	Router upnp.Config
@@ -106,6 +114,9 @@ func (c *Config) defaults() {
 	}
 	if c.ExternalPort == 0 {
 		c.ExternalPort = c.Port
+	}
+	if c.Command == "" {
+		c.Command = "expose"
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = DefaultTimeout

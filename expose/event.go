@@ -83,6 +83,16 @@ type Renewed struct {
 	RetryIn time.Duration
 }
 
+// SelfCheck is the probe after a renewal, where the setup proved the
+// mapping by loopback: a mapping the router still lists can stop
+// forwarding, and only a round trip shows it. Repaired reports that the
+// mapping was deleted and made again after a failed probe.
+type SelfCheck struct {
+	OK, Repaired bool
+	Target       netip.AddrPort
+	Detail       string
+}
+
 // Client is an event of the echo server; its payload is valid only during
 // the OnEvent call.
 type Client struct{ frame.Event }
@@ -91,6 +101,8 @@ type Client struct{ frame.Event }
 type Stopped struct {
 	Mapped  bool
 	Deleted bool
+	// Kept reports a mapping that was there before the session: it stays.
+	Kept    bool
 	Mapping upnp.Mapping
 	Method  upnp.Method
 	// Err is why the mapping could not be removed; Cause why hosting
@@ -105,4 +117,5 @@ func (*Verified) event()  {}
 func (*Listening) event() {}
 func (*Renewed) event()   {}
 func (*Client) event()    {}
+func (*SelfCheck) event() {}
 func (*Stopped) event()   {}

@@ -62,6 +62,8 @@ func (s *Session) renew(ctx context.Context) time.Duration {
 	if err != nil {
 		return renewRetry
 	}
+	s.record() // the router may have moved it, or a new address
+	s.selfCheck(ctx)
 	return s.lease.RenewEvery()
 }
 
@@ -145,7 +147,9 @@ func (s *Session) Close(ctx context.Context, cause error) *Stopped {
 		cause = nil
 	}
 	st.Cause = cause
-	if s.lease != nil {
+	if s.lease != nil && s.adopted {
+		st.Mapped, st.Kept, st.Mapping, st.Method = true, true, s.lease.Mapping(), s.lease.Method()
+	} else if s.lease != nil {
 		st.Mapped, st.Mapping, st.Method = true, s.lease.Mapping(), s.lease.Method()
 		rctx, cancel := context.WithTimeout(ctx, releaseWait)
 		err := s.lease.Release(rctx)
@@ -153,6 +157,7 @@ func (s *Session) Close(ctx context.Context, cause error) *Stopped {
 		st.Deleted, st.Err = err == nil, err
 		if err == nil {
 			s.lease = nil
+			s.forget()
 		}
 	}
 	s.emit(st)

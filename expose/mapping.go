@@ -30,6 +30,7 @@ func (s *Session) mapPort(ctx context.Context) {
 		}
 		s.emit(st)
 	}
+	s.adopted = s.existing(ctx, want)
 	s.emit(&Progress{What: fmt.Sprintf("mapping port %d/%s", want.ExternalPort, want.Protocol)})
 	lease, err := upnp.Map(ctx, s.router, req)
 	s.ev.Mapping = MappingEvidence(want.ExternalPort, lease, err)
@@ -43,6 +44,7 @@ func (s *Session) mapPort(ctx context.Context) {
 		return
 	}
 	s.lease = lease
+	s.record()
 	got := lease.Mapping()
 	detail := fmt.Sprintf("%d/%s -> %s:%d via %s, %s", got.ExternalPort, got.Protocol, got.InternalIP, got.InternalPort, lease.Method(), leaseText(got))
 	mark := MarkOK
@@ -54,9 +56,40 @@ func (s *Session) mapPort(ctx context.Context) {
 		detail += fmt.Sprintf(" (port %d was taken; the router gave %d)", want.ExternalPort, got.ExternalPort)
 		mark = MarkWarn
 	}
+	if s.adopted {
+		detail += " (it was there before reach started: kept on exit)"
+	}
 	s.emit(&Step{Name: "map", Mark: mark, Detail: detail})
 
 	s.externalOf(ctx, lease)
+}
+
+// existing reports whether the router already forwards the port to this
+// host's same port (a mapping the user made, or reach map's): the session
+// then renews it but leaves it on exit. Only UPnP can list.
+func (s *Session) existing(ctx context.Context, want upnp.Mapping) bool {
+	l, ok := s.router.Services[0].(upnp.Lister)
+	if !ok || s.cfg.MapOnly {
+		return false
+	}
+	for _, e := range s.live {
+		if e.ExternalPort == want.ExternalPort && e.Protocol == string(want.Protocol) && e.Command == "expose" {
+			return false // an expose's own: healed or refused already
+		}
+	}
+	lctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	list, err := l.Mappings(lctx)
+	if err != nil {
+		return false
+	}
+	for _, m := range list {
+		if m.ExternalPort == want.ExternalPort && m.Protocol == want.Protocol &&
+			m.InternalIP == want.InternalIP && m.InternalPort == want.InternalPort {
+			return true
+		}
+	}
+	return false
 }
 
 // externalOf reads the router's external address from a service (or the

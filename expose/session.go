@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/reach-net/reach/frame"
+	"github.com/reach-net/reach/ledger"
 	"github.com/reach-net/reach/probe"
 	"github.com/reach-net/reach/upnp"
 )
@@ -23,6 +24,13 @@ type Session struct {
 	srv    *frame.Server
 	ln     net.Listener
 	served chan error
+
+	// live are the ledger's entries of running reach processes on this
+	// router; recorded is the session's own entry; adopted reports that
+	// the mapping existed before the session (it is kept on exit).
+	live     []ledger.Entry
+	recorded *ledger.Entry
+	adopted  bool
 
 	mu    sync.Mutex // guards ev and ready against the server's events
 	ev    probe.Evidence
@@ -55,6 +63,12 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 		}
 	}
 	if s.router != nil && len(s.router.Services) > 0 {
+		if e := s.takenByReach(s.live); e != nil {
+			s.emit(&Step{Name: "map", Mark: MarkFail, Detail: fmt.Sprintf("port %d/%s is already exposed by reach pid %d (reach %s); stop it first, or pick another external port",
+				e.ExternalPort, e.Protocol, e.PID, e.Command)})
+			<-pathc
+			return s, ErrExposed
+		}
 		s.mapPort(ctx)
 	}
 	if ctx.Err() != nil {
@@ -117,6 +131,7 @@ func (s *Session) findRouter(ctx context.Context) {
 	s.router = r
 	s.ev.Gateway, s.ev.LocalIP, s.ev.Looked = r.Gateway, r.LocalIP, true
 	s.emit(&Step{Name: "gateway", Mark: MarkOK, Detail: fmt.Sprintf("%s (this host %s)", r.Gateway, r.LocalIP)})
+	s.live = Heal(ctx, r, cfg.Ledger, s.emit)
 	s.ev.Services, s.ev.Silent = ServiceEvidence(r)
 	if _, err := r.Pick(cfg.Family); err != nil {
 		st := &Step{Name: "service", Mark: MarkFail, Detail: "none answered: UPnP IGD, PCP and NAT-PMP are all silent", Err: err}

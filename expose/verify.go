@@ -121,3 +121,46 @@ func roundRTT(d time.Duration) time.Duration {
 	}
 	return d.Round(time.Millisecond)
 }
+
+// selfCheck probes again after a renewal when the setup was proved by
+// loopback; a failed probe deletes and re-makes the mapping, then probes
+// once more.
+func (s *Session) selfCheck(ctx context.Context) {
+	s.mu.Lock()
+	proved := s.ready != nil && s.ready.Diagnosis.VerifiedBy == probe.ViaLoopback
+	s.mu.Unlock()
+	if !proved || s.cfg.NoServe {
+		return
+	}
+	target, _ := s.probeTarget()
+	if !target.IsValid() {
+		return
+	}
+	if pe := s.probe(ctx, target); pe.Verdict == probe.Verified {
+		s.emit(&SelfCheck{OK: true, Target: target, Detail: "probe echoed through " + target.String()})
+		return
+	}
+	if ctx.Err() != nil {
+		return
+	}
+	rctx, cancel := context.WithTimeout(ctx, releaseWait)
+	s.lease.Release(rctx)
+	cancel()
+	req := upnp.MapRequest{Mapping: s.lease.Mapping(), Family: s.lease.Method().Fam(), Timeout: s.cfg.Timeout, FindRouter: s.cfg.FindRouter}
+	lease, err := upnp.Map(ctx, s.lease.Router(), req)
+	if err != nil {
+		s.emit(&SelfCheck{Target: target, Detail: "the probe did not come back and the mapping could not be made again: " + upnp.Summary(err)})
+		return
+	}
+	s.lease = lease
+	s.record()
+	pe := s.probe(ctx, target)
+	ev := &SelfCheck{Repaired: true, OK: pe.Verdict == probe.Verified, Target: target}
+	ev.Detail = "the probe did not come back although the router listed the mapping; deleted and made it again: "
+	if ev.OK {
+		ev.Detail += "it echoes again"
+	} else {
+		ev.Detail += "still no echo (" + string(pe.Verdict) + ")"
+	}
+	s.emit(ev)
+}

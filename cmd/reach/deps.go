@@ -6,6 +6,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/reach-net/reach/ledger"
 	"github.com/reach-net/reach/probe"
 	"github.com/reach-net/reach/upnp"
 )
@@ -29,6 +30,8 @@ type deps struct {
 	After func(time.Duration) <-chan time.Time
 	// Config is the base router configuration (ports, cache, logger).
 	Config upnp.Config
+	// Ledger records the mappings reach makes; nil keeps none.
+	Ledger *ledger.Ledger
 }
 
 func defaultDeps() *deps {
@@ -39,7 +42,18 @@ func defaultDeps() *deps {
 		PublicAddr:  probe.PublicAddr,
 		Hops:        probe.Hops,
 		Hostname:    os.Hostname,
+		Ledger:      defaultLedger(),
 	}
+}
+
+// defaultLedger is the ledger in the user's state directory; nil when
+// there is none (no home directory).
+func defaultLedger() *ledger.Ledger {
+	dir, err := ledger.DefaultDir()
+	if err != nil {
+		return nil
+	}
+	return ledger.Open(dir)
 }
 
 // findRouter is the real discovery, with goupnp's own logging silenced.

@@ -88,6 +88,7 @@ type diagnoseReport struct {
 	NAT       probe.NAT         `json:"nat"`
 	Evidence  []string          `json:"evidence"`
 	Causes    []string          `json:"causes,omitempty"`
+	Healed    []string          `json:"healed,omitempty"`
 	Advice    []string          `json:"advice"`
 	Error     string            `json:"error,omitempty"`
 }
@@ -126,6 +127,12 @@ func runDiagnose(ctx context.Context, ios *IOStreams, d *deps, o *diagnoseOption
 		rep.Gateway, rep.LocalIP = r.Gateway.String(), r.LocalIP.String()
 		rep.Interface = interfaceOf(r.LocalIP)
 		st.done(markOK, "gateway", fmt.Sprintf("%s (this host %s on %s)", r.Gateway, r.LocalIP, orDash(rep.Interface)))
+		expose.Heal(ctx, r, d.Ledger, func(ev expose.Event) {
+			if h, ok := ev.(*expose.Step); ok {
+				rep.Healed = append(rep.Healed, h.Detail)
+			}
+			st.render(ev)
+		})
 		for _, dev := range r.Others {
 			rep.Others = append(rep.Others, describeDevice(dev))
 		}

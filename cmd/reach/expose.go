@@ -54,7 +54,13 @@ func newExposeCmd(ios *IOStreams, d *deps) *cobra.Command {
      half its life (at least every 5 minutes) and re-creating the mapping
      if the router lost it; a reach check from outside that arrives while
      hosting is the proof a loopback could not give, and is reported;
-  8. on exit removes the mapping it made, and only that one.
+  8. on exit (Ctrl-C, SIGTERM, a closed terminal) removes the mapping it
+     made, and only that one; a mapping that was there before is kept.
+
+Every mapping is recorded in a ledger in the user's state directory: a
+mapping left by an expose that was killed is removed by the next reach that
+talks to the router, and a port a running reach exposes is never taken over.
+The lease is 10 minutes by default, so a leftover also closes by itself.
 
 Without any mapping service it still hosts the server and tells you how to
 forward the port by hand (--require-mapping makes that exit 1 instead).`,
@@ -74,7 +80,7 @@ forward the port by hand (--require-mapping makes that exit 1 instead).`,
 	cmd.Flags().IntVarP(&o.Port, "port", "p", 0, "local port to host and forward (required)")
 	cmd.Flags().StringVar(&o.ExternalPort, "external-port", "", "port on the router's external address (default: --port; auto: a free one)")
 	cmd.Flags().StringVar(&o.Proto, "proto", "tcp", "tcp or udp (udp maps only; the echo server and the proof are TCP)")
-	cmd.Flags().DurationVar(&o.Lease, "lease", time.Hour, "mapping lease, renewed at half its life and at least every 5m (0 = permanent)")
+	cmd.Flags().DurationVar(&o.Lease, "lease", defaultExposeLease, "mapping lease, renewed at half its life and at least every 5m (0 = permanent)")
 	cmd.Flags().BoolVar(&o.NoServe, "no-serve", false, "do not start the echo server: your own program listens on --port")
 	cmd.Flags().BoolVar(&o.RequireMapping, "require-mapping", false, "exit 1 when no mapping can be made, instead of hosting anyway")
 	cmd.Flags().StringVar(&o.Description, "description", "", "label shown in the router's mapping list (default: reach PORT on HOST)")
@@ -83,6 +89,12 @@ forward the port by hand (--require-mapping makes that exit 1 instead).`,
 	addHostFlags(cmd, &o.hostOptions)
 	return cmd
 }
+
+// defaultExposeLease is short so that a mapping left by an expose that was
+// killed (kill -9, a power cut) closes by itself within minutes even if no
+// reach runs again to heal it; renewing at half of it is one cheap request
+// every 5 minutes.
+const defaultExposeLease = 10 * time.Minute
 
 func (o *exposeOptions) validate() error {
 	if err := o.hostOptions.validate(); err != nil {
@@ -126,7 +138,7 @@ func runExpose(ctx context.Context, ios *IOStreams, d *deps, o *exposeOptions) e
 		Timeout: o.Timeout, Router: rcfg, STUN: o.servers, Bind: o.Bind, Server: o.serverConfig(),
 		OnEvent:    r.render,
 		FindRouter: d.FindRouter, FindGateway: d.FindGateway, Check: d.Check, PublicAddr: d.PublicAddr, Hops: d.Hops,
-		After: d.After,
+		After: d.After, Ledger: d.Ledger, Command: "expose",
 	}
 	if cfg.Description == "" {
 		cfg.Description = mappingDescription(d, cfg.Port)
@@ -148,7 +160,7 @@ func runExpose(ctx context.Context, ios *IOStreams, d *deps, o *exposeOptions) e
 	switch {
 	case errors.Is(err, expose.ErrNoMapping):
 		return withCode(exitNo, errors.New("no mapping was made (--require-mapping)"))
-	case errors.Is(err, expose.ErrServe):
+	case errors.Is(err, expose.ErrServe), errors.Is(err, expose.ErrExposed):
 		return withCode(exitNo, jsonErr(o.JSON, err))
 	case err != nil:
 		return withCode(exitNo, err)

@@ -43,6 +43,8 @@ func (r *exposeRenderer) render(ev expose.Event) {
 		r.renewed(e)
 	case *expose.Client:
 		r.log.event(e.Event)
+	case *expose.SelfCheck:
+		r.selfCheck(e)
 	case *expose.Stopped:
 		r.stopped(e)
 	}
@@ -149,16 +151,18 @@ func (r *exposeRenderer) renewed(e *expose.Renewed) {
 
 func (r *exposeRenderer) stopped(e *expose.Stopped) {
 	detail := "no mapping was made, nothing to remove"
-	if e.Mapped {
+	if e.Kept {
+		detail = fmt.Sprintf("kept mapping %d/%s: it was there before reach started", e.Mapping.ExternalPort, e.Mapping.Protocol)
+	} else if e.Mapped {
 		if e.Deleted {
 			detail = fmt.Sprintf("removed mapping %d/%s", e.Mapping.ExternalPort, e.Mapping.Protocol)
 		} else {
 			detail = fmt.Sprintf("could not remove mapping %d/%s: %s; remove it with '%s' or in the router's page",
-				e.Mapping.ExternalPort, e.Mapping.Protocol, upnp.Summary(e.Err), unmapHint(e.Mapping))
+				e.Mapping.ExternalPort, e.Mapping.Protocol, upnp.Summary(e.Err), unmapHint(e.Mapping, e.Method))
 		}
 	}
 	if r.json {
-		ev := map[string]any{"event": "stopped", "mapped": e.Mapped, "mapping_deleted": e.Deleted, "detail": detail}
+		ev := map[string]any{"event": "stopped", "mapped": e.Mapped, "mapping_deleted": e.Deleted, "mapping_kept": e.Kept, "detail": detail}
 		if e.Cause != nil {
 			ev["error"] = e.Cause.Error()
 		}
@@ -170,6 +174,16 @@ func (r *exposeRenderer) stopped(e *expose.Stopped) {
 		r.ios.printf("\n") // past the ^C the terminal echoed
 	}
 	r.ios.printf("stopped: %s\n", detail)
+}
+
+func (r *exposeRenderer) selfCheck(e *expose.SelfCheck) {
+	if r.json {
+		r.ios.writeJSON(map[string]any{"event": "self-check", "ok": e.OK, "repaired": e.Repaired, "target": e.Target.String(), "detail": e.Detail})
+		return
+	}
+	if !e.OK || e.Repaired {
+		r.ios.printf("self-check: %s\n", e.Detail)
+	}
 }
 
 // target is host:port for a line.

@@ -98,7 +98,7 @@ func runMap(ctx context.Context, ios *IOStreams, d *deps, o *mapOptions) error {
 			}
 			st.render(ev)
 		},
-		FindRouter: d.FindRouter, FindGateway: d.FindGateway,
+		FindRouter: d.FindRouter, FindGateway: d.FindGateway, Ledger: d.Ledger, Command: "map",
 	}
 	if cfg.Description == "" {
 		cfg.Description = mappingDescription(d, cfg.Port)
@@ -131,7 +131,7 @@ func runMap(ctx context.Context, ios *IOStreams, d *deps, o *mapOptions) error {
 		ios.printf("but: %s\n", diag.Headline)
 		ios.diagnosis(probe.Diagnosis{Causes: diag.Causes, Advice: a})
 	}
-	ios.printf("remove it with: %s\n", unmapHint(got))
+	ios.printf("remove it with: %s\n", unmapHint(got, ready.Method))
 	return nil
 }
 
@@ -166,6 +166,7 @@ func routerStep(ctx context.Context, st *steps, d *deps, cfg upnp.Config, family
 		return nil, err
 	}
 	st.done(markOK, "gateway", fmt.Sprintf("%s (this host %s)", r.Gateway, r.LocalIP))
+	expose.Heal(ctx, r, d.Ledger, st.render)
 	m, err := r.Pick(family)
 	if err != nil {
 		s := &expose.Step{Name: "service", Mark: expose.MarkFail, Detail: upnp.Summary(err), Err: err}
@@ -220,10 +221,15 @@ func leaseText(l time.Duration) string {
 	return "lease " + l.String()
 }
 
-// unmapHint is the command that removes m.
-func unmapHint(m upnp.Mapping) string {
+// unmapHint is the command that removes m, made through method: the same
+// protocol, since PCP and NAT-PMP mappings are removed only through their
+// own.
+func unmapHint(m upnp.Mapping, method upnp.Method) string {
 	hint := fmt.Sprintf("reach unmap --port %d --proto %s", m.ExternalPort, m.Protocol)
-	if m.InternalPort != m.ExternalPort {
+	if f := method.Fam(); f != upnp.FamilyAuto {
+		hint += " --method " + f.String()
+	}
+	if m.InternalPort != m.ExternalPort && method.Fam() != upnp.FamilyUPnP {
 		hint += fmt.Sprintf(" --internal-port %d", m.InternalPort)
 	}
 	return hint

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"text/tabwriter"
 	"time"
 
+	"github.com/reach-net/reach/ledger"
 	"github.com/reach-net/reach/upnp"
 	"github.com/spf13/cobra"
 )
@@ -38,6 +40,24 @@ type mappingJSON struct {
 	LeaseS       int64  `json:"lease_s"`
 	Enabled      bool   `json:"enabled"`
 	Ours         bool   `json:"ours"`
+	// Owner is "reach (running, pid N)", "reach (left over)" or "not reach".
+	Owner string `json:"owner"`
+}
+
+// ownerOf says who made m, from the ledger.
+func ownerOf(m upnp.Mapping, gw netip.Addr, entries []ledger.Entry) string {
+	for _, e := range entries {
+		if e.Gateway == gw && e.Protocol == string(m.Protocol) && e.ExternalPort == m.ExternalPort && e.InternalIP == m.InternalIP {
+			switch {
+			case e.Command == "map":
+				return "reach map (stays until reach unmap)"
+			case ledger.OwnerOf(e) == ledger.Running:
+				return fmt.Sprintf("reach (running, pid %d)", e.PID)
+			}
+			return "reach (left over)"
+		}
+	}
+	return "not reach"
 }
 
 func runMappings(ctx context.Context, ios *IOStreams, d *deps, o *routerOptions) error {
@@ -67,12 +87,16 @@ func runMappings(ctx context.Context, ios *IOStreams, d *deps, o *routerOptions)
 		return reported(ctx, err, o.JSON)
 	}
 	st.done(markOK, "mappings", fmt.Sprintf("%d on %s", len(list), r.Gateway))
+	var entries []ledger.Entry
+	if d.Ledger != nil {
+		entries, _, _ = d.Ledger.List()
+	}
 	out := make([]mappingJSON, 0, len(list))
 	for _, m := range list {
 		out = append(out, mappingJSON{
 			ExternalPort: m.ExternalPort, Protocol: string(m.Protocol), InternalIP: addrString(m.InternalIP),
 			InternalPort: m.InternalPort, Description: m.Description, LeaseS: int64(m.Lease / time.Second),
-			Enabled: m.Enabled, Ours: m.InternalIP == r.LocalIP,
+			Enabled: m.Enabled, Ours: m.InternalIP == r.LocalIP, Owner: ownerOf(m, r.Gateway, entries),
 		})
 	}
 	if o.JSON {
@@ -84,7 +108,7 @@ func runMappings(ctx context.Context, ios *IOStreams, d *deps, o *routerOptions)
 		return nil
 	}
 	tw := tabwriter.NewWriter(ios.Out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "\tEXTERNAL\tPROTO\tINTERNAL\tLEASE\tDESCRIPTION")
+	fmt.Fprintln(tw, "\tEXTERNAL\tPROTO\tINTERNAL\tLEASE\tOWNER\tDESCRIPTION")
 	for _, m := range out {
 		mark, lease := "", "permanent"
 		if m.Ours {
@@ -93,7 +117,7 @@ func runMappings(ctx context.Context, ios *IOStreams, d *deps, o *routerOptions)
 		if m.LeaseS > 0 {
 			lease = (time.Duration(m.LeaseS) * time.Second).String()
 		}
-		fmt.Fprintf(tw, "%s\t%d\t%s\t%s:%d\t%s\t%s\n", mark, m.ExternalPort, m.Protocol, m.InternalIP, m.InternalPort, lease, m.Description)
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s:%d\t%s\t%s\t%s\n", mark, m.ExternalPort, m.Protocol, m.InternalIP, m.InternalPort, lease, m.Owner, m.Description)
 	}
 	tw.Flush()
 	ios.printf("* forwards to this host (%s)\n", r.LocalIP)

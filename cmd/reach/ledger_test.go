@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"net/netip"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/reach-net/reach/ledger"
+	"github.com/reach-net/reach/upnp"
+)
+
+// tableLister is a UPnP router whose list is its table.
+type tableLister struct{ *fakeMapper }
+
+func (l tableLister) Mappings(context.Context) ([]upnp.Mapping, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []upnp.Mapping
+	for _, m := range l.table {
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func leftover(port uint16, pid int) ledger.Entry {
+	return ledger.Entry{Gateway: netip.MustParseAddr("192.168.1.1"), Protocol: "tcp", ExternalPort: port,
+		InternalIP: netip.MustParseAddr("127.0.0.1"), InternalPort: port, Method: "upnp-igd2", Command: "expose", PID: pid}
+}
+
+// A mapping left by an expose whose process is gone is removed by the next
+// command that talks to the router, which says so; a running reach's
+// mapping is listed with its pid and never taken over.
+func TestLedgerHealsLeftoversAndRefusesTakeOver(t *testing.T) {
+	m := newFakeMapper("11.0.0.2")
+	d := fakeDeps(tableLister{m}, false)
+	d.Ledger = ledger.Open(t.TempDir())
+	m.Add(context.Background(), upnp.Mapping{Protocol: upnp.TCP, ExternalPort: 4000, InternalIP: netip.MustParseAddr("127.0.0.1"), InternalPort: 4000})
+	d.Ledger.Add(leftover(4000, 1<<30)) // no such process: killed long ago
+	m.Add(context.Background(), upnp.Mapping{Protocol: upnp.TCP, ExternalPort: 4001, InternalIP: netip.MustParseAddr("127.0.0.1"), InternalPort: 4001})
+	d.Ledger.Add(leftover(4001, 1)) // pid 1 runs
+
+	r := runCLI(context.Background(), d, "mappings")
+	if r.code != exitOK || !strings.Contains(r.err.String(), "removed 4000/tcp left by reach expose (pid 1073741824, exited)") {
+		t.Fatalf("mappings did not heal the leftover: exit %d\n%s", r.code, r.err)
+	}
+	if m.has(4000) {
+		t.Error("the leftover mapping is still on the router")
+	}
+	if !strings.Contains(r.out.String(), "reach (running, pid 1)") {
+		t.Errorf("mappings does not mark the running reach's mapping:\n%s", r.out)
+	}
+
+	r = runCLI(context.Background(), d, "expose", "--port", "4001", "--stun", "off", "--no-serve")
+	if r.code != exitNo || !strings.Contains(r.err.String(), "already exposed by reach pid 1") {
+		t.Errorf("expose took over a running reach's port: exit %d\n%s", r.code, r.err)
+	}
+	if !m.has(4001) {
+		t.Error("the running reach's mapping was removed")
+	}
+}
+
+// A mapping that was there before expose started is renewed but kept on
+// exit; one expose made is removed, and recorded only while it lives.
+func TestExposeKeepsAMappingItFound(t *testing.T) {
+	m := newFakeMapper("11.0.0.2")
+	d := fakeDeps(tableLister{m}, true)
+	d.Ledger = ledger.Open(t.TempDir())
+	port := freePort(t)
+	m.Add(context.Background(), upnp.Mapping{Protocol: upnp.TCP, ExternalPort: uint16(port), InternalIP: netip.MustParseAddr("127.0.0.1"), InternalPort: uint16(port)})
+	er := startExpose(t, d, "--port", strconv.Itoa(port))
+	er.next(t, "ready")
+	got := er.stop(t)
+	if stopped := lastEvent(t, got.out.String(), "stopped"); stopped["mapping_kept"] != true || stopped["mapping_deleted"] != false {
+		t.Errorf("stopped = %v, want the mapping kept", stopped)
+	}
+	if !m.has(uint16(port)) {
+		t.Error("expose removed a mapping it did not make")
+	}
+
+	other := freePort(t)
+	er = startExpose(t, d, "--port", strconv.Itoa(other))
+	er.next(t, "ready")
+	if entries, _, _ := d.Ledger.List(); len(entries) != 1 || entries[0].ExternalPort != uint16(other) {
+		t.Errorf("ledger while hosting = %+v, want the one mapping expose made", entries)
+	}
+	er.stop(t)
+	if entries, _, _ := d.Ledger.List(); len(entries) != 0 || m.has(uint16(other)) {
+		t.Errorf("after exit: ledger %+v, mapping left %v", entries, m.has(uint16(other)))
+	}
+}
+
+// unmap says "removed" only when the router's list no longer has it.
+func TestUnmapReadsBack(t *testing.T) {
+	m := newFakeMapper("11.0.0.2")
+	d := fakeDeps(tableLister{m}, false)
+	m.Add(context.Background(), upnp.Mapping{Protocol: upnp.TCP, ExternalPort: 4100, InternalIP: netip.MustParseAddr("127.0.0.1"), InternalPort: 7000})
+	r := runCLI(context.Background(), d, "unmap", "--port", "4100", "--json")
+	if r.code != exitOK || !strings.Contains(r.out.String(), `"removed":true`) || !strings.Contains(r.out.String(), `"checked":true`) || m.has(4100) {
+		t.Errorf("unmap of this host's mapping to another internal port: exit %d out %s err %s", r.code, r.out, r.err)
+	}
+}

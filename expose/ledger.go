@@ -1,0 +1,106 @@
+package expose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/reach-net/reach/ledger"
+	"github.com/reach-net/reach/upnp"
+)
+
+// healWait bounds the removal of one leftover mapping.
+const healWait = 3 * time.Second
+
+// Heal removes the mappings on r's router that an expose left behind when
+// it died without cleaning up (killed, a crash), and drops them from the
+// ledger; each is a Step. Mappings that reach map made are the user's
+// choice and stay. It returns the ledger's entries for r's router that
+// are still there (the running ones, and map's).
+func Heal(ctx context.Context, r *upnp.Router, led *ledger.Ledger, emit func(Event)) []ledger.Entry {
+	if led == nil || r == nil {
+		return nil
+	}
+	entries, warn, err := led.List()
+	if warn != "" {
+		emit(&Step{Name: "ledger", Mark: MarkWarn, Detail: string(warn)})
+	}
+	if err != nil {
+		emit(&Step{Name: "ledger", Mark: MarkWarn, Detail: "could not read reach's ledger: " + err.Error(), Err: err})
+		return nil
+	}
+	var kept []ledger.Entry
+	for _, e := range entries {
+		if e.Gateway != r.Gateway {
+			continue
+		}
+		if e.Command != "expose" || ledger.OwnerOf(e) == ledger.Running {
+			kept = append(kept, e)
+			continue
+		}
+		what := fmt.Sprintf("%d/%s left by reach expose (pid %d, exited)", e.ExternalPort, e.Protocol, e.PID)
+		svc, err := r.Pick(upnp.Method(e.Method).Fam())
+		if err == nil {
+			dctx, cancel := context.WithTimeout(ctx, healWait)
+			err = svc.Delete(dctx, upnp.Mapping{Protocol: upnp.Protocol(e.Protocol), ExternalPort: e.ExternalPort,
+				InternalIP: e.InternalIP, InternalPort: e.InternalPort})
+			cancel()
+		}
+		switch {
+		case err == nil, errors.Is(err, upnp.ErrNoSuchMapping):
+			led.Remove(e)
+			emit(&Step{Name: "heal", Mark: MarkWarn, Detail: "removed " + what})
+		case errors.Is(err, upnp.ErrNotOurs):
+			led.Remove(e) // the port now forwards elsewhere: not reach's any more
+		default:
+			kept = append(kept, e)
+			emit(&Step{Name: "heal", Mark: MarkWarn, Detail: "could not remove " + what + ": " + upnp.Summary(err), Err: err})
+		}
+	}
+	return kept
+}
+
+// record writes the session's mapping into the ledger.
+func (s *Session) record() {
+	if s.cfg.Ledger == nil || s.lease == nil || s.adopted {
+		return
+	}
+	m := s.lease.Mapping()
+	pid, started := ledger.Self()
+	e := ledger.Entry{Gateway: s.lease.Router().Gateway, Protocol: string(m.Protocol), ExternalPort: m.ExternalPort,
+		InternalIP: m.InternalIP, InternalPort: m.InternalPort, Method: string(s.lease.Method()), Lease: m.Lease,
+		Command: s.cfg.Command, PID: pid, Started: started, Created: time.Now()}
+	if s.recorded != nil && !s.recorded.Same(e) {
+		s.cfg.Ledger.Remove(*s.recorded)
+	}
+	if warn, err := s.cfg.Ledger.Add(e); err != nil || warn != "" {
+		detail := string(warn)
+		if err != nil {
+			detail = "could not record the mapping in reach's ledger: " + err.Error()
+		}
+		s.emit(&Step{Name: "ledger", Mark: MarkWarn, Detail: detail, Err: err})
+	}
+	s.recorded = &e
+}
+
+// forget drops the session's mapping from the ledger once removed.
+func (s *Session) forget() {
+	if s.cfg.Ledger != nil && s.recorded != nil {
+		s.cfg.Ledger.Remove(*s.recorded)
+		s.recorded = nil
+	}
+}
+
+// takenByReach returns the running reach's entry that holds the port the
+// session wants, if any: reach never takes over a live reach's mapping.
+func (s *Session) takenByReach(live []ledger.Entry) *ledger.Entry {
+	self, _ := ledger.Self()
+	for i, e := range live {
+		if e.Protocol == string(s.cfg.Protocol) && e.ExternalPort == s.cfg.ExternalPort && e.PID != self &&
+			ledger.OwnerOf(e) == ledger.Running {
+			return &live[i]
+		}
+	}
+	return nil
+}
