@@ -1,7 +1,9 @@
 package frame
 
 import (
+	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -25,38 +27,84 @@ func (s *Server) serveClient(c *client, n int) {
 // echo writes every frame c sends back to it. It returns why it stopped:
 // nil for a clean close by the peer, and whether the server dropped the
 // client (bad frame, idle) rather than the connection ending by itself.
+//
+// Each read takes whatever has arrived; every complete frame in it goes
+// back with one write, straight from the read buffer, then each is an
+// event, in order. An idle client waits in a small buffer of its own.
 func (s *Server) echo(c *client) (dropped bool, err error) {
-	r := NewReader(c.conn, s.cfg.MaxFrame)
-	defer r.Release()
+	limit := maxFrameLimit(s.cfg.MaxFrame)
+	rb := newReadBuffer()
+	defer rb.release()
+	newFrame := true
 	for {
-		// The deadline covers a whole frame, not each read: a peer sending
-		// one byte a minute is still dropped at the idle timeout.
-		c.conn.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
-		payload, err := r.Next()
-		if err != nil {
-			return s.readEnded(err)
+		if newFrame {
+			// The deadline covers a whole frame, not each read: a peer
+			// sending one byte a minute is still dropped at the idle
+			// timeout.
+			c.conn.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+			newFrame = false
 		}
-		c.conn.SetWriteDeadline(time.Now().Add(s.cfg.IdleTimeout))
-		if _, err := c.conn.Write(r.Frame()); err != nil {
-			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return true, &IdleError{Timeout: s.cfg.IdleTimeout, Echo: true}
+		n, rerr := c.conn.Read(rb.b[rb.n:])
+		rb.n += n
+		filled := rb.n == len(rb.b)
+		bt, serr := scanFrames(rb.b[:rb.n], limit)
+		if bt.frames > 0 {
+			if dropped, err := s.echoBatch(c, rb.b[:bt.end], bt.frames); err != nil {
+				return dropped, err
 			}
-			return s.ended(err)
+			rb.consume(bt.end)
+			newFrame = true
 		}
-		c.frames.Add(1)
-		s.emit(Event{Kind: EventMessage, Client: c.id, Remote: c.remote, Payload: payload, Clients: s.count()})
+		if serr != nil {
+			return true, serr
+		}
+		if rerr != nil {
+			return s.readEnded(rb.n, bt.need, rerr)
+		}
+		rb.resize(nextBufferSize(len(rb.b), filled, rb.n, bt.need))
 	}
 }
 
-// readEnded classifies the error that stopped reading from a client.
-func (s *Server) readEnded(err error) (dropped bool, _ error) {
-	switch {
-	case err == io.EOF:
+// echoBatch writes frames, complete frames as they came in, back with
+// one write, then emits an event for each.
+func (s *Server) echoBatch(c *client, frames []byte, count int) (dropped bool, err error) {
+	c.conn.SetWriteDeadline(time.Now().Add(s.cfg.IdleTimeout))
+	if _, err := c.conn.Write(frames); err != nil {
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return true, &IdleError{Timeout: s.cfg.IdleTimeout, Echo: true}
+		}
+		return s.ended(err)
+	}
+	c.frames.Add(uint64(count))
+	if s.cfg.OnEvent == nil {
 		return false, nil
-	case errors.Is(err, ErrTooLarge), errors.Is(err, ErrTruncated):
-		return true, err
+	}
+	ev := Event{Kind: EventMessage, Client: c.id, Remote: c.remote, Clients: s.count(), Time: time.Now()}
+	for len(frames) > 0 {
+		total := HeaderSize + int(binary.LittleEndian.Uint32(frames))
+		ev.Payload = frames[HeaderSize:total:total]
+		s.cfg.OnEvent(ev)
+		frames = frames[total:]
+	}
+	return false, nil
+}
+
+// readEnded classifies the error that stopped reading from a client,
+// holding have bytes of a frame of need bytes (header included).
+func (s *Server) readEnded(have, need int, err error) (dropped bool, _ error) {
+	switch {
+	case err == io.EOF && have == 0:
+		return false, nil
+	case err == io.EOF && have < HeaderSize:
+		return true, &TruncatedError{InHeader: true, Got: int64(have), Want: HeaderSize}
+	case err == io.EOF:
+		return true, &TruncatedError{Got: int64(have - HeaderSize), Want: int64(need - HeaderSize)}
 	case errors.Is(err, os.ErrDeadlineExceeded):
 		return true, &IdleError{Timeout: s.cfg.IdleTimeout}
+	case have < HeaderSize:
+		err = fmt.Errorf("frame: read header (%d of %d bytes): %w", have, HeaderSize, err)
+	default:
+		err = fmt.Errorf("frame: read payload (%d of %d bytes): %w", have-HeaderSize, need-HeaderSize, err)
 	}
 	return s.ended(err)
 }

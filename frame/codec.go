@@ -37,13 +37,7 @@ type Reader struct {
 // bytes; maxFrame <= 0 means DefaultMaxFrame. The limit is capped just
 // below the largest length a C# Int32 can carry.
 func NewReader(r io.Reader, maxFrame int) *Reader {
-	if maxFrame <= 0 {
-		maxFrame = DefaultMaxFrame
-	}
-	if int64(maxFrame) > math.MaxInt32-HeaderSize {
-		maxFrame = math.MaxInt32 - HeaderSize // header and payload fit an int on 32-bit hosts
-	}
-	return &Reader{r: r, max: maxFrame}
+	return &Reader{r: r, max: maxFrameLimit(maxFrame)}
 }
 
 // Next reads one frame and returns its payload, which stays valid until the
