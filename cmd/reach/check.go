@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/reach-net/reach/frame"
@@ -34,7 +35,13 @@ Verdicts and exit codes:
   refused      1  nothing listens, or the router is not forwarding the port
   timeout      1  no answer: a firewall drops it or the port is not forwarded
   unreachable  1  the network says the host cannot be reached
-  reset        1  connected, then reset by the peer or a middlebox`,
+  reset        1  connected, then reset by the peer or a middlebox
+
+With --json it prints one object:
+  {"target", "verdict", "rtt_ms", "detail", ...}
+rtt_ms is the first probe's round trip in milliseconds (null when no echo
+came); --count N adds rtt_min_ms, rtt_avg_ms and rtt_max_ms over the N
+probes, sent one after another on one connection.`,
 		Example: `  reach check 203.0.113.7:1234
   reach check --count 5 myhome.example.net:1234
   reach check --json 203.0.113.7:1234`,
@@ -97,8 +104,8 @@ func runCheck(ctx context.Context, ios *IOStreams, d *deps, o *checkOptions) err
 	st := newSteps(ios, o.JSON)
 	st.start("probing " + o.Target)
 	res := d.Check(ctx, o.Target, probe.CheckConfig{Count: o.Count, Timeout: o.Timeout, MaxFrame: o.MaxFrame})
+	st.finishSpinner()
 	if ctx.Err() != nil {
-		st.finishSpinner()
 		return withCode(exitInterrupted, ctx.Err())
 	}
 	code := checkExit(res.Verdict)
@@ -113,42 +120,56 @@ func runCheck(ctx context.Context, ios *IOStreams, d *deps, o *checkOptions) err
 		}
 		ios.writeJSON(out)
 	} else {
-		mark := markFail
-		switch code {
-		case exitOK:
-			mark = markOK
-		case exitPartial:
-			mark = markWarn
-		}
-		st.done(mark, string(res.Verdict), res.Detail)
-		switch res.Verdict {
-		case probe.Verified:
-			rtt := fmt.Sprintf("rtt %s", round(res.RTTs[0]))
-			if len(res.RTTs) > 1 {
-				rtt = fmt.Sprintf("rtt min/avg/max %s/%s/%s over %d probes", round(res.Min()), round(res.Avg()), round(res.Max()), len(res.RTTs))
-			}
-			ios.result("verified: %s answers as a reach server (%s)", res.Target, rtt)
-			if n := scopeNote(res.Scope); n != "" {
-				ios.printf("  note: %s\n", n)
-			}
-		default:
-			ios.result("%s: %s", res.Verdict, res.Target)
-			var next []string
-			if res.Cause != "" {
-				next = append(next, "likely cause: "+res.Cause)
-			}
-			if res.Next != "" {
-				next = append(next, "next: "+res.Next)
-			}
-			for _, n := range next {
-				ios.printf("  %s\n", n)
-			}
-		}
+		renderCheck(ios, res, code)
 	}
 	if code == exitOK {
 		return nil
 	}
 	return withCode(code, errSilent)
+}
+
+// renderCheck prints a check's result for a person, each fact once: the
+// verdict line with its evidence on stdout, then what it means and what to
+// do on stderr.
+func renderCheck(ios *IOStreams, res probe.CheckResult, code int) {
+	mark := markFail
+	switch code {
+	case exitOK:
+		mark = markOK
+	case exitPartial:
+		mark = markWarn
+	}
+	if res.Verdict == probe.Verified {
+		rtt := fmt.Sprintf("rtt %s", round(res.RTTs[0]))
+		if len(res.RTTs) > 1 {
+			rtt = fmt.Sprintf("rtt min/avg/max %s/%s/%s over %d probes", round(res.Min()), round(res.Avg()), round(res.Max()), len(res.RTTs))
+		}
+		ios.verdict(mark, "verified: %s answers as a reach server (%s)", res.Target, rtt)
+	} else {
+		ios.verdict(mark, "%s: %s: %s", res.Verdict, res.Target, shortDetail(res.Detail, ios.Verbose))
+	}
+	if n := scopeNote(res.Scope); n != "" {
+		ios.printf("  note: %s\n", ios.wrap(n, 8, 4))
+	}
+	if res.Cause != "" {
+		ios.printf("  likely cause: %s\n", ios.wrap(res.Cause, 16, 4))
+	}
+	if res.Next != "" {
+		ios.printf("  next: %s\n", ios.wrap(res.Next, 8, 4))
+	}
+}
+
+// shortDetail drops the dial's own words from a failure's evidence
+// ("dial tcp 203.0.113.7:1234: connect: connection refused" is "connection
+// refused": the target is on the line already); --verbose keeps them.
+func shortDetail(detail string, verbose bool) string {
+	if verbose || !strings.HasPrefix(detail, "dial ") {
+		return detail
+	}
+	if i := strings.LastIndex(detail, ": "); i >= 0 {
+		return detail[i+2:]
+	}
+	return detail
 }
 
 func checkExit(v probe.Verdict) int {

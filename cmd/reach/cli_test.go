@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reach-net/reach/frame"
 	"github.com/reach-net/reach/probe"
 	"github.com/reach-net/reach/upnp"
 )
@@ -54,6 +55,7 @@ func runCLI(ctx context.Context, d *deps, args ...string) cliRun {
 // from this machine's real network.
 func offlineDeps(t *testing.T) *deps {
 	d := defaultDeps()
+	d.Ledger = nil
 	d.FindRouter = func(context.Context, upnp.Config) (*upnp.Router, error) {
 		t.Error("router discovery in an offline test")
 		return nil, errors.New("offline test")
@@ -325,4 +327,124 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Errorf("timed out waiting: %s", what)
+}
+
+// Usage errors say what was wrong in words and point at the command's own
+// --help.
+func TestUsageErrorsExplain(t *testing.T) {
+	cases := []struct {
+		args      []string
+		want, not string
+	}{
+		{[]string{"expose", "1234"}, "did you mean `--port 1234`?", ""},
+		{[]string{"serve", "1234"}, "did you mean `--port 1234`?", ""},
+		{[]string{"diagnose", "now"}, `diagnose takes no arguments, got "now"`, ""},
+		{[]string{"expose", "--port", "abc"}, `--port must be a port number from 1 to 65535, got "abc"`, "strconv"},
+		{[]string{"check", "--count", "x", "h:1"}, `--count must be a whole number, got "x"`, "strconv"},
+		{[]string{"check", "--timeout", "5", "h:1"}, `--timeout must be a duration such as`, "time:"},
+		{[]string{"expose", "--port", "1234", "--port", "1235"}, "--port given twice (1234, then 1235)", ""},
+		{[]string{"check"}, "check takes HOST:PORT, got 0 argument(s): for example `reach check 203.0.113.7:1234`", ""},
+		{[]string{"chek"}, "did you mean `reach check`?", ""},
+	}
+	for _, c := range cases {
+		t.Run(strings.Join(c.args, " "), func(t *testing.T) {
+			r := runCLI(context.Background(), offlineDeps(t), c.args...)
+			if r.code != exitUsage {
+				t.Fatalf("exit %d, want 2; stderr: %s", r.code, r.err)
+			}
+			if !strings.Contains(r.err.String(), c.want) || c.not != "" && strings.Contains(r.err.String(), c.not) {
+				t.Errorf("stderr %q, want %q without %q", r.err, c.want, c.not)
+			}
+			help := "Run `reach --help` for usage."
+			if c.args[0] != "chek" {
+				help = "Run `reach " + c.args[0] + " --help` for usage."
+			}
+			if !strings.HasSuffix(r.err.String(), help+"\n") {
+				t.Errorf("stderr does not end with %q: %q", help, r.err)
+			}
+		})
+	}
+}
+
+func TestFlagValuesComplete(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"__complete", "map", "--proto", ""}, "tcp\nudp\n:4\n"},
+		{[]string{"__complete", "expose", "--method", ""}, "auto\nupnp\npcp\nnat-pmp\n:4\n"},
+		{[]string{"__complete", "diagnose", "--stun", ""}, "off\n:4\n"},
+		{[]string{"__complete", "check", "--timeout", ""}, ":4\n"}, // no file names
+	} {
+		r := runCLI(context.Background(), offlineDeps(t), c.args...)
+		if r.out.String() != c.want {
+			t.Errorf("%s: %q, want %q", strings.Join(c.args, " "), r.out, c.want)
+		}
+	}
+}
+
+// check prints each fact once: no step line repeating the verdict line,
+// the rtt once.
+func TestCheckSaysEachFactOnce(t *testing.T) {
+	addr, _ := startServe(t)
+	r := runCLI(context.Background(), offlineDeps(t), "check", addr, "--count", "2")
+	all := r.out.String() + r.err.String()
+	if n := strings.Count(all, "rtt"); n != 1 {
+		t.Errorf("rtt printed %d times:\n%s", n, all)
+	}
+	if n := strings.Count(all, "verified"); n != 1 {
+		t.Errorf("verified printed %d times:\n%s", n, all)
+	}
+	closed := net.JoinHostPort("127.0.0.1", strconv.Itoa(freePort(t)))
+	r = runCLI(context.Background(), offlineDeps(t), "check", closed)
+	if got := r.out.String(); got != "refused: "+closed+": connection refused\n" {
+		t.Errorf("refused verdict line %q", got)
+	}
+	if strings.Contains(r.err.String(), "refused ") && strings.Contains(r.err.String(), "fail") {
+		t.Errorf("a step line repeats the verdict: %s", r.err)
+	}
+}
+
+// A server whose reader takes a frame with one Receive (the tutorial's)
+// echoes only part of a large message: send says so, and exits 3.
+func TestSendSaysWhenTheEchoIsCut(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		reply func(msg []byte) []byte
+		want  string
+	}{
+		{"shorter frame", func(m []byte) []byte { return m[:1000] }, "the echo holds only the first 1000 of the 100000 bytes sent"},
+		{"zeros after", func(m []byte) []byte {
+			b := make([]byte, len(m))
+			copy(b, m[:1000])
+			return b
+		}, "the echo holds the first 1000 of the 100000 bytes sent, then zeros"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			go func() {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				r := frame.NewReader(c, 1<<20)
+				m, err := r.Next()
+				if err != nil {
+					return
+				}
+				frame.Write(c, tc.reply(m))
+				time.Sleep(time.Second)
+			}()
+			msg := strings.Repeat("x", 100000)
+			r := runCLI(context.Background(), offlineDeps(t), "send", ln.Addr().String(), msg)
+			if r.code != exitPartial || !strings.Contains(r.err.String(), tc.want) || !strings.Contains(r.err.String(), "single Receive") {
+				t.Errorf("exit %d, stderr %q; want 3 and %q", r.code, r.err, tc.want)
+			}
+		})
+	}
 }

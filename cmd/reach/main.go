@@ -11,12 +11,13 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/spf13/cobra"
 	"golang.org/x/term"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	ios := &IOStreams{Out: os.Stdout, ErrOut: os.Stderr, IsTerminal: isTerminal(os.Stderr)}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM, syscall.SIGHUP) // SIGHUP: a closed terminal or a dropped SSH session
+	ios := newIOStreams(os.Stdout, os.Stderr, os.Getenv)
 	code := execute(ctx, ios, defaultDeps(), os.Args[1:])
 	stop()
 	os.Exit(code)
@@ -25,9 +26,10 @@ func main() {
 // execute runs one command line and returns the process exit code; it
 // prints the error, if any, once.
 func execute(ctx context.Context, ios *IOStreams, d *deps, args []string) int {
-	cmd := newRootCmd(ios, d)
-	cmd.SetArgs(args)
-	err := cmd.ExecuteContext(ctx)
+	root := newRootCmd(ios, d)
+	root.SetArgs(args)
+	cmd, err := root.ExecuteContextC(ctx)
+	ios.stopSpinner()
 	if err == nil {
 		return exitOK
 	}
@@ -44,10 +46,19 @@ func execute(ctx context.Context, ios *IOStreams, d *deps, args []string) int {
 	case !errors.Is(err, errSilent):
 		fmt.Fprintf(ios.ErrOut, "reach: %v\n", err)
 		if code == exitUsage {
-			fmt.Fprintln(ios.ErrOut, "Run 'reach --help' for usage.")
+			fmt.Fprintf(ios.ErrOut, "Run `%s --help` for usage.\n", helpPath(root, cmd))
 		}
 	}
 	return code
+}
+
+// helpPath is the command whose --help explains a usage error: the one
+// that failed, or the root when the command line named none.
+func helpPath(root, cmd *cobra.Command) string {
+	if cmd == nil {
+		return root.CommandPath()
+	}
+	return cmd.CommandPath()
 }
 
 // errInterrupted is what a command cut short by Ctrl-C reports: no verdict.

@@ -70,15 +70,16 @@ reach send its client.`,
 
   # Why can't anyone connect? Double NAT, CGNAT, no UPnP...
   reach diagnose`,
-		Version:       version,
+		Version:       currentVersion().String(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
 	root.PersistentFlags().BoolVarP(&ios.Verbose, "verbose", "v", false, "show the raw error behind each failed step")
 	root.SetOut(ios.Out)
 	root.SetErr(ios.ErrOut)
+	root.SetVersionTemplate("reach version {{.Version}}\n")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
-		return withCode(exitUsage, err)
+		return withCode(exitUsage, explainFlagError(err))
 	})
 	root.AddCommand(
 		newExposeCmd(ios, d),
@@ -89,29 +90,25 @@ reach send its client.`,
 		newMappingsCmd(ios, d),
 		newServeCmd(ios, d),
 		newSendCmd(ios, d),
+		newVersionCmd(ios),
 	)
-	root.Args = func(_ *cobra.Command, args []string) error {
-		if len(args) > 0 {
-			return usageErrorf("unknown command %q: run 'reach --help' for the list", args[0])
+	root.Args = func(cmd *cobra.Command, args []string) error {
+		if len(args) == 0 {
+			return nil
 		}
-		return nil
+		if s := cmd.SuggestionsFor(args[0]); len(s) > 0 {
+			return usageErrorf("unknown command %q: did you mean `reach %s`?", args[0], s[0])
+		}
+		return usageErrorf("unknown command %q", args[0])
 	}
+	root.SuggestionsMinimumDistance = 2
 	root.RunE = func(cmd *cobra.Command, _ []string) error { return cmd.Help() }
+	// The commands' flags are defined in their own files; the habits every
+	// command shares are added here, once the tree is complete.
 	for _, c := range root.Commands() {
 		c.Args = wrapArgs(c.Args)
+		onceFlags(c)
+		completeFlagValues(c)
 	}
 	return root
-}
-
-// wrapArgs turns cobra's argument-count errors into usage errors (exit 2).
-func wrapArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
-	if check == nil {
-		return nil
-	}
-	return func(cmd *cobra.Command, args []string) error {
-		if err := check(cmd, args); err != nil {
-			return withCode(exitUsage, err)
-		}
-		return nil
-	}
 }

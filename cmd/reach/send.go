@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strconv"
@@ -43,7 +44,9 @@ func newSendCmd(ios *IOStreams, _ *deps) *cobra.Command {
 little-endian length, then the UTF-8 bytes) and print each echoed reply.
 With --retry it tries to connect once a second until --timeout, like the
 tutorial's client. A server that receives but never answers (the tutorial's
-own server) gets the messages, and send exits 3.`,
+own server) gets the messages, and send exits 3. So does an echo that differs
+from the message: a large message cut short by a server whose reader takes a
+frame with one Receive, as the tutorial's does.`,
 		Example: `  reach send 203.0.113.7:1234 hola
   reach send localhost:1234 "first message" "second message"
   reach send --retry --timeout 30s 192.168.1.10:1234 hello`,
@@ -71,7 +74,7 @@ type sendResult struct {
 	Target  string   `json:"target"`
 	Sent    int      `json:"sent"`
 	Replies []string `json:"replies"`
-	Verdict string   `json:"verdict"` // "echoed", "no-echo", "failed"
+	Verdict string   `json:"verdict"` // "echoed", "changed" (exit 3), "no-echo", "failed"
 	Detail  string   `json:"detail,omitempty"`
 }
 
@@ -90,35 +93,49 @@ func runSend(ctx context.Context, ios *IOStreams, o *sendOptions) error {
 		return withCode(code, errSilent)
 	}
 
+	st := newSteps(ios, o.JSON)
+	st.start("connecting to " + o.Target)
 	conn, err := dialRetry(ctx, ios, o)
+	st.finishSpinner()
 	if err != nil {
 		if ctx.Err() != nil {
 			return withCode(exitInterrupted, ctx.Err())
 		}
-		return finish(exitNo, "failed", fmt.Sprintf("could not connect to %s: %v; run 'reach check %s' to see why", o.Target, err, o.Target))
+		return finish(exitNo, "failed", fmt.Sprintf("could not connect to %s: %v; run `reach check %s` to see why", o.Target, err, o.Target))
 	}
 	defer conn.Close()
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
 
 	// Each message waits for its echo; once one does not come (a server
-	// that only receives, like the tutorial's), the rest are still sent.
-	r := frame.NewReader(conn, o.MaxFrame)
+	// that only receives, like the tutorial's), or comes back changed, the
+	// rest are still sent but their echoes are not read.
+	counted := &countingReader{r: conn}
+	r := frame.NewReader(counted, o.MaxFrame)
 	var noEcho error
-	for _, m := range o.Messages {
+	var changed string // how the echo of message changedAt differed
+	changedAt := 0
+	for i, m := range o.Messages {
 		if err := frame.Write(conn, []byte(m)); err != nil {
-			return finish(exitNo, "failed", fmt.Sprintf("sending %q to %s failed after %d message(s): %v", m, o.Target, res.Sent, err))
+			return finish(exitNo, "failed", fmt.Sprintf("sending %s to %s failed after %d message(s): %v", quotePreview([]byte(m), 40), o.Target, res.Sent, err))
 		}
 		res.Sent++
-		if noEcho != nil {
+		if noEcho != nil || changed != "" {
 			continue
 		}
+		st.start(fmt.Sprintf("waiting for the echo of message %d", i+1))
 		conn.SetReadDeadline(time.Now().Add(echoWait))
+		before := counted.n
 		reply, err := r.Next()
+		st.finishSpinner()
 		if ctx.Err() != nil {
 			return withCode(exitInterrupted, ctx.Err())
 		}
 		if err != nil {
+			if got := counted.n - before; got > frame.HeaderSize && errors.Is(err, os.ErrDeadlineExceeded) {
+				changed, changedAt = cutEcho(len(m), int(got-frame.HeaderSize)), i+1
+				continue
+			}
 			noEcho = err
 			continue
 		}
@@ -126,8 +143,13 @@ func runSend(ctx context.Context, ios *IOStreams, o *sendOptions) error {
 		if !o.JSON {
 			ios.result("%s", printable(reply))
 		}
+		if changed = compareEcho([]byte(m), reply); changed != "" {
+			changedAt = i + 1
+		}
 	}
 	switch {
+	case changed != "":
+		return finish(exitPartial, "changed", fmt.Sprintf("message %d of %d to %s: %s", changedAt, res.Sent, o.Target, changed))
 	case errors.Is(noEcho, os.ErrDeadlineExceeded):
 		return finish(exitPartial, "no-echo", fmt.Sprintf("sent %d message(s) to %s; the server received them but did not answer within %s (a server built from the tutorial only receives)", res.Sent, o.Target, echoWait))
 	case noEcho != nil:
@@ -155,6 +177,50 @@ func dialRetry(ctx context.Context, ios *IOStreams, o *sendOptions) (net.Conn, e
 		case <-time.After(retryPeriod):
 		}
 	}
+}
+
+// readerAdvice is what to do about a reader that takes a frame with one
+// Receive: TCP hands over what has arrived, not a whole frame.
+const readerAdvice = "the server's reader likely takes a frame with a single Receive " +
+	"(the tutorial's), which returns only the bytes that have arrived: it must loop until it has read the whole length"
+
+// compareEcho says how an echo differs from the message sent, or "" when
+// it is the same: a large message cut short (only its start came back, or
+// its start and then zeros: the rest of a buffer one Receive did not fill).
+func compareEcho(sent, reply []byte) string {
+	if bytes.Equal(sent, reply) {
+		return ""
+	}
+	if len(reply) < len(sent) && bytes.HasPrefix(sent, reply) {
+		return fmt.Sprintf("the echo holds only the first %d of the %d bytes sent: %s", len(reply), len(sent), readerAdvice)
+	}
+	if len(reply) == len(sent) {
+		k := 0
+		for k < len(sent) && sent[k] == reply[k] {
+			k++
+		}
+		if k > 0 && len(bytes.Trim(reply[k:], "\x00")) == 0 {
+			return fmt.Sprintf("the echo holds the first %d of the %d bytes sent, then zeros: %s", k, len(sent), readerAdvice)
+		}
+	}
+	return fmt.Sprintf("the echo (%d bytes) differs from the %d bytes sent", len(reply), len(sent))
+}
+
+// cutEcho says that an echo stopped inside its payload.
+func cutEcho(sent, got int) string {
+	return fmt.Sprintf("the echo of a %d-byte message stopped after %d bytes: %s", sent, got, readerAdvice)
+}
+
+// countingReader counts the bytes read through it.
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // printable shows a reply as it is when it is plain text, and quoted when
