@@ -104,6 +104,8 @@ type Config struct {
 	Hops        func(ctx context.Context, target netip.AddrPort, maxTTL int) ([]probe.Hop, error)
 	Listen      func(network, addr string) (net.Listener, error)
 	Dial        func(ctx context.Context, network, addr string) (net.Conn, error)
+	// HostFirewall reads this host's own firewall state.
+	HostFirewall func(ctx context.Context) (probe.FirewallState, error)
 	// After is the renewal and polling clock.
 	After func(d time.Duration) <-chan time.Time
 }
@@ -139,6 +141,9 @@ func (c *Config) defaults() {
 	if c.Dial == nil {
 		var d net.Dialer
 		c.Dial = d.DialContext
+	}
+	if c.HostFirewall == nil {
+		c.HostFirewall = probe.HostFirewall
 	}
 	if c.After == nil {
 		c.After = time.After

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"strconv"
 	"sync"
 
@@ -47,6 +48,16 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	s := &Session{cfg: cfg}
 	s.ev = probe.Evidence{Port: cfg.Port, ExternalPort: cfg.ExternalPort, Protocol: string(cfg.Protocol), OwnProgram: cfg.NoServe}
 
+	s.ev.GOOS = runtime.GOOS
+	fwc := make(chan *probe.FirewallState, 1)
+	go func() {
+		fw, err := cfg.HostFirewall(ctx)
+		if err != nil {
+			fwc <- nil
+			return
+		}
+		fwc <- &fw
+	}()
 	pathc := make(chan probe.Path, 1)
 	go func() {
 		pathc <- probe.LookPath(ctx, probe.PathConfig{Servers: cfg.STUN, PublicAddr: cfg.PublicAddr, Hops: cfg.Hops})
@@ -76,6 +87,7 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 		return s, ctx.Err()
 	}
 	path := <-pathc
+	s.ev.Firewall = <-fwc
 	s.ev.STUNAsked = path.Asked
 	s.ev.STUN = path.Public()
 	s.ev.Hops = path.Hops

@@ -140,6 +140,12 @@ type Evidence struct {
 	Listener *ListenerEvidence
 	// Probes are the reach probes through a public address.
 	Probes []ProbeEvidence
+
+	// Firewall is this host's own firewall as the system reports it; nil
+	// if not looked at. GOOS names the system (runtime.GOOS), for the
+	// exact step that allows the port.
+	Firewall *FirewallState
+	GOOS     string
 }
 
 func (e Evidence) extPort() uint16 {

@@ -66,6 +66,7 @@ func (j *judge) reach() {
 		}
 		j.advise(a.checkFromOutside(j.tgt),
 			fmt.Sprintf("if that times out, allow %s in this host's firewall and in the cloud's security group or firewall rules", a.port()))
+		j.firewall(a)
 	case NATUnknown:
 		if m := e.Mapping; m != nil && !m.Made {
 			d.Status = StatusUnreachable
@@ -230,6 +231,7 @@ func (j *judge) publicRouter(a advisor, t string) {
 		j.loopbackCauses()
 		j.advise(a.checkFromOutside(j.tgt),
 			fmt.Sprintf("if that fails too, check this host's firewall for %s", a.port()))
+		j.firewall(a)
 	default:
 		d.Status = StatusUnreachable
 		d.Headline = "not reachable yet: the router did not make the mapping"
@@ -295,5 +297,29 @@ func (j *judge) mappingAdvice(a advisor, m *MappingEvidence) {
 	default:
 		j.cause("the router refused the mapping")
 		j.advise(a.manualForward()...)
+	}
+}
+
+// firewall adds what this host's own firewall says: a firewall that is on
+// is a candidate (Windows and macOS block a new program's inbound
+// connections by default), with the exact step to allow the port; one that
+// is off is ruled out.
+func (j *judge) firewall(a advisor) {
+	fw := j.e.Firewall
+	if fw == nil || fw.Status == FirewallUnknown || j.e.Port == 0 {
+		return
+	}
+	if fw.Status == FirewallOff {
+		j.fact("this host's firewall is off (%s)", fw.Source)
+		return
+	}
+	j.fact("this host's firewall is on (%s)", fw.Source)
+	j.cause("this host's firewall may block inbound connections to the program")
+	if fw.BlockAll {
+		j.advise("the firewall blocks all incoming connections: turn off \"Block all incoming connections\" in its options")
+		return
+	}
+	if hint := FirewallAllowHint(j.e.GOOS, j.e.Port, j.e.proto()); hint != "" {
+		j.advise("allow it through this host's firewall: " + hint)
 	}
 }

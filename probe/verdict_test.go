@@ -94,6 +94,7 @@ func TestDecideSetups(t *testing.T) {
 	rows = append(rows, noExternalRows()...)
 	rows = append(rows, noMappingRows()...)
 	rows = append(rows, otherRows()...)
+	rows = append(rows, firewallRows()...)
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
 			d := Decide(r.e)
@@ -1200,6 +1201,43 @@ func otherRows() []decideRow {
 			status: StatusVerified,
 			by:     ViaTURN,
 			target: "11.0.0.2:4321",
+		},
+	}
+}
+
+// firewallRows: the host's own firewall, where the system can say.
+func firewallRows() []decideRow {
+	on := &FirewallState{Status: FirewallOn, Source: "netsh: Domain, Private, Public on"}
+	return []decideRow{
+		{
+			name: "Windows PC behind a public router, no loopback, Defender Firewall on",
+			e: home(func(e *Evidence) {
+				mappedUPnP(e)
+				e.Probes = []ProbeEvidence{loopback("11.0.0.2:1234", Timeout)}
+				e.Firewall, e.GOOS = on, "windows"
+			}),
+			nat: NATPublic, status: StatusUnverified, target: "11.0.0.2:1234", candidates: true,
+			causes:   []string{"firewall may block", "does not loop back"},
+			advice:   []string{`netsh advfirewall firewall add rule name="reach 1234" dir=in action=allow protocol=TCP localport=1234`},
+			evidence: []string{"firewall is on"},
+		},
+		{
+			name: "Mac cloud host, firewall blocks all incoming",
+			e: Evidence{Port: 1234, LocalIP: tPub, Gateway: tCloud, STUNAsked: true, STUN: tPub, GOOS: "darwin",
+				Firewall: &FirewallState{Status: FirewallOn, BlockAll: true, Source: "socketfilterfw"}},
+			nat: NATNone, status: StatusUnverified, target: "11.0.0.2:1234",
+			advice:    []string{"Block all incoming connections"},
+			notAdvice: []string{"netsh"},
+		},
+		{
+			name: "firewall off is ruled out",
+			e: home(func(e *Evidence) {
+				mappedUPnP(e)
+				e.Probes = []ProbeEvidence{loopback("11.0.0.2:1234", Refused)}
+				e.Firewall, e.GOOS = &FirewallState{Status: FirewallOff, Source: "netsh"}, "windows"
+			}),
+			nat: NATPublic, status: StatusUnverified, target: "11.0.0.2:1234", candidates: true,
+			evidence: []string{"firewall is off"}, notCauses: []string{"firewall may block"}, notAdvice: []string{"netsh"},
 		},
 	}
 }
