@@ -97,13 +97,15 @@ type Config struct {
 	OnEvent func(Event)
 
 	// Seams for tests; nil means the real thing.
-	FindRouter  func(ctx context.Context, cfg upnp.Config) (*upnp.Router, error)
-	FindGateway func(ctx context.Context, cfg upnp.Config) (gw, local netip.Addr, err error)
-	Check       func(ctx context.Context, target string, cfg probe.CheckConfig) probe.CheckResult
-	PublicAddr  func(ctx context.Context, servers []string) (probe.STUNResult, error)
-	Hops        func(ctx context.Context, target netip.AddrPort, maxTTL int) ([]probe.Hop, error)
-	Listen      func(network, addr string) (net.Listener, error)
-	Dial        func(ctx context.Context, network, addr string) (net.Conn, error)
+	FindRouter   func(ctx context.Context, cfg upnp.Config) (*upnp.Router, error)
+	FindGateway  func(ctx context.Context, cfg upnp.Config) (gw, local netip.Addr, err error)
+	Check        func(ctx context.Context, target string, cfg probe.CheckConfig) probe.CheckResult
+	CheckUDP     func(ctx context.Context, target string, cfg probe.CheckConfig) probe.CheckResult
+	PublicAddr   func(ctx context.Context, servers []string) (probe.STUNResult, error)
+	Hops         func(ctx context.Context, target netip.AddrPort, maxTTL int) ([]probe.Hop, error)
+	Listen       func(network, addr string) (net.Listener, error)
+	ListenPacket func(network, addr string) (net.PacketConn, error)
+	Dial         func(ctx context.Context, network, addr string) (net.Conn, error)
 	// HostFirewall reads this host's own firewall state.
 	HostFirewall func(ctx context.Context) (probe.FirewallState, error)
 	// After is the renewal and polling clock.
@@ -137,6 +139,12 @@ func (c *Config) defaults() {
 	}
 	if c.Listen == nil {
 		c.Listen = net.Listen
+	}
+	if c.ListenPacket == nil {
+		c.ListenPacket = net.ListenPacket
+	}
+	if c.CheckUDP == nil {
+		c.CheckUDP = probe.CheckUDP
 	}
 	if c.Dial == nil {
 		var d net.Dialer

@@ -135,12 +135,12 @@ func (s *Session) outsideProbe(remote string) {
 // a clean stop). It emits Stopped and returns it.
 func (s *Session) Close(ctx context.Context, cause error) *Stopped {
 	ctx = context.WithoutCancel(ctx)
-	if s.srv != nil {
+	if s.shutdown != nil {
 		sctx, cancel := context.WithTimeout(ctx, shutdownGrace)
-		s.srv.Shutdown(sctx)
+		s.shutdown(sctx)
 		cancel()
 		<-s.served
-		s.srv = nil
+		s.shutdown = nil
 	}
 	st := &Stopped{}
 	if errors.Is(cause, context.Canceled) {

@@ -22,9 +22,9 @@ type Session struct {
 
 	router *upnp.Router
 	lease  *upnp.Lease
-	srv    *frame.Server
-	ln     net.Listener
-	served chan error
+	// shutdown stops the echo server (TCP or UDP); nil when none runs.
+	shutdown func(context.Context) error
+	served   chan error
 
 	// live are the ledger's entries of running reach processes on this
 	// router; recorded is the session's own entry; adopted reports that
@@ -226,6 +226,27 @@ func (s *Session) serve(ctx context.Context) error {
 		return nil
 	}
 	addr := net.JoinHostPort(cfg.Bind, strconv.Itoa(int(cfg.Port)))
+	user := cfg.Server.OnEvent
+	onEvent := func(ev frame.Event) {
+		s.clientEvent(ev)
+		if user != nil {
+			user(ev)
+		}
+	}
+	s.served = make(chan error, 1)
+	if cfg.Protocol == upnp.UDP {
+		pc, err := cfg.ListenPacket("udp", addr)
+		if err != nil {
+			err = listenError(cfg.Port, addr, err)
+			s.emit(&Step{Name: "serve", Mark: MarkFail, Detail: err.Error(), Err: err})
+			return fmt.Errorf("%w: %w", ErrServe, err)
+		}
+		u := frame.NewUDPServer(frame.UDPConfig{MaxFrame: cfg.Server.MaxFrame, IdleTimeout: cfg.Server.IdleTimeout, OnEvent: onEvent})
+		s.shutdown = u.Shutdown
+		go func() { s.served <- u.Serve(pc) }()
+		s.emit(&Step{Name: "serve", Mark: MarkOK, Detail: fmt.Sprintf("framed UDP echo server on %s", pc.LocalAddr())})
+		return nil
+	}
 	ln, err := cfg.Listen("tcp", addr)
 	if err != nil {
 		err = listenError(cfg.Port, addr, err)
@@ -233,15 +254,10 @@ func (s *Session) serve(ctx context.Context) error {
 		return fmt.Errorf("%w: %w", ErrServe, err)
 	}
 	scfg := cfg.Server
-	user := scfg.OnEvent
-	scfg.OnEvent = func(ev frame.Event) {
-		s.clientEvent(ev)
-		if user != nil {
-			user(ev)
-		}
-	}
-	s.srv, s.ln, s.served = frame.NewServer(scfg), ln, make(chan error, 1)
-	go func() { s.served <- s.srv.Serve(ln) }()
+	scfg.OnEvent = onEvent
+	srv := frame.NewServer(scfg)
+	s.shutdown = srv.Shutdown
+	go func() { s.served <- srv.Serve(ln) }()
 	s.emit(&Step{Name: "serve", Mark: MarkOK, Detail: fmt.Sprintf("framed echo server on %s", ln.Addr())})
 	return nil
 }

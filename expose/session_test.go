@@ -236,3 +236,26 @@ func TestNoServeLoopbackOnly(t *testing.T) {
 		t.Errorf("ready = %+v, want unreachable: the program listens only on loopback", r.Diagnosis)
 	}
 }
+
+// --proto udp serves the framed UDP echo, maps UDP and proves it with a
+// UDP probe through a router that loops back.
+func TestUDPServedAndVerified(t *testing.T) {
+	tab := &table{ext: netip.MustParseAddr("11.0.0.2"), maps: map[uint16]upnp.Mapping{}}
+	ev := newEvents()
+	cfg := lanConfig(t, tab, ev, nil)
+	cfg.Protocol = upnp.UDP
+	cfg.CheckUDP = func(ctx context.Context, target string, c probe.CheckConfig) probe.CheckResult {
+		_, port, _ := net.SplitHostPort(target)
+		return probe.CheckUDP(ctx, net.JoinHostPort("127.0.0.1", port), c) // the router loops back
+	}
+	ctx := context.Background()
+	s, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(ctx, nil)
+	r := await[*Ready](t, ev)
+	if r.Diagnosis.Status != probe.StatusVerified || r.Mapping == nil || r.Mapping.Protocol != upnp.UDP {
+		t.Errorf("ready = %+v (mapping %+v), want a UDP mapping verified by loopback", r.Diagnosis, r.Mapping)
+	}
+}

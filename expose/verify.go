@@ -41,8 +41,8 @@ func (s *Session) probeTarget() (netip.AddrPort, string) {
 // verify probes the public address from this host: it needs NAT loopback
 // on the router.
 func (s *Session) verify(ctx context.Context) {
-	if s.cfg.Protocol == upnp.UDP {
-		s.emit(&Step{Name: "verify", Mark: MarkWarn, Detail: "skipped: reach proves TCP only; test UDP with your program from outside"})
+	if s.cfg.Protocol == upnp.UDP && s.cfg.NoServe {
+		s.emit(&Step{Name: "verify", Mark: MarkWarn, Detail: "skipped: your own UDP program does not echo reach probes; test it from outside with its own client"})
 		return
 	}
 	if l := s.ev.Listener; l != nil && !l.OnLAN {
@@ -77,7 +77,11 @@ func (s *Session) probe(ctx context.Context, target netip.AddrPort) probe.ProbeE
 		if left <= 0 {
 			break
 		}
-		last = s.cfg.Check(ctx, target.String(), probe.CheckConfig{Timeout: left})
+		check := s.cfg.Check
+		if s.cfg.Protocol == upnp.UDP {
+			check = s.cfg.CheckUDP
+		}
+		last = check(ctx, target.String(), probe.CheckConfig{Timeout: left})
 		if last.Verdict == probe.Verified || ctx.Err() != nil || (last.Verdict == probe.Open && s.cfg.NoServe) {
 			break
 		}
@@ -102,7 +106,7 @@ func (s *Session) announce(path probe.Path) {
 	defer s.mu.Unlock()
 	r := &Ready{Diagnosis: probe.Decide(s.ev), Evidence: s.ev, Method: upnp.MethodNone,
 		ExternalAddr: s.ev.ExternalAddr, PublicAddr: path.Public(), LocalIP: s.ev.LocalIP, Gateway: s.ev.Gateway,
-		Port: s.cfg.Port, Protocol: s.cfg.Protocol, Serving: s.srv != nil}
+		Port: s.cfg.Port, Protocol: s.cfg.Protocol, Serving: s.shutdown != nil}
 	if s.lease != nil {
 		m := s.lease.Mapping()
 		r.Mapping, r.Method = &m, s.lease.Method()

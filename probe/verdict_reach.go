@@ -259,7 +259,7 @@ func (j *judge) loopbackCauses() {
 	case last.Verdict == Refused:
 		j.cause("the router does not loop back (most home routers refuse a connection from the LAN to their own public address)")
 		j.cause("or the router has not applied the forward")
-	case last.Verdict == Timeout:
+	case last.Verdict == Timeout, last.Verdict == NoAnswer:
 		j.cause("the router does not loop back and drops such packets")
 		j.cause("or a firewall on the way (this host's, or the router's) drops the probe")
 	default:

@@ -79,7 +79,7 @@ forward the port by hand (--require-mapping makes that exit 1 instead).`,
 	}
 	cmd.Flags().IntVarP(&o.Port, "port", "p", 0, "local port to host and forward (required)")
 	cmd.Flags().StringVar(&o.ExternalPort, "external-port", "", "port on the router's external address (default: --port; auto: a free one)")
-	cmd.Flags().StringVar(&o.Proto, "proto", "tcp", "tcp or udp (udp maps only; the echo server and the proof are TCP)")
+	cmd.Flags().StringVar(&o.Proto, "proto", "tcp", "tcp or udp (udp: a UDP echo server, a UDP mapping and a UDP probe)")
 	cmd.Flags().DurationVar(&o.Lease, "lease", defaultExposeLease, "mapping lease, renewed at half its life and at least every 5m (0 = permanent)")
 	cmd.Flags().BoolVar(&o.NoServe, "no-serve", false, "do not start the echo server: your own program listens on --port")
 	cmd.Flags().BoolVar(&o.RequireMapping, "require-mapping", false, "exit 1 when no mapping can be made, instead of hosting anyway")
