@@ -2,14 +2,15 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
 	"strconv"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
+	"unicode/utf8"
 
 	"github.com/reach-net/reach/frame"
 	"github.com/reach-net/reach/probe"
@@ -29,6 +30,7 @@ type hostOptions struct {
 	MaxPerIP    int
 	IdleTimeout time.Duration
 	MaxFrame    int
+	Quiet       bool // no line per message
 }
 
 func addHostFlags(cmd *cobra.Command, o *hostOptions) {
@@ -37,6 +39,7 @@ func addHostFlags(cmd *cobra.Command, o *hostOptions) {
 	cmd.Flags().IntVar(&o.MaxPerIP, "max-per-ip", defaultMaxPerIP, "most clients served at once from one address, so one host cannot take every slot (0 = no limit)")
 	cmd.Flags().DurationVar(&o.IdleTimeout, "idle-timeout", frame.DefaultIdleTimeout, "drop a client that sends no whole frame for this long")
 	cmd.Flags().IntVar(&o.MaxFrame, "max-frame", frame.DefaultMaxFrame, "largest frame accepted, in bytes; a larger header drops the client")
+	cmd.Flags().BoolVar(&o.Quiet, "quiet", false, "show no line per message; connects, disconnects and drops still show")
 }
 
 func (o *hostOptions) validate() error {
@@ -79,7 +82,7 @@ func host(ios *IOStreams, jsonMode bool, o hostOptions) (*hosted, error) {
 		}
 		return nil, fmt.Errorf("listen on %s: %w", addr, err)
 	}
-	log := newClientLog(ios, jsonMode)
+	log := newHostLog(ios, jsonMode, o.Quiet)
 	srv := frame.NewServer(frame.ServerConfig{
 		MaxClients:  o.MaxClients,
 		MaxPerIP:    o.MaxPerIP,
@@ -107,19 +110,6 @@ func (h *hosted) close(ctx context.Context) error {
 	return err
 }
 
-// clientEvent is the JSON form of a server event.
-type clientEvent struct {
-	Event     string `json:"event"`
-	Action    string `json:"action"`
-	Client    uint64 `json:"client"`
-	Remote    string `json:"remote"`
-	Message   string `json:"message,omitempty"`
-	Bytes     *int   `json:"bytes,omitempty"`
-	Truncated bool   `json:"truncated,omitempty"`
-	Error     string `json:"error,omitempty"`
-	Clients   int    `json:"clients"`
-}
-
 // Limits of the client log.
 const (
 	// messagePreview is how much of a message the human log shows.
@@ -131,99 +121,296 @@ const (
 	// paused pipe, a slow terminal); past it they are counted, not shown,
 	// so the output never holds up the server.
 	clientLogQueue = 4096
+	// clientLogBytes bounds the same wait in bytes: 4096 JSON events of
+	// 4 KiB messages would be 16 MiB.
+	clientLogBytes = 1 << 20
 )
 
-// clientLog prints the server's events from its own goroutine.
+// clientLog prints the server's events. Each is rendered at once, in the
+// server's goroutine (its payload is valid only during the call), and
+// added to a batch; a printer goroutine writes each batch with one write.
 type clientLog struct {
 	ios      *IOStreams
 	jsonMode bool
-	lines    chan func()
-	done     chan struct{}
-	dropped  atomic.Int64
+	quiet    bool // no message events
 
-	mu     sync.RWMutex
-	closed bool
+	mu      sync.Mutex
+	batch   []byte // lines rendered, not yet written
+	lines   int    // how many
+	dropped int64  // events not shown: the batch was full
+	closed  bool
+	wake    chan struct{} // a batch waits; capacity 1
+	done    chan struct{} // the printer has ended
 }
 
+// newClientLog returns a log of every event, lines for people or JSON.
 func newClientLog(ios *IOStreams, jsonMode bool) *clientLog {
-	l := &clientLog{ios: ios, jsonMode: jsonMode, lines: make(chan func(), clientLogQueue), done: make(chan struct{})}
-	go func() {
-		defer close(l.done)
-		for print := range l.lines {
-			print()
-		}
-	}()
+	return newHostLog(ios, jsonMode, false)
+}
+
+// newHostLog is newClientLog that, when quiet, leaves out message events
+// (--quiet): connects, disconnects and drops still show.
+func newHostLog(ios *IOStreams, jsonMode, quiet bool) *clientLog {
+	l := &clientLog{ios: ios, jsonMode: jsonMode, quiet: quiet, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	go l.print()
 	return l
 }
 
-// event renders ev now (its payload is valid only during the call) and
-// queues the printing.
+// lineBuffers hold a line while it is rendered, before it joins a batch.
+var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+
+// event renders ev and queues the line, or counts it as not shown when
+// the output is behind.
 func (l *clientLog) event(ev frame.Event) {
-	print := l.render(ev)
-	if print == nil {
+	if l.quiet && ev.Kind == frame.EventMessage {
 		return
 	}
-	l.mu.RLock()
-	defer l.mu.RUnlock()
-	if l.closed {
-		return
+	bp := lineBuffers.Get().(*[]byte)
+	line := l.render((*bp)[:0], ev)
+	if len(line) > 0 {
+		l.mu.Lock()
+		switch {
+		case l.closed:
+		case l.lines >= clientLogQueue || (l.lines > 0 && len(l.batch)+len(line) > clientLogBytes):
+			l.dropped++
+		default:
+			l.batch = append(l.batch, line...)
+			l.lines++
+		}
+		l.mu.Unlock()
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
 	}
-	select {
-	case l.lines <- print:
-	default:
-		l.dropped.Add(1)
+	*bp = line
+	lineBuffers.Put(bp)
+}
+
+// print writes each batch with one write until the log is closed.
+func (l *clientLog) print() {
+	defer close(l.done)
+	var spare []byte
+	for range l.wake {
+		l.mu.Lock()
+		b, closed := l.batch, l.closed
+		l.batch, l.lines = spare[:0], 0
+		l.mu.Unlock()
+		if len(b) > 0 {
+			l.ios.mu.Lock()
+			l.ios.Out.Write(b)
+			l.ios.mu.Unlock()
+		}
+		spare = b
+		if closed {
+			return
+		}
 	}
 }
 
 // close prints what is queued and says how many events were not shown.
 func (l *clientLog) close() {
 	l.mu.Lock()
-	if !l.closed {
-		l.closed = true
-		close(l.lines)
-	}
+	l.closed = true
 	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
 	<-l.done
-	if n := l.dropped.Swap(0); n > 0 {
+	l.mu.Lock()
+	n := l.dropped
+	l.dropped = 0
+	l.mu.Unlock()
+	if n > 0 {
 		l.ios.printf("%d client events not shown: the output was slower than the clients\n", n)
 	}
 }
 
-func (l *clientLog) render(ev frame.Event) func() {
-	ios := l.ios
-	if l.jsonMode {
-		ce := clientEvent{Event: "client", Action: string(ev.Kind), Client: ev.Client, Remote: ev.Remote, Clients: ev.Clients}
-		if ev.Kind == frame.EventMessage {
-			n := len(ev.Payload)
-			ce.Bytes = &n
-			msg := ev.Payload
-			if len(msg) > jsonMessageLimit {
-				msg, ce.Truncated = msg[:jsonMessageLimit], true
-			}
-			ce.Message = string(msg)
-		}
-		if ev.Err != nil {
-			ce.Error = ev.Err.Error()
-		}
-		return func() { ios.writeJSON(ce) }
+// render appends ev's line to b: JSON, or for people, the time of day
+// first (a server runs for hours). Nothing is appended for an unknown kind.
+func (l *clientLog) render(b []byte, ev frame.Event) []byte {
+	t := ev.Time
+	if t.IsZero() {
+		t = time.Now()
 	}
-	who := fmt.Sprintf("client %d %s", ev.Client, ev.Remote)
-	var line string
+	if l.jsonMode {
+		return appendClientJSON(b, ev, t)
+	}
+	start := len(b)
+	b = appendClock(b, t)
+	b = append(b, " client "...)
+	b = strconv.AppendUint(b, ev.Client, 10)
+	b = append(b, ' ')
+	b = append(b, ev.Remote...)
 	switch ev.Kind {
 	case frame.EventConnect:
-		line = fmt.Sprintf("%s connected (%d connected)", who, ev.Clients)
+		b = append(b, " connected ("...)
+		b = strconv.AppendInt(b, int64(ev.Clients), 10)
+		b = append(b, " connected)"...)
 	case frame.EventMessage:
 		if probe.IsProbe(ev.Payload) {
-			line = who + ": reach probe, echoed"
+			b = append(b, ": reach probe, echoed"...)
 		} else {
-			line = fmt.Sprintf("%s: %s", who, quotePreview(ev.Payload, messagePreview))
+			b = append(b, ": "...)
+			b = appendPreview(b, ev.Payload, messagePreview)
 		}
 	case frame.EventDisconnect:
-		line = fmt.Sprintf("%s disconnected (%d connected)", who, ev.Clients)
+		b = append(b, " disconnected ("...)
+		b = strconv.AppendInt(b, int64(ev.Clients), 10)
+		b = append(b, " connected)"...)
 	case frame.EventError:
-		line = fmt.Sprintf("%s dropped: %v", who, ev.Err)
+		b = append(b, " dropped: "...)
+		if ev.Err != nil {
+			b = append(b, ev.Err.Error()...)
+		}
 	default:
-		return nil
+		return b[:start]
 	}
-	return func() { ios.result("%s", line) }
+	return append(b, '\n')
+}
+
+// appendClock appends t's time of day, 15:04:05.
+func appendClock(b []byte, t time.Time) []byte {
+	h, m, s := t.Clock()
+	return append(b, byte('0'+h/10), byte('0'+h%10), ':', byte('0'+m/10), byte('0'+m%10), ':', byte('0'+s/10), byte('0'+s%10))
+}
+
+// appendPreview appends p quoted as strconv.Quote does, cut after limit
+// bytes (at a character's start) with the whole size said.
+func appendPreview(b, p []byte, limit int) []byte {
+	cut := cutAt(p, limit)
+	b = appendQuoted(b, cut)
+	if len(cut) < len(p) {
+		b = append(b, "... ("...)
+		b = strconv.AppendInt(b, int64(len(p)), 10)
+		b = append(b, " bytes)"...)
+	}
+	return b
+}
+
+// cutAt returns p's first limit bytes, fewer if that would split a UTF-8
+// character.
+func cutAt(p []byte, limit int) []byte {
+	if len(p) <= limit {
+		return p
+	}
+	for i := limit; i > 0 && i > limit-utf8.UTFMax; i-- {
+		if utf8.RuneStart(p[i]) {
+			return p[:i]
+		}
+	}
+	return p[:limit]
+}
+
+// appendQuoted appends strconv.Quote(string(p)); printable ASCII, the
+// common case, without the string copy.
+func appendQuoted(b, p []byte) []byte {
+	for _, c := range p {
+		if c < ' ' || c > '~' || c == '"' || c == '\\' {
+			return strconv.AppendQuote(b, string(p))
+		}
+	}
+	b = append(b, '"')
+	b = append(b, p...)
+	return append(b, '"')
+}
+
+// appendClientJSON appends ev as a JSON "client" event and a newline:
+// the fields of clientEvent (host_test.go) in its order, as encoding/json
+// with SetEscapeHTML(false) writes them. A message that is not UTF-8 is
+// message_b64, its bytes in standard base64, rather than U+FFFD.
+func appendClientJSON(b []byte, ev frame.Event, t time.Time) []byte {
+	b = append(b, `{"event":"client","action":`...)
+	b = appendJSONString(b, string(ev.Kind))
+	b = append(b, `,"client":`...)
+	b = strconv.AppendUint(b, ev.Client, 10)
+	b = append(b, `,"remote":`...)
+	b = appendJSONString(b, ev.Remote)
+	if ev.Kind == frame.EventMessage {
+		msg := cutAt(ev.Payload, jsonMessageLimit)
+		switch {
+		case len(msg) == 0:
+		case utf8.Valid(msg):
+			b = append(b, `,"message":`...)
+			b = appendJSONString(b, msg)
+		default:
+			b = append(b, `,"message_b64":"`...)
+			b = base64.StdEncoding.AppendEncode(b, msg)
+			b = append(b, '"')
+		}
+		b = append(b, `,"bytes":`...)
+		b = strconv.AppendInt(b, int64(len(ev.Payload)), 10)
+		if len(msg) < len(ev.Payload) {
+			b = append(b, `,"truncated":true`...)
+		}
+	}
+	if ev.Err != nil {
+		b = append(b, `,"error":`...)
+		b = appendJSONString(b, ev.Err.Error())
+	}
+	b = append(b, `,"clients":`...)
+	b = strconv.AppendInt(b, int64(ev.Clients), 10)
+	b = append(b, `,"time":"`...)
+	b = t.AppendFormat(b, jsonTimeLayout)
+	return append(b, "\"}\n"...)
+}
+
+// jsonTimeLayout is RFC 3339 to the millisecond, in the host's zone.
+const jsonTimeLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// appendJSONString appends s as a JSON string, escaped as encoding/json
+// does without HTML escaping; s is valid UTF-8 (invalid bytes would become
+// U+FFFD, as there).
+func appendJSONString[T string | []byte](b []byte, s T) []byte {
+	const hex = "0123456789abcdef"
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c >= utf8.RuneSelf {
+			r, size := utf8.DecodeRune([]byte(s[i:min(i+utf8.UTFMax, len(s))]))
+			if r == utf8.RuneError && size == 1 {
+				b = append(b, s[start:i]...)
+				b = append(b, `\ufffd`...)
+				i++
+				start = i
+				continue
+			}
+			if r == '\u2028' || r == '\u2029' {
+				b = append(b, s[start:i]...)
+				b = append(b, '\\', 'u', '2', '0', '2', hex[r&0xF])
+				i += size
+				start = i
+				continue
+			}
+			i += size
+			continue
+		}
+		if c >= ' ' && c != '"' && c != '\\' {
+			i++
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\b':
+			b = append(b, '\\', 'b')
+		case '\f':
+			b = append(b, '\\', 'f')
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xF])
+		}
+		i++
+		start = i
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
 }

@@ -19,9 +19,12 @@ func newServeCmd(ios *IOStreams, _ *deps) *cobra.Command {
 		Short: "Host the framed echo server only (no port mapping)",
 		Long: `Host the framed echo server: it accepts many clients, logs every frame
 (4-byte little-endian length, then the payload) and echoes it back unchanged.
-A client that sends a bad frame, too many bytes or nothing for --idle-timeout
-is dropped alone; everyone else keeps being served. Ctrl-C stops it.`,
+Each line starts with the time of day; --quiet leaves out the line of each
+message. A client that sends a bad frame, too many bytes or nothing for
+--idle-timeout is dropped alone; everyone else keeps being served. Ctrl-C
+stops it.`,
 		Example: `  reach serve --port 1234
+  reach serve --port 1234 --quiet     # connects, disconnects and drops only
   reach serve --port 1234 --json      # one JSON event per client action`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -1,0 +1,225 @@
+package main
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+	"unicode/utf8"
+
+	"github.com/reach-net/reach/frame"
+	"github.com/reach-net/reach/probe"
+)
+
+// clientEvent is the JSON form of a server event, as encoding/json writes
+// it: appendClientJSON must produce exactly this.
+type clientEvent struct {
+	Event      string `json:"event"`
+	Action     string `json:"action"`
+	Client     uint64 `json:"client"`
+	Remote     string `json:"remote"`
+	Message    string `json:"message,omitempty"`
+	MessageB64 []byte `json:"message_b64,omitempty"`
+	Bytes      *int   `json:"bytes,omitempty"`
+	Truncated  bool   `json:"truncated,omitempty"`
+	Error      string `json:"error,omitempty"`
+	Clients    int    `json:"clients"`
+	Time       string `json:"time"`
+}
+
+// referenceJSON encodes ev through clientEvent with encoding/json, as
+// IOStreams.writeJSON does.
+func referenceJSON(t testing.TB, ev frame.Event) string {
+	ce := clientEvent{Event: "client", Action: string(ev.Kind), Client: ev.Client, Remote: ev.Remote, Clients: ev.Clients,
+		Time: ev.Time.Format(jsonTimeLayout)}
+	if ev.Kind == frame.EventMessage {
+		n := len(ev.Payload)
+		ce.Bytes = &n
+		msg := cutAt(ev.Payload, jsonMessageLimit)
+		ce.Truncated = len(msg) < n
+		if utf8.Valid(msg) {
+			ce.Message = string(msg)
+		} else {
+			ce.MessageB64 = msg
+		}
+	}
+	if ev.Err != nil {
+		ce.Error = ev.Err.Error()
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(ce); err != nil {
+		t.Fatal(err)
+	}
+	return buf.String()
+}
+
+var at = time.Date(2026, 11, 26, 9, 5, 7, 123456789, time.FixedZone("CET", 3600))
+
+func message(p string) frame.Event {
+	return frame.Event{Kind: frame.EventMessage, Client: 3, Remote: "11.0.0.1:50412", Payload: []byte(p), Clients: 2, Time: at}
+}
+
+func TestClientJSONMatchesEncodingJSON(t *testing.T) {
+	events := []frame.Event{
+		{Kind: frame.EventConnect, Client: 1, Remote: "127.0.0.1:5000", Clients: 1, Time: at},
+		{Kind: frame.EventDisconnect, Client: 1, Remote: "[::1]:5000", Clients: 0, Time: at},
+		{Kind: frame.EventDisconnect, Client: 1, Remote: "127.0.0.1:5000", Err: frame.ErrServerClosed, Time: at},
+		{Kind: frame.EventError, Client: 7, Remote: "127.0.0.1:5000", Err: &frame.SizeError{Length: 1 << 31, Max: 1 << 20}, Clients: 4, Time: at},
+		{Kind: frame.EventError, Err: errors.New("quote \" backslash \\ tab \t <html> & \u2028"), Time: at},
+		message("hola"),
+		message(""),
+		message("adiós, 你好, 🎉"),
+		message("\x00\x01\b\f\n\r\t\x1f\x7f \"quoted\" \\ <a href='x'>&amp;</a> \u2028 \u2029"),
+		message(string(probe.NewProbe())),
+		message(strings.Repeat("a", jsonMessageLimit)),
+		message(strings.Repeat("a", jsonMessageLimit+1)),
+		message(strings.Repeat("a", jsonMessageLimit-1) + "ñ and more"), // the cut falls inside ñ
+	}
+	for i, ev := range events {
+		got := string(appendClientJSON(nil, ev, ev.Time))
+		if want := referenceJSON(t, ev); got != want {
+			t.Errorf("event %d:\n got %s\nwant %s", i, got, want)
+		}
+	}
+}
+
+func TestClientJSONBinaryMessageIsBase64(t *testing.T) {
+	payload := []byte{'a', 0xf1, 'o', 0xff, 0} // "año" in Windows-1252, and bytes no text has
+	line := appendClientJSON(nil, message(string(payload)), at)
+	var got map[string]any
+	if err := json.Unmarshal(line, &got); err != nil {
+		t.Fatalf("%s: %v", line, err)
+	}
+	if _, ok := got["message"]; ok {
+		t.Errorf("a binary payload has a lossy message field: %s", line)
+	}
+	b, err := base64.StdEncoding.DecodeString(fmt.Sprint(got["message_b64"]))
+	if err != nil || !bytes.Equal(b, payload) {
+		t.Errorf("message_b64 decodes to %q (%v), want %q: %s", b, err, payload, line)
+	}
+	if got["bytes"] != float64(len(payload)) || got["time"] != "2026-11-26T09:05:07.123+01:00" {
+		t.Errorf("bytes or time wrong: %s", line)
+	}
+}
+
+func FuzzClientJSON(f *testing.F) {
+	f.Add("hola", "127.0.0.1:1", "")
+	f.Add("\u2028\x00\"\\<>&", "[::1]:2", "frame: x \u2029")
+	f.Fuzz(func(t *testing.T, msg, remote, errText string) {
+		if !utf8.ValidString(remote) || !utf8.ValidString(errText) {
+			t.Skip() // the server's addresses and errors are text
+		}
+		ev := message(msg)
+		ev.Remote = remote
+		if errText != "" {
+			ev.Err = errors.New(errText)
+		}
+		if got, want := string(appendClientJSON(nil, ev, at)), referenceJSON(t, ev); got != want {
+			t.Fatalf("\n got %s\nwant %s", got, want)
+		}
+	})
+}
+
+func TestClientLineForPeople(t *testing.T) {
+	long := strings.Repeat("x", messagePreview-1) + "ñ"
+	cases := []struct {
+		ev   frame.Event
+		want string
+	}{
+		{frame.Event{Kind: frame.EventConnect, Client: 3, Remote: "11.0.0.1:50412", Clients: 2, Time: at},
+			"09:05:07 client 3 11.0.0.1:50412 connected (2 connected)\n"},
+		{message("hola"), `09:05:07 client 3 11.0.0.1:50412: "hola"` + "\n"},
+		{message("a\tb\"c\\ ñ \xff"), "09:05:07 client 3 11.0.0.1:50412: " + strconv.Quote("a\tb\"c\\ ñ \xff") + "\n"},
+		{message(long), "09:05:07 client 3 11.0.0.1:50412: " + strconv.Quote(long[:messagePreview-1]) + "... (201 bytes)\n"},
+		{message(string(probe.NewProbe())), "09:05:07 client 3 11.0.0.1:50412: reach probe, echoed\n"},
+		{frame.Event{Kind: frame.EventError, Client: 3, Remote: "11.0.0.1:50412", Err: frame.ErrIdleTimeout, Time: at},
+			"09:05:07 client 3 11.0.0.1:50412 dropped: frame: idle timeout\n"},
+		{frame.Event{Kind: frame.EventDisconnect, Client: 3, Remote: "11.0.0.1:50412", Time: at},
+			"09:05:07 client 3 11.0.0.1:50412 disconnected (0 connected)\n"},
+	}
+	l := &clientLog{}
+	for _, tc := range cases {
+		if got := string(l.render(nil, tc.ev)); got != tc.want {
+			t.Errorf("\n got %q\nwant %q", got, tc.want)
+		}
+	}
+}
+
+func TestAppendQuotedIsStrconvQuote(t *testing.T) {
+	for _, s := range []string{"", "hola", "a\"b", `a\b`, "\x7f", "~ }", "ñ", "\xff", "\n", "\u2028"} {
+		if got, want := string(appendQuoted(nil, []byte(s))), strconv.Quote(s); got != want {
+			t.Errorf("appendQuoted(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+// gatedWriter blocks every Write until released and counts the writes.
+type gatedWriter struct {
+	gate    chan struct{}
+	mu      sync.Mutex
+	writes  int
+	written bytes.Buffer
+}
+
+func (w *gatedWriter) Write(p []byte) (int, error) {
+	<-w.gate
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.writes++
+	return w.written.Write(p)
+}
+
+func TestClientLogNeverHoldsUpTheServer(t *testing.T) {
+	out := &gatedWriter{gate: make(chan struct{})}
+	var errOut bytes.Buffer
+	l := newClientLog(&IOStreams{Out: out, ErrOut: &errOut}, false)
+	const events = 3 * clientLogQueue
+	sent := make(chan struct{})
+	go func() {
+		for i := range events {
+			l.event(message(strconv.Itoa(i)))
+		}
+		close(sent)
+	}()
+	select {
+	case <-sent:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the server's events waited for a stalled output")
+	}
+	close(out.gate)
+	l.close()
+	lines := strings.Count(out.written.String(), "\n")
+	if lines >= events || lines < clientLogQueue {
+		t.Errorf("%d of %d events shown; want the queue's %d and the rest counted", lines, events, clientLogQueue)
+	}
+	if out.writes > 3 {
+		t.Errorf("%d writes for %d lines; want one per batch", out.writes, lines)
+	}
+	if want := fmt.Sprintf("%d client events not shown", events-lines); !strings.Contains(errOut.String(), want) {
+		t.Errorf("stderr %q lacks %q", errOut.String(), want)
+	}
+}
+
+func TestQuietLogHidesMessagesOnly(t *testing.T) {
+	for _, jsonMode := range []bool{false, true} {
+		var out bytes.Buffer
+		l := newHostLog(&IOStreams{Out: &out, ErrOut: &out}, jsonMode, true)
+		l.event(frame.Event{Kind: frame.EventConnect, Client: 1, Remote: "127.0.0.1:1", Clients: 1})
+		l.event(message("hola"))
+		l.event(frame.Event{Kind: frame.EventError, Client: 1, Remote: "127.0.0.1:1", Err: frame.ErrIdleTimeout})
+		l.event(frame.Event{Kind: frame.EventDisconnect, Client: 1, Remote: "127.0.0.1:1"})
+		l.close()
+		got := out.String()
+		if strings.Contains(got, "hola") || strings.Count(got, "\n") != 3 {
+			t.Errorf("json %t: quiet log:\n%s\nwant the connect, the drop and the disconnect only", jsonMode, got)
+		}
+	}
+}
