@@ -53,6 +53,7 @@ type Config struct {
 	igdGrace        time.Duration
 	ssdpTimeout     time.Duration
 	probeTimeout    time.Duration // pmpProbeTimeout, and portProbeTimeout around it
+	descTimeout     time.Duration // descriptionTimeout
 }
 
 func (c *Config) logf(format string, args ...any) {

@@ -77,7 +77,7 @@ func Discover(ctx context.Context, cfg Config) (*Discovery, error) {
 			// The UPnP branch is bounded by the SSDP search plus one
 			// description fetch from a router that answered; when nothing
 			// answers, it ends with the search.
-			uctx, cancel := context.WithTimeout(ctx, orDefault(cfg.ssdpTimeout, ssdpTimeout)+descriptionTimeout)
+			uctx, cancel := context.WithTimeout(ctx, orDefault(cfg.ssdpTimeout, ssdpTimeout)+orDefault(cfg.descTimeout, descriptionTimeout))
 			defer cancel()
 			igd, others, err := discoverIGD(uctx, cfg, gw, local)
 			d.IGD, d.Others = igd, others
@@ -192,8 +192,8 @@ func discoverIGD(ctx context.Context, cfg Config, gw, local netip.Addr) (*IGD, [
 			results <- result{others: res.Others, err: err}
 			return
 		}
-		igd, err := OpenIGD(ctx, cfg, gw, local, res.Location)
-		if err == nil {
+		igd, err := openIGD(ctx, cfg, gw, local, res.Location, res.announcement())
+		if err == nil && res.Repointed == "" { // a repointed one needs the SSDP answer to be trusted again
 			cache.Put(gw, res.Location.String())
 		}
 		results <- result{igd: igd, others: res.Others, err: err}

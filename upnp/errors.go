@@ -31,6 +31,7 @@ var (
 // handles specially.
 const (
 	CodeInvalidAction          = 401 // the router does not implement the action
+	CodeInvalidArgs            = 402 // bad arguments; some routers say it of any lease but 0
 	CodeActionFailed           = 501 // generic failure: WAN down, port reserved...
 	CodeNotAuthorized          = 606 // UPnP port forwarding restricted in settings
 	CodeArrayIndexInvalid      = 713 // end of GetGenericPortMappingEntry walk
@@ -56,6 +57,9 @@ func (e *SOAPError) Error() string {
 	desc := e.Description
 	if desc == "" {
 		desc = "no description"
+	}
+	if e.Code == 0 {
+		return fmt.Sprintf("router refused %s with no UPnP error code (%s)", e.Action, desc)
 	}
 	return fmt.Sprintf("router refused %s: UPnP error %d (%s)", e.Action, e.Code, desc)
 }
@@ -86,11 +90,23 @@ func (e *SOAPError) Advice() string {
 	return ""
 }
 
+// goupnpHTTPStatus is how goupnp words a SOAP answer with an HTTP error
+// status and no body (or no SOAP fault in it); its errors do not wrap.
+const goupnpHTTPStatus = "goupnp: SOAP request got HTTP "
+
 // soapErrorFrom turns a goupnp SOAP fault inside err into a *SOAPError for
-// action; it returns nil when err holds no fault (a transport error).
+// action, with Code 0 for a fault without a UPnPError detail or an HTTP
+// error status without a SOAP body; it returns nil when err holds neither
+// (a transport error).
 func soapErrorFrom(err error, action string) *SOAPError {
 	var fault *soap.SOAPFaultError
 	if !errors.As(err, &fault) {
+		if err == nil {
+			return nil
+		}
+		if _, status, ok := strings.Cut(err.Error(), goupnpHTTPStatus); ok {
+			return &SOAPError{Action: action, Description: "HTTP " + strings.TrimSpace(status)}
+		}
 		return nil
 	}
 	desc := fault.Detail.UPnPError.ErrorDescription

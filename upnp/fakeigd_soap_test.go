@@ -87,7 +87,23 @@ func (f *fakeIGD) serveControl(w http.ResponseWriter, r *http.Request) {
 		ext, _ := strconv.Atoi(args["NewExternalPort"])
 		in, _ := strconv.Atoi(args["NewInternalPort"])
 		lease, _ := strconv.Atoi(args["NewLeaseDuration"])
+		q := f.quirks
 		switch {
+		case q.bareFault == "fault":
+			w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)
+			w.WriteHeader(http.StatusInternalServerError)
+			fmt.Fprint(w, `<?xml version="1.0"?>
+<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>s:Server</faultcode><faultstring>Internal Error</faultstring></s:Fault></s:Body></s:Envelope>`)
+			return
+		case q.bareFault == "http500":
+			w.WriteHeader(http.StatusInternalServerError)
+			return
+		case q.upperCaseOnly && args["NewProtocol"] != "TCP" && args["NewProtocol"] != "UDP":
+			f.fault(w, 402, "Invalid Args")
+			return
+		case q.leaseArgs && lease != 0:
+			f.fault(w, 402, "Invalid Args")
+			return
 		case f.onlyPermanent && lease != 0:
 			f.fault(w, 725, "OnlyPermanentLeasesSupported")
 			return
@@ -101,6 +117,9 @@ func (f *fakeIGD) serveControl(w http.ResponseWriter, r *http.Request) {
 			if f.table[i].client != e.client {
 				f.fault(w, 718, "ConflictInMappingEntry")
 				return
+			}
+			if q.rewriteOnRefresh {
+				e.intern = e.ext
 			}
 			f.table[i] = e
 		} else {

@@ -46,6 +46,41 @@ type fakeIGD struct {
 	omitFields    map[string]map[string]bool // action -> reply fields left out
 	externalIP    string
 	loseAdds      int // AddPortMapping requests carried out whose answer never comes
+
+	quirks fakeQuirks // the router family's oddities (see zoo_test.go)
+}
+
+// fakeQuirks are the oddities of real routers the fake can show; the zero
+// value is a well-behaved miniupnpd.
+type fakeQuirks struct {
+	// unicastSilent: M-SEARCH sent to the router itself goes unanswered;
+	// only the multicast group (the socket mcast) gets answers.
+	unicastSilent bool
+	// replyPort: answers leave from this socket's port, not the one the
+	// search went to (1900 on a real router).
+	replyPort *net.UDPConn
+	// onlyST: answer only a search for exactly this target; "ssdp:all"
+	// gets the first descriptor only (upnp:rootdevice).
+	onlyST string
+	// locationHost: the LOCATION names this address (another interface of
+	// the router) instead of the one the description is served on.
+	locationHost string
+	// location overrides the description URL the answers carry.
+	location string
+	// usn is the uuid the SSDP answer's USN carries; empty means the
+	// description's UDN.
+	usn string
+	// upperCaseOnly: AddPortMapping with a protocol not spelled "TCP" or
+	// "UDP" gets 402 Invalid Args.
+	upperCaseOnly bool
+	// leaseArgs: AddPortMapping with a lease other than 0 gets 402.
+	leaseArgs bool
+	// rewriteOnRefresh: refreshing an entry sets its internal port to the
+	// external port.
+	rewriteOnRefresh bool
+	// bareFault: AddPortMapping gets a SOAP fault without a UPnPError
+	// ("fault") or an HTTP 500 with no body ("http500").
+	bareFault string
 }
 
 type fakeEntry struct {
@@ -69,7 +104,7 @@ func newFakeIGD(t testing.TB, variant string) *fakeIGD {
 	mux.HandleFunc("/rootDesc.xml", f.serveDescription)
 	mux.HandleFunc("/ctl/", f.serveControlOrLose)
 	f.http = httptest.NewServer(mux)
-	go f.serveSSDP()
+	go f.serveSSDP(udp, false)
 	t.Cleanup(func() {
 		udp.Close()
 		f.http.Close()
@@ -93,7 +128,30 @@ func (f *fakeIGD) config() Config {
 	}
 }
 
-func (f *fakeIGD) location() string { return f.http.URL + "/rootDesc.xml" }
+func (f *fakeIGD) location() string {
+	f.mu.Lock()
+	loc := f.quirks.location
+	f.mu.Unlock()
+	if loc == "" {
+		loc = f.http.URL + "/rootDesc.xml"
+	}
+	return loc
+}
+
+// fakeUUID is the UDN of the fake's root device.
+const fakeUUID = "uuid:5d3a8f2e-7c1b-4e0a-9f6d-2b8c4a1e3f70"
+
+// announced is the LOCATION the fake's SSDP answers carry.
+func (f *fakeIGD) announced() string {
+	loc := f.location()
+	f.mu.Lock()
+	host := f.quirks.locationHost
+	f.mu.Unlock()
+	if host != "" {
+		loc = strings.Replace(loc, "127.0.0.1", host, 1)
+	}
+	return loc
+}
 
 // ssdpReply is miniupnpd 2.3's answer to an M-SEARCH (minissdp.c
 // SendSSDPResponse), for search target st and description URL loc.
@@ -112,10 +170,12 @@ func ssdpReply(st, loc string) []byte {
 		"\r\n")
 }
 
-func (f *fakeIGD) serveSSDP() {
+// serveSSDP answers the searches that reach conn: the router's own SSDP
+// port, or (multicast) the socket standing in for the multicast group.
+func (f *fakeIGD) serveSSDP(conn *net.UDPConn, multicast bool) {
 	buf := make([]byte, 2048)
 	for {
-		n, from, err := f.udp.ReadFromUDPAddrPort(buf)
+		n, from, err := conn.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			return
 		}
@@ -131,19 +191,66 @@ func (f *fakeIGD) serveSSDP() {
 			}
 		}
 		f.mu.Lock()
-		silent, pre, others, other := f.ssdpSilent, f.preReplies, f.otherReplies, f.otherSock
+		silent, pre, others, other, q := f.ssdpSilent, f.preReplies, f.otherReplies, f.otherSock, f.quirks
 		f.mu.Unlock()
-		if silent {
+		if silent || (q.unicastSilent && !multicast) {
 			continue
 		}
 		for _, b := range others {
 			other.WriteToUDPAddrPort(b, from)
 		}
-		for _, b := range pre {
-			f.udp.WriteToUDPAddrPort(b, from)
+		out := conn
+		if q.replyPort != nil {
+			out = q.replyPort
 		}
-		f.udp.WriteToUDPAddrPort(ssdpReply(st, f.location()), from)
+		for _, b := range pre {
+			out.WriteToUDPAddrPort(b, from)
+		}
+		switch {
+		case q.onlyST == "":
+		case st == "ssdp:all":
+			st = "upnp:rootdevice" // its first descriptor, and nothing else
+		case st != q.onlyST:
+			continue
+		}
+		reply := ssdpReply(st, f.announced())
+		if q.usn != "" {
+			reply = []byte(strings.ReplaceAll(string(reply), fakeUUID, q.usn))
+		}
+		out.WriteToUDPAddrPort(reply, from)
 	}
+}
+
+// multicastGroup opens a socket on 127.0.0.1 that plays the SSDP multicast
+// group (answers come from it, as from the router's multicast socket) and
+// returns the Config.Multicast address that sends searches to it.
+func (f *fakeIGD) multicastGroup() string {
+	f.t.Helper()
+	return f.serveOn(true)
+}
+
+// serveOn opens another SSDP socket of the router on 127.0.0.1 and serves
+// searches on it; it returns its address.
+func (f *fakeIGD) serveOn(multicast bool) string {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { c.Close() })
+	go f.serveSSDP(c, multicast)
+	return c.LocalAddr().String()
+}
+
+// otherPort opens a socket for answers from another port than the one
+// searched.
+func (f *fakeIGD) otherPort() *net.UDPConn {
+	f.t.Helper()
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	f.t.Cleanup(func() { c.Close() })
+	return c
 }
 
 // addOtherDevice makes a second responder on 127.0.0.2 that answers every
@@ -245,7 +352,13 @@ func (f *fakeIGD) serveDescription(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", `text/xml; charset="utf-8"`)
 	w.Header().Set("Server", "Debian/12 UPnP/1.1 MiniUPnPd/2.3.1")
-	fmt.Fprintf(w, `<?xml version="1.0"?>
+	fmt.Fprint(w, f.descriptionXML(v, ctl, down))
+}
+
+// descriptionXML is the fake's root description: IGD version v, the WAN
+// connection service at control URL ctl, after the services in before.
+func (f *fakeIGD) descriptionXML(v, ctl, before string) string {
+	return fmt.Sprintf(`<?xml version="1.0"?>
 <root xmlns="urn:schemas-upnp-org:device-1-0" configId="1337">
 <specVersion><major>1</major><minor>1</minor></specVersion>
 <device>
@@ -275,5 +388,5 @@ func (f *fakeIGD) serveDescription(w http.ResponseWriter, r *http.Request) {
 </device></deviceList>
 </device>
 </root>
-`, v, f.serviceType(), ctl, down)
+`, v, f.serviceType(), ctl, before)
 }

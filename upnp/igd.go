@@ -2,14 +2,13 @@ package upnp
 
 import (
 	"context"
-	"encoding/xml"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/netip"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/huin/goupnp"
@@ -50,6 +49,13 @@ type IGD struct {
 	service  string
 	control  *url.URL
 	conn     wanConnection
+
+	ssdpServer string   // SERVER of the SSDP answer; empty if none was used
+	announced  string   // the LOCATION announced, when it was repointed
+	identity   Identity // what the description says
+
+	mu     sync.Mutex
+	quirks []string // what reach worked around on this router, once each
 }
 
 // OpenIGD fetches the root description at location (which must be http on
@@ -59,26 +65,57 @@ type IGD struct {
 // request, plus one GetStatusInfo per service when the router lists several
 // (the first connected one is used).
 func OpenIGD(ctx context.Context, cfg Config, gw, local netip.Addr, location *url.URL) (*IGD, error) {
+	return openIGD(ctx, cfg, gw, local, location, announcement{})
+}
+
+// announcement is what the SSDP answer that led to a description said.
+type announcement struct {
+	// server is its SERVER header; usn its USN.
+	server, usn string
+	// location is the LOCATION it announced when that named another
+	// address than the gateway's and was repointed at the gateway; host is
+	// that other address. Both are empty otherwise.
+	location, host string
+}
+
+// openIGD is OpenIGD for a description found through SSDP. A description
+// repointed at the gateway (ann.host set) is used only if it describes the
+// device that answered the search (its UDN is the USN's uuid): then control
+// URLs on the other address it announced are repointed at the gateway too.
+func openIGD(ctx context.Context, cfg Config, gw, local netip.Addr, location *url.URL, ann announcement) (*IGD, error) {
 	gw = gw.Unmap()
 	if _, err := checkLocation(location.String(), gw); err != nil {
 		return nil, fmt.Errorf("upnp: refusing IGD description: %v", err)
 	}
 	hc := cfg.httpClient()
-	root, server, err := fetchDescription(ctx, hc, location)
+	root, server, err := fetchDescription(ctx, hc, location, orDefault(cfg.descTimeout, descriptionTimeout))
 	if err != nil {
 		return nil, err
 	}
-	g := &IGD{cfg: cfg, gw: gw, local: local.Unmap(), location: location, server: server, name: root.Device.FriendlyName}
+	g := &IGD{cfg: cfg, gw: gw, local: local.Unmap(), location: location, server: server, name: root.Device.FriendlyName,
+		ssdpServer: ann.server, announced: ann.location}
+	if ann.host != "" {
+		uuid := usnUUID(ann.usn)
+		if uuid == "" || !hasUDN(root, uuid) {
+			return nil, fmt.Errorf("upnp: the IGD on %s announced its description at %s; the description at %s is of another device (%q, not %q): refusing both",
+				gw, ann.location, location, root.Device.UDN, uuid)
+		}
+		repointControlURLs(root, ann.host, gw)
+		g.note("announces its description at %s, another address of its own: reach uses %s", ann.location, location)
+	}
+	g.identity = identify(root)
 
 	var found []wanConnection
 	var offHost []string
 	collect := func(conns []wanConnection) {
 		for _, c := range conns {
-			u := c.GetServiceClient().Service.ControlURL.URL
+			sc := c.GetServiceClient()
+			u := sc.Service.ControlURL.URL
 			if err := checkControlURL(&u, gw); err != nil {
 				offHost = append(offHost, err.Error())
 				continue
 			}
+			sc.SOAPClient.EndpointURL = u // repointed, if it was
 			found = append(found, c)
 		}
 	}
@@ -161,44 +198,6 @@ func checkControlURL(u *url.URL, gw netip.Addr) error {
 	return nil
 }
 
-// fetchDescription GETs and decodes a root device description with hc, the
-// way goupnp.DeviceByURLCtx does, but with the caller's client (so the
-// timeouts and size cap apply) and keeping the HTTP Server header.
-func fetchDescription(ctx context.Context, hc *http.Client, loc *url.URL) (*goupnp.RootDevice, string, error) {
-	ctx, cancel := context.WithTimeout(ctx, descriptionTimeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, loc.String(), nil)
-	if err != nil {
-		return nil, "", fmt.Errorf("upnp: description URL %s: %w", loc, err)
-	}
-	resp, err := hc.Do(req)
-	if err != nil {
-		return nil, "", fmt.Errorf("upnp: fetch IGD description %s: %w", loc, err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, "", fmt.Errorf("upnp: fetch IGD description %s: HTTP %s", loc, resp.Status)
-	}
-	root := new(goupnp.RootDevice)
-	dec := xml.NewDecoder(resp.Body)
-	dec.DefaultSpace = goupnp.DeviceXMLNamespace
-	dec.CharsetReader = goupnp.CharsetReaderDefault
-	if err := dec.Decode(root); err != nil {
-		if errors.Is(err, ErrResponseTooLarge) || ctx.Err() != nil {
-			return nil, "", fmt.Errorf("upnp: IGD description %s: %w", loc, errors.Join(err, ctx.Err()))
-		}
-		return nil, "", fmt.Errorf("upnp: IGD description %s is not valid UPnP XML: %w", loc, err)
-	}
-	base := loc
-	if root.URLBaseStr != "" {
-		if base, err = url.Parse(root.URLBaseStr); err != nil {
-			return nil, "", fmt.Errorf("upnp: IGD description %s: bad URLBase %q: %w", loc, root.URLBaseStr, err)
-		}
-	}
-	root.SetURLBase(base)
-	return root, resp.Header.Get("Server"), nil
-}
-
 // Method reports MethodIGD2 or MethodIGD1, from the root device type.
 func (g *IGD) Method() Method { return g.method }
 
@@ -223,6 +222,46 @@ func (g *IGD) Server() string { return g.server }
 
 // FriendlyName is the router's name from its description.
 func (g *IGD) FriendlyName() string { return g.name }
+
+// SSDPServer is the SERVER header of the SSDP answer the IGD was found
+// by; empty when it was found through the remembered description URL.
+func (g *IGD) SSDPServer() string { return g.ssdpServer }
+
+// AnnouncedLocation is the description URL the router announced when it
+// named another address of its own and reach asked the gateway instead;
+// empty otherwise.
+func (g *IGD) AnnouncedLocation() string { return g.announced }
+
+// Identity is what the root description says about the device.
+func (g *IGD) Identity() Identity {
+	id := g.identity
+	id.Services = append([]DescribedService(nil), id.Services...)
+	return id
+}
+
+// Quirks lists, in plain words, what reach has worked around on this
+// router so far (a repointed description, permanent leases only, an
+// internal port the router rewrote), each once.
+func (g *IGD) Quirks() []string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return append([]string(nil), g.quirks...)
+}
+
+// note records a quirk of the router (once) and logs it.
+func (g *IGD) note(format string, args ...any) {
+	q := fmt.Sprintf(format, args...)
+	g.mu.Lock()
+	for _, old := range g.quirks {
+		if old == q {
+			g.mu.Unlock()
+			return
+		}
+	}
+	g.quirks = append(g.quirks, q)
+	g.mu.Unlock()
+	g.cfg.logf("upnp: router %s %s", g.gw, q)
+}
 
 // ConnectionStatus is the WAN connection's state (GetStatusInfo).
 type ConnectionStatus struct {

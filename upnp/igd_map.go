@@ -76,21 +76,31 @@ func what(m Mapping) string {
 // Add creates m on the router, or refreshes it if this host already holds
 // it, and returns the mapping as the router then reports it. A zero
 // ExternalPort means the internal port, a zero InternalIP this host. If the
-// router only accepts permanent leases (UPnP 725) Add retries with lease 0
-// and the returned Lease is 0. A port held by another host gives a
-// *ConflictError naming it; other refusals a *SOAPError with advice.
+// router refuses a lease (UPnP 725 OnlyPermanentLeasesSupported, or 402
+// Invalid Args from routers that cannot parse one) Add retries with lease 0
+// and the returned Lease is 0. A router that rewrote the internal port of
+// the entry (seen after refreshes) has it set back. A port held by another
+// host gives a *ConflictError naming it; other refusals a *SOAPError with
+// advice.
 func (g *IGD) Add(ctx context.Context, m Mapping) (Mapping, error) {
+	got, _, err := g.addChecked(ctx, m)
+	return got, err
+}
+
+// addChecked is Add that also reports whether the router had rewritten the
+// entry's internal port and Add set it back.
+func (g *IGD) addChecked(ctx context.Context, m Mapping) (Mapping, bool, error) {
 	m, proto, err := g.normalize(m)
 	if err != nil {
-		return Mapping{}, err
+		return Mapping{}, false, err
 	}
 	if err := g.checkTakeover(ctx, m, proto); err != nil {
-		return Mapping{}, g.mapError("add mapping", m, err)
+		return Mapping{}, false, g.mapError("add mapping", m, err)
 	}
 	lease := igdLeaseSeconds(m.Lease)
 	err = g.add(ctx, m, proto, lease)
-	if err != nil && faultCode(err) == CodeOnlyPermanentLeases && lease != 0 {
-		g.cfg.logf("upnp: router %s only accepts permanent mappings (UPnP 725); retrying %s with lease 0", g.gw, what(m))
+	if code := faultCode(err); lease != 0 && (code == CodeOnlyPermanentLeases || code == CodeInvalidArgs) {
+		g.note("refuses leased mappings (UPnP %d %s): reach maps with lease 0 (permanent) and removes them itself", code, soapCodeName(code))
 		lease = 0
 		err = g.add(ctx, m, proto, lease)
 	}
@@ -98,9 +108,13 @@ func (g *IGD) Add(ctx context.Context, m Mapping) (Mapping, error) {
 		err = g.resolveConflict(ctx, m, proto, lease)
 	}
 	if err != nil {
-		return Mapping{}, g.mapError("add mapping", m, err)
+		return Mapping{}, false, g.mapError("add mapping", m, err)
 	}
-	return g.granted(ctx, m, proto, lease), nil
+	got, repaired, err := g.granted(ctx, m, proto, lease)
+	if err != nil {
+		return Mapping{}, false, g.mapError("add mapping", m, err)
+	}
+	return got, repaired, nil
 }
 
 func (g *IGD) add(ctx context.Context, m Mapping, proto string, lease uint32) error {
@@ -143,14 +157,36 @@ func (g *IGD) resolveConflict(ctx context.Context, m Mapping, proto string, leas
 }
 
 // granted reads back the entry just added, for the lease the router really
-// gave; a router that cannot say is taken at its word.
-func (g *IGD) granted(ctx context.Context, m Mapping, proto string, lease uint32) Mapping {
+// gave; a router that cannot say is taken at its word. An entry for this
+// host whose internal port the router changed (some rewrite it to the
+// external port when a mapping is refreshed) is deleted and added again
+// once; repaired reports that it was, and an entry still wrong after that
+// is an error.
+func (g *IGD) granted(ctx context.Context, m Mapping, proto string, lease uint32) (got Mapping, repaired bool, err error) {
 	m.Lease = time.Duration(lease) * time.Second
 	m.Enabled = true
 	e, err := g.entry(ctx, m.ExternalPort, m.Protocol, proto)
 	if err != nil {
 		g.cfg.logf("upnp: could not read back %s from %s: %v", what(m), g.gw, err)
-		return m
+		return m, false, nil
+	}
+	if e.InternalIP == m.InternalIP && e.InternalPort != m.InternalPort {
+		g.note("rewrote the internal port of %d/%s to %d (asked %d): reach deletes and re-adds such a mapping",
+			m.ExternalPort, m.Protocol, e.InternalPort, m.InternalPort)
+		if err := g.conn.DeletePortMappingCtx(ctx, "", m.ExternalPort, proto); err != nil && faultCode(err) != CodeNoSuchEntry {
+			return Mapping{}, false, g.stepErr("DeletePortMapping", err)
+		}
+		if err := g.add(ctx, m, proto, lease); err != nil {
+			return Mapping{}, false, err
+		}
+		if e, err = g.entry(ctx, m.ExternalPort, m.Protocol, proto); err != nil {
+			g.cfg.logf("upnp: could not read back %s from %s: %v", what(m), g.gw, err)
+			return m, true, nil
+		}
+		if e.InternalIP == m.InternalIP && e.InternalPort != m.InternalPort {
+			return Mapping{}, false, fmt.Errorf("the router forwards the port to internal port %d, not %d, even after re-adding it", e.InternalPort, m.InternalPort)
+		}
+		repaired = true
 	}
 	if e.InternalIP == m.InternalIP && e.InternalPort == m.InternalPort {
 		m.Enabled = e.Enabled
@@ -158,7 +194,7 @@ func (g *IGD) granted(ctx context.Context, m Mapping, proto string, lease uint32
 			m.Lease = e.Lease
 		}
 	}
-	return m
+	return m, repaired, nil
 }
 
 // entry asks the router who holds external port ext (GetSpecificPortMappingEntry).
@@ -231,21 +267,35 @@ func (g *IGD) Mappings(ctx context.Context) ([]Mapping, error) {
 
 // ExternalAddr returns the router's WAN address (GetExternalIPAddress). An
 // empty answer, which routers give when the WAN is down, is the unspecified
-// address, not an error.
+// address, not an error; so is an address that cannot be anyone's public
+// one (0.0.0.0, loopback, link-local), which some routers report while
+// they call their WAN connected.
 func (g *IGD) ExternalAddr(ctx context.Context) (netip.Addr, error) {
+	ext, _, err := g.externalAddr(ctx)
+	return ext, err
+}
+
+// externalAddr is ExternalAddr that also returns the address as the router
+// reported it, when that is not the one returned (it cannot be public).
+func (g *IGD) externalAddr(ctx context.Context) (netip.Addr, string, error) {
 	s, err := g.conn.GetExternalIPAddressCtx(ctx)
 	if err != nil {
-		return netip.Addr{}, g.actionError("GetExternalIPAddress", err)
+		return netip.Addr{}, "", g.actionError("GetExternalIPAddress", err)
 	}
 	s = strings.TrimSpace(s)
 	if s == "" {
-		return netip.IPv4Unspecified(), nil
+		return netip.IPv4Unspecified(), "", nil
 	}
 	a, err := netip.ParseAddr(s)
 	if err != nil {
-		return netip.Addr{}, fmt.Errorf("upnp: router %s reports external address %q, which is not an IP address: %w", g.gw, s, err)
+		return netip.Addr{}, "", fmt.Errorf("upnp: router %s reports external address %q, which is not an IP address: %w", g.gw, s, err)
 	}
-	return a.Unmap(), nil
+	ext, ok := usableExternal(a)
+	if !ok && !a.IsUnspecified() {
+		g.note("reports external address %s, which is no public address: reach treats it as none", a)
+		return ext, s, nil
+	}
+	return ext, "", nil
 }
 
 // holds reports whether the router still holds m for this host

@@ -167,6 +167,12 @@ func Summary(err error) string {
 		if no.SameHost {
 			s = fmt.Sprintf("port %d/%s is forwarded to this host's port %d, not the one named", no.Holder.ExternalPort, no.Holder.Protocol, no.Holder.InternalPort)
 		}
+	case errors.As(err, &se) && se.Code == 0:
+		desc := se.Description
+		if desc == "" {
+			desc = "no description"
+		}
+		s = fmt.Sprintf("router refused %s, no UPnP error code (%s)", soapWhat(se.Action), desc)
 	case errors.As(err, &se):
 		s = fmt.Sprintf("router refused %s: UPnP %d, %s", soapWhat(se.Action), se.Code, soapCodeName(se.Code))
 		if Kind(err) == KindNoExternalAddress {
@@ -218,6 +224,8 @@ func soapCodeName(code int) string {
 	switch code {
 	case CodeInvalidAction:
 		return "action not implemented"
+	case CodeInvalidArgs:
+		return "invalid arguments"
 	case CodeActionFailed:
 		return "action failed"
 	case 602:

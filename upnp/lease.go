@@ -74,6 +74,10 @@ type Renewal struct {
 	// before.
 	Moved  bool
 	Method Method
+	// Repaired reports that the router had changed the mapping's internal
+	// port (some rewrite it to the external port on a refresh) and the
+	// renewal set it back.
+	Repaired bool
 }
 
 // Lease is a mapping on the router that reach made and keeps: it renews
@@ -89,6 +93,7 @@ type Lease struct {
 	got      Mapping    // as granted last
 	ext      netip.Addr // the external address from a PCP MAP reply
 	ownIP    bool       // the internal address is this host's and follows LocalIP
+	repaired bool       // the last add set back an internal port the router had changed
 	released bool
 }
 
@@ -203,7 +208,7 @@ func (l *Lease) Renew(ctx context.Context) (Renewal, error) {
 
 func (l *Lease) renewed(how RenewHow, got Mapping, ext netip.Addr) Renewal {
 	moved := l.keep(got, ext)
-	return Renewal{How: how, Mapping: l.got, Moved: moved, Method: l.svc.Method()}
+	return Renewal{How: how, Mapping: l.got, Moved: moved, Method: l.svc.Method(), Repaired: l.repaired}
 }
 
 // Release deletes exactly this mapping; one the router no longer holds

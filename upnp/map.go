@@ -86,10 +86,18 @@ func report(req MapRequest, a Attempt) {
 }
 
 // add is one request, bounded by the lease's timeout. PCP also gives the
-// external address its reply carried.
+// external address its reply carried; UPnP whether it repaired the entry.
 func (l *Lease) add(ctx context.Context, svc Mapper, want Mapping) (Mapping, netip.Addr, error) {
 	ctx, cancel := context.WithTimeout(ctx, l.timeout)
 	defer cancel()
+	l.repaired = false
+	if g, ok := svc.(interface {
+		addChecked(context.Context, Mapping) (Mapping, bool, error)
+	}); ok {
+		got, repaired, err := g.addChecked(ctx, want)
+		l.repaired = repaired
+		return got, netip.Addr{}, err
+	}
 	if p, ok := svc.(interface {
 		addExternal(context.Context, Mapping) (Mapping, netip.Addr, error)
 	}); ok {

@@ -67,7 +67,11 @@ func (c *NATPMP) externalAddr(ctx context.Context, total time.Duration) (netip.A
 	if err != nil {
 		return netip.Addr{}, err
 	}
-	return reply.Addr, nil
+	ext, ok := usableExternal(reply.Addr)
+	if !ok && !reply.Addr.IsUnspecified() {
+		c.cfg.logf("upnp: nat-pmp: router %s reports external address %s, which is no public address: treated as none", c.gw.Addr(), reply.Addr)
+	}
+	return ext, nil
 }
 
 // Add asks for m. NAT-PMP maps to the address the request comes from, so

@@ -117,7 +117,22 @@ func (c *PCP) ExternalAddr(ctx context.Context) (netip.Addr, error) {
 	if err := c.exchange(ctx, "delete short-lived map", local, conn, req.encode(local), pcpOpMap, &req, pmpOpTimeout, nil); err != nil {
 		c.cfg.logf("upnp: pcp: could not delete the short-lived mapping of udp port %d (it expires in %ds): %v", req.InternalPort, pcpThrowawayLifetime, trimPrefix(err))
 	}
-	return reply.ExternalIP, nil
+	return c.external(reply.ExternalIP), nil
+}
+
+// external is the address a MAP reply carried, or the unspecified IPv4
+// address (for an IPv4 gateway) when it cannot be a public one.
+func (c *PCP) external(a netip.Addr) netip.Addr {
+	ext, ok := usableExternal(a)
+	if !ok {
+		if a.IsValid() && !a.IsUnspecified() {
+			c.cfg.logf("upnp: pcp: router %s reports external address %s, which is no public address: treated as none", c.gw.Addr(), a)
+		}
+		if c.gw.Addr().Is4() {
+			return netip.IPv4Unspecified()
+		}
+	}
+	return ext
 }
 
 // Add asks for m with a MAP request; renewing a mapping this client made
@@ -134,7 +149,10 @@ func (c *PCP) Add(ctx context.Context, m Mapping) (Mapping, error) {
 // carried.
 func (c *PCP) addExternal(ctx context.Context, m Mapping) (Mapping, netip.Addr, error) {
 	got, reply, err := c.add(ctx, m)
-	return got, reply.ExternalIP, err
+	if err != nil {
+		return got, netip.Addr{}, err
+	}
+	return got, c.external(reply.ExternalIP), nil
 }
 
 func (c *PCP) add(ctx context.Context, m Mapping) (Mapping, pcpReply, error) {

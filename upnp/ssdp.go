@@ -31,6 +31,11 @@ const (
 	// ssdpMaxOthers caps how many other devices are remembered, so a
 	// flood of replies cannot grow memory.
 	ssdpMaxOthers = 32
+	// ssdpRepointGrace is how long an IGD answer that names another
+	// address of the gateway waits for a direct answer before it is used:
+	// a router answers all the search targets of one round within a few
+	// milliseconds of each other.
+	ssdpRepointGrace = 100 * time.Millisecond
 	// ssdpMaxLogged caps the "ignored" log lines of one search, so a flood
 	// of bad datagrams cannot flood the log.
 	ssdpMaxLogged = 8
@@ -68,6 +73,18 @@ type ssdpResult struct {
 	IGD      Device
 	Location *url.URL
 	Others   []Device
+	// Repointed is the host the IGD named in its LOCATION when that was
+	// not the gateway's address and Location was repointed at the gateway.
+	Repointed string
+}
+
+// announcement is what the IGD's answer said, for openIGD.
+func (r ssdpResult) announcement() announcement {
+	a := announcement{server: r.IGD.Server, usn: r.IGD.USN}
+	if r.Repointed != "" {
+		a.location, a.host = r.IGD.Location, r.Repointed
+	}
+	return a
 }
 
 // parseSSDPResponse parses one M-SEARCH answer (an HTTP response in a UDP
@@ -169,7 +186,8 @@ func searchSSDP(ctx context.Context, cfg Config, gw, local netip.Addr) (ssdpResu
 	start := time.Now()
 	resendAt := start.Add(ssdpResendAfter)
 
-	var res ssdpResult
+	var res, fallback ssdpResult
+	var fallbackBy time.Time // when to settle for fallback
 	seen := map[string]bool{}
 	logged := 0
 	logf := func(format string, args ...any) {
@@ -184,11 +202,22 @@ func searchSSDP(ctx context.Context, cfg Config, gw, local netip.Addr) (ssdpResu
 			if errors.Is(err, context.Canceled) {
 				return res, fmt.Errorf("upnp: SSDP search on %s: %w", gw, err)
 			}
+			if fallback.Location != nil {
+				fallback.Others = res.Others
+				return fallback, nil
+			}
 			return res, fmt.Errorf("%w (no answer to M-SEARCH sent to %s in %v)", ErrNoIGD, gw, time.Since(start).Round(time.Millisecond))
+		}
+		if fallback.Location != nil && !time.Now().Before(fallbackBy) {
+			fallback.Others = res.Others
+			return fallback, nil
 		}
 		wait, _ := ctx.Deadline()
 		if !resendAt.IsZero() && resendAt.Before(wait) {
 			wait = resendAt
+		}
+		if fallback.Location != nil && fallbackBy.Before(wait) {
+			wait = fallbackBy
 		}
 		conn.SetReadDeadline(wait)
 		if ctx.Err() != nil {
@@ -226,6 +255,18 @@ func searchSSDP(ctx context.Context, cfg Config, gw, local netip.Addr) (ssdpResu
 		}
 		loc, err := checkLocation(d.Location, gw)
 		if err != nil {
+			// The answer came from the gateway: a LOCATION on another IP
+			// address is the router naming another interface of its own.
+			// Unless a direct answer follows soon, ask the gateway itself
+			// (openIGD checks that it is the same device).
+			if fallback.Location == nil {
+				if u, other, rerr := repointLocation(d.Location, gw); rerr == nil {
+					fallback = ssdpResult{IGD: d, Location: u, Repointed: other}
+					fallbackBy = time.Now().Add(ssdpRepointGrace)
+					logf("upnp: IGD answer from %s: %v; will ask the gateway at %s unless another answer comes", from, err, u)
+					continue
+				}
+			}
 			logf("upnp: ignored IGD answer from %s: %v", from, err)
 			continue
 		}
