@@ -80,6 +80,9 @@ func runLabHelper(mode, arg string) int {
 		return 1
 	}
 	cfg := upnp.Config{CacheDir: "off", Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, f+"\n", a...) }}
+	if mode == "restart" {
+		return runRestartHelper(ctx, cfg, port)
+	}
 	start := time.Now()
 	d, err := upnp.Discover(ctx, cfg)
 	rep.DiscoverMs = float64(time.Since(start).Microseconds()) / 1000
