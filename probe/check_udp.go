@@ -33,13 +33,14 @@ const (
 
 // udpAnswer is what came back for one UDP probe.
 type udpAnswer struct {
-	echoed  bool
-	rtt     time.Duration
-	sent    int    // datagrams sent
-	other   []byte // the first reply that was not an echo, at most replyPeek bytes
-	refused bool   // ICMP port unreachable
-	err     error  // what ended the wait, when not echoed
-	waited  time.Duration
+	echoed   bool
+	rtt      time.Duration
+	sent     int    // datagrams sent
+	other    []byte // the first reply that was not an echo, at most replyPeek bytes
+	refused  bool   // ICMP port unreachable
+	err      error  // what ended the wait, when not echoed
+	writeErr bool   // err came from sending
+	waited   time.Duration
 }
 
 // CheckUDP sends a probe frame in one UDP datagram to target (host:port),
@@ -109,6 +110,16 @@ func CheckUDP(ctx context.Context, target string, cfg CheckConfig) CheckResult {
 // udpRoundTrip sends one probe on a connected UDP socket, resending it
 // udpResends times, and reads until its echo, a refusal or the end.
 func udpRoundTrip(ctx context.Context, conn net.Conn) udpAnswer {
+	send := func(b []byte) error { _, err := conn.Write(b); return err }
+	return udpExchange(ctx, send, conn.Read, conn.SetReadDeadline)
+}
+
+// udpExchange sends a probe frame with send, again every udpResendGap up
+// to udpResends times (each with a fresh nonce), and reads datagrams with
+// recv until one is the echo of any of them, recv or send fails, or
+// udpLastWait after the last send. setReadDeadline bounds each recv.
+func udpExchange(ctx context.Context, send func([]byte) error, recv func([]byte) (int, error),
+	setReadDeadline func(time.Time) error) udpAnswer {
 	start := time.Now()
 	var ans udpAnswer
 	var sent [][]byte      // the frames sent, each with its own nonce
@@ -121,9 +132,9 @@ func udpRoundTrip(ctx context.Context, conn net.Conn) udpAnswer {
 		}
 		if len(sent) <= udpResends && (len(sent) == 0 || time.Since(sentAt[len(sent)-1]) >= udpResendGap) {
 			f := frame.Append(nil, NewProbe())
-			if _, err := conn.Write(f); err != nil {
+			if err := send(f); err != nil {
 				ans.refused = errors.Is(err, syscall.ECONNREFUSED)
-				ans.err, ans.waited = err, time.Since(start)
+				ans.err, ans.writeErr, ans.waited = err, true, time.Since(start)
 				return ans
 			}
 			sent, sentAt = append(sent, f), append(sentAt, time.Now())
@@ -133,8 +144,8 @@ func udpRoundTrip(ctx context.Context, conn net.Conn) udpAnswer {
 		if len(sent) > udpResends {
 			wait = udpLastWait
 		}
-		conn.SetReadDeadline(sentAt[len(sent)-1].Add(wait))
-		n, err := conn.Read(buf)
+		setReadDeadline(sentAt[len(sent)-1].Add(wait))
+		n, err := recv(buf)
 		if err != nil {
 			if isTimeout(err) && ctx.Err() == nil && len(sent) <= udpResends {
 				continue // time to send again
