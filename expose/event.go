@@ -79,8 +79,11 @@ type Renewed struct {
 	Method  upnp.Method
 	Mapping upnp.Mapping
 	Moved   bool // the router moved it to another external port
-	Err     error
-	RetryIn time.Duration
+	// Repaired: the router had changed the internal port, and reach put
+	// it back.
+	Repaired bool
+	Err      error
+	RetryIn  time.Duration
 }
 
 // SelfCheck is the probe after a renewal, where the setup proved the

@@ -52,7 +52,7 @@ func (s *Session) renew(ctx context.Context) time.Duration {
 	if ctx.Err() != nil {
 		return s.lease.RenewEvery()
 	}
-	ev := &Renewed{OK: err == nil, How: r.How, Method: r.Method, Mapping: r.Mapping, Moved: r.Moved, Err: err}
+	ev := &Renewed{OK: err == nil, How: r.How, Method: r.Method, Mapping: r.Mapping, Moved: r.Moved, Repaired: r.Repaired, Err: err}
 	if err != nil {
 		ev.RetryIn = renewRetry
 		ev.Mapping = s.lease.Mapping()

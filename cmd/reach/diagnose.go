@@ -65,6 +65,24 @@ type serviceReport struct {
 	ExternalIP   string      `json:"external_ip"`
 	AddressClass string      `json:"address_class,omitempty"`
 	Error        string      `json:"error,omitempty"`
+	// What a report on an unknown router needs to become the next profile.
+	SSDPServer        string          `json:"ssdp_server,omitempty"`
+	Location          string          `json:"location,omitempty"`
+	AnnouncedLocation string          `json:"announced_location,omitempty"`
+	DeviceType        string          `json:"device_type,omitempty"`
+	FriendlyName      string          `json:"friendly_name,omitempty"`
+	Manufacturer      string          `json:"manufacturer,omitempty"`
+	ModelName         string          `json:"model_name,omitempty"`
+	ModelNumber       string          `json:"model_number,omitempty"`
+	Described         []describedJSON `json:"described_services,omitempty"`
+	StatusError       string          `json:"status_error,omitempty"`
+	ReportedExternal  string          `json:"reported_external,omitempty"`
+	Quirks            []string        `json:"quirks,omitempty"`
+}
+
+type describedJSON struct {
+	Type       string `json:"type"`
+	ControlURL string `json:"control_url"`
 }
 
 type hopReport struct {
@@ -222,6 +240,16 @@ func serviceJSON(s upnp.ServiceState) serviceReport {
 	} else {
 		r.AddressClass = string(probe.ClassifyAddr(s.External))
 	}
+	id := s.Identity
+	r.SSDPServer, r.Location, r.AnnouncedLocation = s.SSDPServer, s.Location, s.AnnouncedLocation
+	r.DeviceType, r.FriendlyName, r.Manufacturer, r.ModelName, r.ModelNumber = id.DeviceType, id.FriendlyName, id.Manufacturer, id.ModelName, id.ModelNumber
+	for _, d := range id.Services {
+		r.Described = append(r.Described, describedJSON{Type: d.Type, ControlURL: d.ControlURL})
+	}
+	if s.StatusErr != nil {
+		r.StatusError = s.StatusErr.Error()
+	}
+	r.ReportedExternal, r.Quirks = s.ReportedExternal, s.Quirks
 	return r
 }
 

@@ -134,6 +134,9 @@ func (r *exposeRenderer) renewed(e *expose.Renewed) {
 		if e.Moved {
 			detail += fmt.Sprintf("; the router moved it to external port %d", e.Mapping.ExternalPort)
 		}
+		if e.Repaired {
+			detail += "; the router had changed its internal port, and reach put it back"
+		}
 	} else {
 		detail = fmt.Sprintf("renewing %d/%s failed: %s; retrying in %s", e.Mapping.ExternalPort, e.Mapping.Protocol, upnp.Summary(e.Err), e.RetryIn)
 	}
