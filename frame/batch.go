@@ -76,6 +76,38 @@ func nextBufferSize(cur int, filled bool, have, need int) int {
 	return max(min(size, max(batchBuffer, need)), have)
 }
 
+// bigFrame is the frame size from which a read stops at the end of a
+// frame: copying the start of the next one to the front of the buffer
+// would cost as much as a read.
+const bigFrame = batchBuffer / 8
+
+// readEnd returns where in a buffer of size bytes, holding have bytes of
+// a frame of need bytes, the next read should stop: at the end of that
+// frame when it is big, at the end of a frame as big as the last one when
+// the buffer is empty (a stream of big frames is read one whole frame at
+// a time, none copied), else at the end of the buffer.
+func readEnd(size, have, need, last int) int {
+	switch {
+	case have >= HeaderSize && need >= bigFrame:
+		return min(size, need)
+	case have == 0 && last >= bigFrame:
+		return min(size, last)
+	}
+	return size
+}
+
+// lastFrameSize returns the size, header included, of the last of the
+// complete frames b holds.
+func lastFrameSize(b []byte) int {
+	for {
+		total := HeaderSize + int(binary.LittleEndian.Uint32(b))
+		if total == len(b) {
+			return total
+		}
+		b = b[total:]
+	}
+}
+
 // maxFrameLimit is the largest payload limit a server or Reader applies:
 // header and payload must fit an int on 32-bit hosts and a C# Int32.
 func maxFrameLimit(maxFrame int) int {

@@ -36,6 +36,8 @@ func (s *Server) echo(c *client) (dropped bool, err error) {
 	rb := newReadBuffer()
 	defer rb.release()
 	newFrame := true
+	need := HeaderSize // the pending frame's size, header included
+	last := 0          // the size of the last frame echoed
 	for {
 		if newFrame {
 			// The deadline covers a whole frame, not each read: a peer
@@ -44,11 +46,14 @@ func (s *Server) echo(c *client) (dropped bool, err error) {
 			c.conn.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 			newFrame = false
 		}
-		n, rerr := c.conn.Read(rb.b[rb.n:])
+		end := readEnd(len(rb.b), rb.n, need, last)
+		n, rerr := c.conn.Read(rb.b[rb.n:end])
 		rb.n += n
-		filled := rb.n == len(rb.b)
+		filled := rb.n == end
 		bt, serr := scanFrames(rb.b[:rb.n], limit)
+		need = bt.need
 		if bt.frames > 0 {
+			last = lastFrameSize(rb.b[:bt.end])
 			if dropped, err := s.echoBatch(c, rb.b[:bt.end], bt.frames); err != nil {
 				return dropped, err
 			}
@@ -61,7 +66,14 @@ func (s *Server) echo(c *client) (dropped bool, err error) {
 		if rerr != nil {
 			return s.readEnded(rb.n, bt.need, rerr)
 		}
-		rb.resize(nextBufferSize(len(rb.b), filled, rb.n, bt.need))
+		size := nextBufferSize(len(rb.b), filled, rb.n, bt.need)
+		if filled && rb.n == 0 && last >= bigFrame {
+			// Big frames read whole, one per read: room for one. A
+			// client that stops after one waits in this much, twice what
+			// it just sent at most, until its next read returns.
+			size = last
+		}
+		rb.resize(size)
 	}
 }
 

@@ -356,6 +356,19 @@ func appendClientJSON(b []byte, ev frame.Event, t time.Time) []byte {
 	return append(b, "\"}\n"...)
 }
 
+// plainWord reports whether the 8 bytes in x are all ASCII that a JSON
+// string holds as it is (no control character, quote or backslash): a
+// message of plain text is checked 8 bytes at a time.
+func plainWord(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	control := (x - ones*' ') &^ x & highs
+	quote := x ^ (ones * '"')
+	quote = (quote - ones) &^ quote & highs
+	backslash := x ^ (ones * '\\')
+	backslash = (backslash - ones) &^ backslash & highs
+	return (x&highs)|control|quote|backslash == 0
+}
+
 // jsonTimeLayout is RFC 3339 to the millisecond, in the host's zone.
 const jsonTimeLayout = "2006-01-02T15:04:05.000Z07:00"
 
@@ -367,6 +380,13 @@ func appendJSONString[T string | []byte](b []byte, s T) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		for i+8 <= len(s) && plainWord(uint64(s[i])|uint64(s[i+1])<<8|uint64(s[i+2])<<16|uint64(s[i+3])<<24|
+			uint64(s[i+4])<<32|uint64(s[i+5])<<40|uint64(s[i+6])<<48|uint64(s[i+7])<<56) {
+			i += 8
+		}
+		if i == len(s) {
+			break
+		}
 		c := s[i]
 		if c >= utf8.RuneSelf {
 			r, size := utf8.DecodeRune([]byte(s[i:min(i+utf8.UTFMax, len(s))]))

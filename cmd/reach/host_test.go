@@ -223,3 +223,20 @@ func TestQuietLogHidesMessagesOnly(t *testing.T) {
 		}
 	}
 }
+
+func TestPlainWord(t *testing.T) {
+	for c := range 256 {
+		for pos := range 8 {
+			w := []byte("abcdefgh")
+			w[pos] = byte(c)
+			x := uint64(0)
+			for i := 7; i >= 0; i-- {
+				x = x<<8 | uint64(w[i])
+			}
+			want := c >= ' ' && c < utf8.RuneSelf && c != '"' && c != '\\'
+			if got := plainWord(x); got != want {
+				t.Errorf("plainWord(%q) = %t, want %t", w, got, want)
+			}
+		}
+	}
+}
