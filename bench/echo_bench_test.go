@@ -277,10 +277,11 @@ const idleClients = 10_000
 // BenchmarkEchoIdle measures what an idle client costs reach serve: the
 // growth of the server process's resident memory (VmRSS) per client, after
 // idleClients clients each sent one 16 KiB frame, got its echo and went
-// quiet. Kernel socket buffers are not in it. Run with -benchtime 1x.
+// quiet. Kernel socket buffers are not in it. Each iteration starts a
+// fresh server.
 func BenchmarkEchoIdle(b *testing.B) {
-	s := startReachServe(b, "reach")
 	for b.Loop() {
+		s := startReachServe(b, "reach") // a fresh process: no memory left from the last run
 		before := vmRSS(b, s.cmd.Process.Pid)
 		payload := bytes.Repeat([]byte("x"), 16<<10)
 		conns := make([]net.Conn, 0, idleClients)
