@@ -91,6 +91,33 @@ func (d *daemon) stop() {
 	d.log.Close()
 }
 
+// coturnArgs runs coturn as the internet's STUN and TURN server on
+// STUNServer: STUN binding requests need no credentials; allocations need
+// the long-term credentials TURNUser/TURNPassword in realm TURNRealm, and
+// relay from InetAddr. coturn 4.6 already refuses loopback and multicast
+// peers; it is told which peers it may reach (the lab's internet,
+// 11.0.0.0/24, and the PublicHost subnet 11.0.1.0/24) so that a coturn
+// with other defaults (denied private ranges) still reaches them, and
+// nothing else. TURNUDPOnly turns TCP relays (RFC 6062) off.
+func coturnArgs(opts Options, dir string) []string {
+	args := []string{
+		"-L", InetAddr, "--listening-port", "3478", "--no-cli",
+		"--no-tls", "--no-dtls", "--log-file", "stdout", "--simple-log",
+		"--pidfile", filepath.Join(dir, "coturn.pid"),
+		"--userdb", filepath.Join(dir, "turndb"),
+		"--no-software-attribute",
+		"--lt-cred-mech", "--user", TURNUser + ":" + TURNPassword, "--realm", TURNRealm,
+		"--relay-ip", InetAddr,
+		"--denied-peer-ip=0.0.0.0-255.255.255.255",
+		"--allowed-peer-ip=11.0.0.0-11.0.0.255",
+		"--allowed-peer-ip=11.0.1.0-11.0.1.255",
+	}
+	if opts.TURNUDPOnly {
+		args = append(args, "--no-tcp-relay")
+	}
+	return args
+}
+
 // startDaemons starts miniupnpd in the router (unless NoService) and coturn
 // in the internet host (unless NoSTUN), and waits until they answer.
 func (l *Lab) startDaemons(ctx context.Context) error {
@@ -100,11 +127,7 @@ func (l *Lab) startDaemons(ctx context.Context) error {
 	if !l.opts.NoSTUN {
 		var err error
 		stun, err = l.startDaemon(Inet, filepath.Join(l.dir, coturnLogName), false, "turnserver",
-			"--stun-only", "-L", InetAddr, "--listening-port", "3478", "--no-cli",
-			"--no-tls", "--no-dtls", "--log-file", "stdout", "--simple-log",
-			"--pidfile", filepath.Join(l.dir, "coturn.pid"),
-			"--userdb", filepath.Join(l.dir, "turndb"),
-			"--no-software-attribute")
+			coturnArgs(l.opts, l.dir)...)
 		if err != nil {
 			return err
 		}

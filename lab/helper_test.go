@@ -41,6 +41,12 @@ func TestMain(m *testing.M) {
 		os.Exit(helperSTUN(os.Args[len(os.Args)-1]))
 	case "ssdp":
 		os.Exit(helperSSDP(os.Args[len(os.Args)-1]))
+	case "echo", "udpecho", "udpsilent":
+		os.Exit(helperEcho(os.Getenv(helperEnv), os.Args[len(os.Args)-1]))
+	case "via":
+		os.Exit(helperVia(os.Args[len(os.Args)-1]))
+	case "checkudp":
+		os.Exit(helperCheckUDP(os.Args[len(os.Args)-1]))
 	}
 	os.Exit(m.Run())
 }
@@ -179,13 +185,21 @@ func helperSSDP(st string) int {
 // listens; it is stopped when the test ends.
 func serveIn(t *testing.T, l *Lab, host, addr string) {
 	t.Helper()
+	serveModeIn(t, l, host, "serve", addr)
+}
+
+// serveModeIn starts the helper in a serving mode (serve, echo, udpecho,
+// udpsilent) on addr in host and waits until it listens; it is stopped
+// when the test ends.
+func serveModeIn(t *testing.T, l *Lab, host, mode, addr string) {
+	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := l.Command(ctx, host, exe, addr)
-	cmd.Env = append(os.Environ(), helperEnv+"=serve")
+	cmd.Env = append(os.Environ(), helperEnv+"="+mode)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +210,7 @@ func serveIn(t *testing.T, l *Lab, host, addr string) {
 	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
 	line, err := bufio.NewReader(out).ReadString('\n')
 	if strings.TrimSpace(line) != "listening" {
-		t.Fatalf("helper server on %s in %s did not start: %q %v", addr, host, line, err)
+		t.Fatalf("helper %s server on %s in %s did not start: %q %v", mode, addr, host, line, err)
 	}
 }
 

@@ -2,7 +2,7 @@
 // end-to-end tests: two LAN hosts on the router's switch, a router running
 // the real miniupnpd (UPnP IGD, NAT-PMP, PCP) over nftables NAT, optionally a
 // second NAT in front of it (double NAT, carrier-grade NAT), and an internet
-// host running coturn as a STUN server.
+// host running coturn as a STUN and TURN server.
 //
 // Options vary the setup a user may be in:
 //
@@ -18,7 +18,10 @@
 //   - Loopback makes the router hairpin, for its UPnP and NAT-PMP mappings
 //     and its manual forwards alike.
 //   - NoSTUN runs no STUN server: the internet host sends no STUN answer
-//     (a CGNAT, say, where STUN gets none) but still ends a hop probe.
+//     (a CGNAT, say, where STUN gets none) but still ends a hop probe. It
+//     runs no TURN relay either (one coturn answers both).
+//   - TURNUDPOnly makes the TURN relay (TURNServer) relay UDP only, as
+//     many public ones do: a TCP allocation gets 442.
 //
 // The PC's address, its gateway and the public address depend on the
 // topology: tests read them from PCAddr, Gateway, PublicIP and RouterWAN
@@ -44,6 +47,15 @@
 //	l := lab.New(t, lab.Options{NoService: true,
 //		Forwards: []lab.Forward{{Proto: "tcp", ExternalPort: 1234}}})
 //	cmd := l.Command(ctx, lab.Inet, "reach", "check", l.RouterWAN()+":1234")
+//
+// The one-command outside check: from the PC, behind a router that does
+// not loop back, the TURN relay on the internet host connects to the
+// router's WAN address:
+//
+//	srv, _ := probe.ParseTURN(lab.TURNServer)
+//	res := probe.CheckVia(ctx, srv, netip.MustParseAddrPort(l.RouterWAN()+":1234"), "tcp", probe.ViaConfig{})
+//
+// (run inside the PC's namespace: see Command).
 //
 // A cloud VM, reached at its own address; and a carrier NAT with no STUN
 // answer:
@@ -76,18 +88,26 @@ const (
 	Router = "router" // the home router, 192.168.1.1, runs miniupnpd (PublicHost: the provider's gateway 11.0.1.1)
 	Modem  = "modem"  // DoubleNAT only: the ISP modem in front of the router
 	ISP    = "isp"    // CGNAT only: the carrier NAT in front of the router
-	Inet   = "inet"   // a host on the internet, 11.0.0.1, runs the STUN server
+	Inet   = "inet"   // a host on the internet, 11.0.0.1, runs the STUN and TURN server
 )
 
 // Addresses inside every lab. PCAddr, Dev2Addr, RouterLAN and RootDescURL
 // hold behind a home router (every topology but PublicHost); the PCAddr,
 // Dev2Addr and Gateway methods hold in every lab.
 const (
-	PCAddr       = "192.168.1.10"
-	Dev2Addr     = "192.168.1.20"
-	RouterLAN    = "192.168.1.1"
-	InetAddr     = "11.0.0.1"
-	STUNServer   = "11.0.0.1:3478"
+	PCAddr     = "192.168.1.10"
+	Dev2Addr   = "192.168.1.20"
+	RouterLAN  = "192.168.1.1"
+	InetAddr   = "11.0.0.1"
+	STUNServer = "11.0.0.1:3478"
+	// TURNServer is the internet host's coturn as a TURN relay, in the
+	// form reach's --via takes: the same server and port as STUNServer,
+	// with long-term credentials. It relays from InetAddr to the lab's
+	// internet (11.0.0.0/24 and 11.0.1.0/24) only.
+	TURNServer   = "turn:" + TURNUser + ":" + TURNPassword + "@" + STUNServer
+	TURNUser     = "reach"
+	TURNPassword = "secret"
+	TURNRealm    = "lab"
 	UPnPHTTPPort = 5000 // miniupnpd's fixed http_port
 	// RootDescURL is miniupnpd's device description, for `upnpc -u`.
 	RootDescURL = "http://192.168.1.1:5000/rootDesc.xml"

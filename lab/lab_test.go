@@ -189,6 +189,9 @@ func TestOptionsValidate(t *testing.T) {
 		{Options{NoService: true, UPnP: true}, "choose one"},
 		{Options{IGDv1: true, NATPMP: true}, "IGDv1 needs UPnP"},
 		{Options{UPnP: true, Topology: Topology(9)}, "unknown topology 9"},
+		{Options{UPnP: true, TURNUDPOnly: true}, ""},
+		{Options{UPnP: true, TURNUDPOnly: true, NoSTUN: true}, "NoSTUN runs no TURN relay"},
+		{Options{Topology: PublicHost, TURNUDPOnly: true, NoSTUN: true}, "NoSTUN runs no TURN relay"},
 
 		{Options{Topology: PublicHost}, ""},
 		{Options{Topology: PublicHost, NoService: true, NoSTUN: true}, ""},

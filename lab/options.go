@@ -81,6 +81,9 @@ type Options struct {
 	// the end of a hop probe, which it answers with port unreachable) sends
 	// no STUN answer; reach's STUN client sees none in time.
 	NoSTUN bool
+	// TURNUDPOnly makes the TURN relay refuse TCP allocations (442), as
+	// many public TURN servers do; UDP relays still work.
+	TURNUDPOnly bool
 }
 
 // Forward is one port forward set by hand on the router.
@@ -117,6 +120,9 @@ func (f Forward) withDefaults() Forward {
 var lanNet = netip.MustParsePrefix(lanPrefix)
 
 func (o Options) validate() error {
+	if o.TURNUDPOnly && o.NoSTUN {
+		return errors.New("lab: TURNUDPOnly with NoSTUN: NoSTUN runs no TURN relay")
+	}
 	switch o.Topology {
 	case Public, DoubleNAT, CGNAT:
 	case PublicHost:
