@@ -163,20 +163,30 @@ func (s *UDPServer) handle(pc net.PacketConn, b []byte, from net.Addr) {
 		s.emit(Event{Kind: EventError, Client: id, Remote: remote, Err: err, Clients: n})
 		return
 	}
-	if _, err := pc.WriteTo(b, from); err != nil {
-		id, n := s.known(ap)
-		s.emit(Event{Kind: EventError, Client: id, Remote: remote, Err: fmt.Errorf("frame: udp echo to %s: %w", remote, err), Clients: n})
-		return
-	}
-	now := time.Now()
-	p, isNew, gone, n := s.touch(ap, remote, now)
+	// Recorded before the echo leaves, so that a peer holding its echo
+	// finds itself in Clients with the frame counted.
+	p, isNew, gone, n := s.touch(ap, remote, time.Now())
 	for _, g := range gone {
 		s.emit(Event{Kind: EventDisconnect, Client: g.id, Remote: g.remote, Err: ErrPeerForgotten, Clients: n})
 	}
 	if isNew {
 		s.emit(Event{Kind: EventConnect, Client: p.id, Remote: remote, Clients: n})
 	}
+	if _, err := pc.WriteTo(b, from); err != nil {
+		s.uncount(ap)
+		s.emit(Event{Kind: EventError, Client: p.id, Remote: remote, Err: fmt.Errorf("frame: udp echo to %s: %w", remote, err), Clients: n})
+		return
+	}
 	s.emit(Event{Kind: EventMessage, Client: p.id, Remote: remote, Payload: payload, Clients: n})
+}
+
+// uncount takes back the frame touch counted for ap, whose echo failed.
+func (s *UDPServer) uncount(ap netip.AddrPort) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if p, ok := s.peers[ap]; ok && p.frames > 0 {
+		p.frames--
+	}
 }
 
 // touch records a frame from ap, remembering it if new (forgetting the
