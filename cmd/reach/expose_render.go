@@ -23,7 +23,7 @@ type exposeRenderer struct {
 func newExposeRenderer(ios *IOStreams, o *exposeOptions) *exposeRenderer {
 	st := newSteps(ios, o.JSON)
 	st.stream = o.JSON
-	return &exposeRenderer{ios: ios, o: o, st: st, log: newClientLog(ios, o.JSON), json: o.JSON}
+	return &exposeRenderer{ios: ios, o: o, st: st, log: newHostLog(ios, o.JSON, o.Quiet), json: o.JSON}
 }
 
 // close prints the client events still queued.
