@@ -82,6 +82,11 @@ type Config struct {
 	Ledger  *ledger.Ledger
 	Command string
 
+	// Via are TURN relays outside the user's network: each probes the
+	// public address from outside, the proof a router without loopback
+	// cannot give.
+	Via []probe.TURNServer
+
 	// Router is how the router is found.
 	Router upnp.Config
 	// STUN are the servers asked for the public address; none: STUN off.
@@ -101,6 +106,7 @@ type Config struct {
 	FindGateway  func(ctx context.Context, cfg upnp.Config) (gw, local netip.Addr, err error)
 	Check        func(ctx context.Context, target string, cfg probe.CheckConfig) probe.CheckResult
 	CheckUDP     func(ctx context.Context, target string, cfg probe.CheckConfig) probe.CheckResult
+	CheckVia     func(ctx context.Context, srv probe.TURNServer, target netip.AddrPort, proto string, cfg probe.ViaConfig) probe.ViaResult
 	PublicAddr   func(ctx context.Context, servers []string) (probe.STUNResult, error)
 	Hops         func(ctx context.Context, target netip.AddrPort, maxTTL int) ([]probe.Hop, error)
 	Listen       func(network, addr string) (net.Listener, error)
@@ -142,6 +148,9 @@ func (c *Config) defaults() {
 	}
 	if c.ListenPacket == nil {
 		c.ListenPacket = net.ListenPacket
+	}
+	if c.CheckVia == nil {
+		c.CheckVia = probe.CheckVia
 	}
 	if c.CheckUDP == nil {
 		c.CheckUDP = probe.CheckUDP

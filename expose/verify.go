@@ -52,6 +52,9 @@ func (s *Session) verify(ctx context.Context) {
 	target, why := s.probeTarget()
 	if !target.IsValid() {
 		s.emit(&Step{Name: "verify", Mark: MarkWarn, Detail: "skipped: " + why})
+		if local := s.ev.LocalIP; probe.ClassifyAddr(local) == probe.AddrPublic {
+			s.viaProbes(ctx, netip.AddrPortFrom(local.Unmap(), s.cfg.ExternalPort))
+		}
 		return
 	}
 	pe := s.probe(ctx, target)
@@ -62,7 +65,38 @@ func (s *Session) verify(ctx context.Context) {
 	case pe.Verdict == probe.Open && s.cfg.NoServe:
 		s.emit(&Step{Name: "verify", Mark: MarkOK, Detail: fmt.Sprintf("a connection through %s reached your program (it does not echo reach probes)", target)})
 	default:
-		s.emit(&Step{Name: "verify", Mark: MarkWarn, Detail: fmt.Sprintf("no echo through %s (%s); check from outside", target, pe.Verdict)})
+		next := "; check from outside"
+		if len(s.cfg.Via) > 0 {
+			next = "; asking the TURN relay"
+		}
+		s.emit(&Step{Name: "verify", Mark: MarkWarn, Detail: fmt.Sprintf("no echo through %s (%s)%s", target, pe.Verdict, next)})
+	}
+	s.viaProbes(ctx, target)
+}
+
+// viaProbes asks each TURN relay to probe target from outside. A relay
+// that fails on its own side (unreachable, credentials, policy) says
+// nothing about the target and is a step, not evidence.
+func (s *Session) viaProbes(ctx context.Context, target netip.AddrPort) {
+	for _, srv := range s.cfg.Via {
+		if !target.Addr().Is4() {
+			return // the relays are asked over IPv4
+		}
+		s.emit(&Progress{What: fmt.Sprintf("probing %s from the TURN relay %s", target, srv.Addr())})
+		res := s.cfg.CheckVia(ctx, srv, target, string(s.cfg.Protocol), probe.ViaConfig{})
+		if ctx.Err() != nil {
+			return
+		}
+		if res.Verdict == "" {
+			s.emit(&Step{Name: "turn", Mark: MarkWarn, Detail: fmt.Sprintf("%s: %s", srv, res.Detail), Err: res.Err})
+			continue
+		}
+		s.ev.Probes = append(s.ev.Probes, probe.ProbeEvidence{Target: target, Via: probe.ViaTURN, Verdict: res.Verdict, Detail: res.Detail, RTT: res.RTT})
+		if res.Verified() {
+			s.emit(&Step{Name: "turn", Mark: MarkOK, Detail: fmt.Sprintf("probe echoed from the TURN relay %s through %s in %s", srv.Addr(), target, roundRTT(res.RTT))})
+			return
+		}
+		s.emit(&Step{Name: "turn", Mark: MarkWarn, Detail: fmt.Sprintf("from the TURN relay %s: %s", srv.Addr(), res.Detail), Err: res.Err})
 	}
 }
 

@@ -57,6 +57,9 @@ func (j *judge) reach() {
 		j.advise(j.natAdvice...)
 		return
 	}
+	if j.outsideSaysNo(a) {
+		return
+	}
 	switch d.NAT {
 	case NATNone:
 		d.Status = StatusUnverified
@@ -108,6 +111,45 @@ func (j *judge) reach() {
 			j.advise(a.checkFromOutside(j.tgt))
 		}
 	}
+}
+
+// outsideSaysNo applies a probe from a TURN relay outside that did not
+// come back: the internet did not reach the program, whatever the router
+// said. The causes depend on what was made.
+func (j *judge) outsideSaysNo(a advisor) bool {
+	e, d := j.e, &j.d
+	var last *ProbeEvidence
+	for i, p := range e.Probes {
+		if p.Via == ViaTURN && p.Verdict != Verified {
+			last = &e.Probes[i]
+		}
+	}
+	if last == nil {
+		return false
+	}
+	d.Status = StatusUnreachable
+	d.Headline = fmt.Sprintf("not reachable from outside: a TURN relay's probe through %s got %s", last.Target, last.Verdict)
+	mapped := e.Mapping != nil && e.Mapping.Made
+	switch {
+	case d.NAT == NATNone:
+		j.cause("this host's firewall, or the cloud's security group or firewall rules, drops connections from outside")
+		j.advise(fmt.Sprintf("allow %s in this host's firewall and in the cloud's security group or firewall rules", a.port()))
+	case mapped:
+		j.cause("the router does not forward the mapping it reported (some routers list a mapping they do not apply)")
+		j.cause("or this host's firewall drops connections from outside")
+		j.advise(fmt.Sprintf("check this host's firewall for %s", a.port()),
+			"restart the router, or forward the port by hand:")
+		j.advise(a.manualForward()...)
+	default:
+		j.cause("the port is not forwarded on the router")
+		j.cause("or this host's firewall drops connections from outside")
+		j.advise(a.manualForward()...)
+	}
+	if last.Verdict == Open || last.Verdict == Reset {
+		d.Causes = []string{fmt.Sprintf("something answered through %s, but not this program (%s)", last.Target, last.Verdict)}
+	}
+	j.firewall(a)
+	return true
 }
 
 // proved applies the probes: a round trip through the public address

@@ -9,6 +9,7 @@ import (
 
 	"github.com/reach-net/reach/expose"
 	"github.com/reach-net/reach/frame"
+	"github.com/reach-net/reach/probe"
 	"github.com/reach-net/reach/upnp"
 	"github.com/spf13/cobra"
 )
@@ -22,12 +23,14 @@ type exposeOptions struct {
 	NoServe        bool
 	RequireMapping bool
 	STUN           []string
+	Via            []string
 	Description    string
 
 	extPort uint16
 	anyPort bool
 	proto   upnp.Protocol
 	servers []string
+	via     []probe.TURNServer
 }
 
 func newExposeCmd(ios *IOStreams, d *deps) *cobra.Command {
@@ -49,7 +52,8 @@ func newExposeCmd(ios *IOStreams, d *deps) *cobra.Command {
      private (double NAT), shared (carrier-grade NAT);
   6. verifies with a probe round trip through the public address (needs a
      router that loops back; without a mapping it still probes the address
-     STUN saw, for a port forwarded by hand);
+     STUN saw, for a port forwarded by hand); with --via a TURN relay
+     outside your network probes it too: a true outside round trip;
   7. prints the verdict, then hosts until Ctrl-C, renewing the lease at
      half its life (at least every 5 minutes) and re-creating the mapping
      if the router lost it; a reach check from outside that arrives while
@@ -68,6 +72,7 @@ forward the port by hand (--require-mapping makes that exit 1 instead).`,
   reach expose --port 25565 --no-serve          # your Minecraft server already listens
   reach expose --port 1234 --external-port auto # another device holds 1234 on the router
   reach expose --port 1234 --json               # one JSON event per line
+  reach expose --port 1234 --via turn:user:pass@turn.example.net:3478  # proved from outside
   reach expose --port 1234 --stun off --lease 2h`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -85,6 +90,7 @@ forward the port by hand (--require-mapping makes that exit 1 instead).`,
 	cmd.Flags().BoolVar(&o.RequireMapping, "require-mapping", false, "exit 1 when no mapping can be made, instead of hosting anyway")
 	cmd.Flags().StringVar(&o.Description, "description", "", "label shown in the router's mapping list (default: reach PORT on HOST)")
 	addSTUNFlag(cmd, &o.STUN)
+	addViaFlag(cmd, &o.Via)
 	addRouterFlags(cmd, &o.routerOptions)
 	addHostFlags(cmd, &o.hostOptions)
 	return cmd
@@ -123,6 +129,9 @@ func (o *exposeOptions) validate() error {
 		return err
 	}
 	o.servers = servers
+	if o.via, err = viaServers(o.Via); err != nil {
+		return err
+	}
 	return nil
 }
 
@@ -135,7 +144,7 @@ func runExpose(ctx context.Context, ios *IOStreams, d *deps, o *exposeOptions) e
 	cfg := expose.Config{
 		Port: uint16(o.Port), ExternalPort: o.extPort, AnyPort: o.anyPort, Protocol: o.proto, Lease: o.Lease,
 		Description: o.Description, Family: family, RequireMapping: o.RequireMapping, NoServe: o.NoServe,
-		Timeout: o.Timeout, Router: rcfg, STUN: o.servers, Bind: o.Bind, Server: o.serverConfig(),
+		Timeout: o.Timeout, Router: rcfg, STUN: o.servers, Via: o.via, Bind: o.Bind, Server: o.serverConfig(),
 		OnEvent:    r.render,
 		FindRouter: d.FindRouter, FindGateway: d.FindGateway, Check: d.Check, PublicAddr: d.PublicAddr, Hops: d.Hops,
 		After: d.After, Ledger: d.Ledger, Command: "expose",
