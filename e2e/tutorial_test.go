@@ -1,20 +1,26 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/reach-net/reach/frame"
 	"github.com/reach-net/reach/lab"
 )
 
@@ -22,7 +28,7 @@ import (
 // from, as its reader writes them (testdata/tutorial), run with Mono in the
 // lab: reach must stay byte-compatible with them (CLI.md, the wire format).
 const (
-	// compileTimeout bounds compiling both programs with mcs: about a second
+	// compileTimeout bounds compiling the programs with mcs: about a second
 	// each on an idle machine, more on a loaded 2-core CI runner.
 	compileTimeout = 2 * time.Minute
 	// programTimeout bounds the life of one tutorial program in a test: the
@@ -33,16 +39,28 @@ const (
 
 // tutorialExes are the compiled programs, built once per test binary run.
 var tutorialExes struct {
-	once           sync.Once
-	server, client string
-	err            error
+	once sync.Once
+	dir  string // holds Server.exe, Client.exe, GuideClient.exe
+	err  error
 }
 
+// tutorialSources are the tutorial's programs as its readers write them.
+var tutorialSources = []string{"Server.cs", "Client.cs", "GuideClient.cs"}
+
 // tutorialPrograms returns the compiled tutorial Server.exe and Client.exe.
-// Without Mono it skips t, or fails it when CI is "true".
+// Without the lab or Mono it skips t, or fails it when CI is "true".
 func tutorialPrograms(t *testing.T) (server, client string) {
 	t.Helper()
 	lab.Require(t)
+	dir := monoPrograms(t)
+	return filepath.Join(dir, "Server.exe"), filepath.Join(dir, "Client.exe")
+}
+
+// monoPrograms returns the directory of the compiled tutorial programs;
+// they need Mono, not the lab. Without Mono it skips t, or fails it when CI
+// is "true".
+func monoPrograms(t *testing.T) string {
+	t.Helper()
 	var missing []string
 	for _, b := range []string{"mcs", "mono"} {
 		if _, err := exec.LookPath(b); err != nil {
@@ -57,50 +75,48 @@ func tutorialPrograms(t *testing.T) (server, client string) {
 		t.Skip(msg)
 	}
 	tutorialExes.once.Do(func() {
-		tutorialExes.server, tutorialExes.client, tutorialExes.err = compileTutorial()
+		tutorialExes.dir, tutorialExes.err = compileTutorial()
 	})
 	if tutorialExes.err != nil {
 		t.Fatal(tutorialExes.err)
 	}
-	return tutorialExes.server, tutorialExes.client
+	return tutorialExes.dir
 }
 
 // compileTutorial compiles the tutorial programs into a directory of the
 // system temp dir named after the sources' hash: later runs of the same
 // sources reuse it, so nothing piles up.
-func compileTutorial() (server, client string, err error) {
-	srcs := []string{"Server.cs", "Client.cs"}
+func compileTutorial() (string, error) {
 	h := sha256.New()
-	for _, s := range srcs {
+	for _, s := range tutorialSources {
 		b, err := os.ReadFile(filepath.Join("testdata", "tutorial", s))
 		if err != nil {
-			return "", "", err
+			return "", err
 		}
 		fmt.Fprintf(h, "%s %d\n%s", s, len(b), b)
 	}
 	dir := filepath.Join(os.TempDir(), "reach-e2e-tutorial-"+hex.EncodeToString(h.Sum(nil))[:16])
-	server, client = filepath.Join(dir, "Server.exe"), filepath.Join(dir, "Client.exe")
-	if exists(client) {
-		return server, client, nil
+	if exists(filepath.Join(dir, "GuideClient.exe")) {
+		return dir, nil
 	}
 	tmp, err := os.MkdirTemp(os.TempDir(), "reach-e2e-tutorial-build-")
 	if err != nil {
-		return "", "", err
+		return "", err
 	}
 	defer os.RemoveAll(tmp)
 	ctx, cancel := context.WithTimeout(context.Background(), compileTimeout)
 	defer cancel()
-	for _, s := range srcs {
+	for _, s := range tutorialSources {
 		out := filepath.Join(tmp, strings.TrimSuffix(s, ".cs")+".exe")
 		if b, err := exec.CommandContext(ctx, "mcs", "-out:"+out, filepath.Join("testdata", "tutorial", s)).CombinedOutput(); err != nil {
-			return "", "", fmt.Errorf("mcs %s: %v\n%s", s, err, b)
+			return "", fmt.Errorf("mcs %s: %v\n%s", s, err, b)
 		}
 	}
 	// Another test process may have won the race: its build is as good.
-	if err := os.Rename(tmp, dir); err != nil && !exists(client) {
-		return "", "", fmt.Errorf("keeping the tutorial build: %w", err)
+	if err := os.Rename(tmp, dir); err != nil && !exists(filepath.Join(dir, "GuideClient.exe")) {
+		return "", fmt.Errorf("keeping the tutorial build: %w", err)
 	}
-	return server, client, nil
+	return dir, nil
 }
 
 // exists reports whether path exists.
@@ -305,4 +321,119 @@ func TestTutorialClientRetriesUntilExposed(t *testing.T) {
 	if out := cl.wait(); !regexp.MustCompile(`(?m)^reply: hola$`).MatchString(out) {
 		t.Errorf("tutorial client did not get \"reply: hola\" once expose mapped the port:\n%s", out)
 	}
+}
+
+// guideClientSends are the bytes the tutorial's own SendPacket
+// (testdata/tutorial/GuideClient.cs) sends for each message list: the
+// length in characters, then Encoding.Default's bytes (UTF-8 on Mono), or
+// a legacy code page's with CODEPAGE set. frame's charlen_test.go holds
+// the same bytes as fixtures; this replay proves they are what the
+// tutorial's code really sends.
+var guideClientSends = []struct {
+	codePage string // CODEPAGE for the client; empty: Encoding.Default
+	messages []string
+	hex      string
+}{
+	{"", []string{"año", "hola"}, "0300000061c3b16f04000000686f6c61"},
+	{"", []string{"¿qué", "tal?", "bien"}, "04000000c2bf7175c3a90400000074616c3f040000006269656e"},
+	{"", []string{"привет", "мир"}, "06000000d0bfd180d0b8d0b2d0b5d18203000000d0bcd0b8d180"},
+	{"", []string{"你好", "ok"}, "02000000e4bda0e5a5bd020000006f6b"},
+	{"", []string{"👍", "x"}, "02000000f09f918d0100000078"},
+	{"1252", []string{"año", "Grüße"}, "0300000061f16f050000004772fcdf65"},
+	{"437", []string{"año", "Grüße"}, "0300000061a46f05000000477281e165"},
+}
+
+// guideClientBytes runs the guide's client against a loopback listener and
+// returns every byte it sent.
+func guideClientBytes(t *testing.T, exe, codePage string, messages ...string) []byte {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan []byte, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			got <- nil
+			return
+		}
+		defer c.Close()
+		c.SetReadDeadline(time.Now().Add(programTimeout))
+		b, _ := io.ReadAll(c)
+		got <- b
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), programTimeout)
+	defer cancel()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	cmd := exec.CommandContext(ctx, "mono", append([]string{exe, "127.0.0.1", port}, messages...)...)
+	cmd.Env = append(os.Environ(), "CODEPAGE="+codePage)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		if strings.Contains(string(out), "could not be found") {
+			t.Skipf("mono lacks code page %s: install libmono-i18n-west4.0-cil", codePage)
+		}
+		t.Fatalf("mono GuideClient.exe %s: %v\n%s", strings.Join(messages, " "), err, out)
+	}
+	return <-got
+}
+
+// The tutorial's client, replayed: its bytes for non-ASCII text are the
+// fixtures, frame recognises the char-count length in them, and a payload
+// in a legacy code page is named.
+func TestGuideClientBytes(t *testing.T) {
+	t.Parallel()
+	exe := filepath.Join(monoPrograms(t), "GuideClient.exe")
+	for _, c := range guideClientSends {
+		t.Run(c.codePage+" "+strings.Join(c.messages, " "), func(t *testing.T) {
+			got := guideClientBytes(t, exe, c.codePage, c.messages...)
+			if hex.EncodeToString(got) != c.hex {
+				t.Fatalf("the guide's client sent %x, the fixture is %s", got, c.hex)
+			}
+			prev, failed := firstFailure(got)
+			if c.codePage == "" {
+				cl, ok := frame.DetectCharLength(prev, failed)
+				if !ok || cl.Text != c.messages[0] {
+					t.Errorf("DetectCharLength(% x, % x) = %+v, %v; want the text %q", prev, failed, cl, ok, c.messages[0])
+				}
+				return
+			}
+			// A single-byte code page keeps lengths right; the text is what
+			// is wrong.
+			if failed != nil {
+				t.Errorf("a %s client's frames failed to decode at % x", c.codePage, failed)
+			}
+			r := frame.NewReader(bytes.NewReader(got), frame.DefaultMaxFrame)
+			for _, m := range c.messages {
+				p, err := r.Next()
+				if err != nil {
+					t.Fatal(err)
+				}
+				lt, ok := frame.DetectCodePage(p)
+				if want := map[string]string{"1252": "windows-1252", "437": "cp437"}[c.codePage]; !ok || lt.CodePage != want || lt.Text != m {
+					t.Errorf("DetectCodePage(% x) = %+v, %v; want %s %q", p, lt, ok, want, m)
+				}
+			}
+		})
+	}
+}
+
+// firstFailure reads stream as a reach server does: the last frame it
+// accepted (header and payload), and the bytes from the first frame it
+// refuses or that the stream does not complete (nil if none).
+func firstFailure(stream []byte) (prev, failed []byte) {
+	off := 0
+	for off < len(stream) {
+		rest := stream[off:]
+		if len(rest) < frame.HeaderSize {
+			return prev, rest
+		}
+		n := int64(binary.LittleEndian.Uint32(rest))
+		if n > frame.DefaultMaxFrame || int64(len(rest)) < frame.HeaderSize+n {
+			return prev, rest
+		}
+		prev = rest[:frame.HeaderSize+n]
+		off += len(prev)
+	}
+	return prev, nil
 }
