@@ -6,6 +6,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"time"
 
@@ -44,10 +45,20 @@ const (
 // NewHTTPClient returns the hardened client reach uses for all UPnP HTTP:
 // short timeouts, no proxy from the environment, no redirects, bodies capped
 // at 256 KiB (reading further fails with ErrResponseTooLarge).
-func NewHTTPClient() *http.Client {
+func NewHTTPClient() *http.Client { return newHTTPClient(netip.Addr{}) }
+
+// newHTTPClient is NewHTTPClient with every connection made from local
+// (zero means the address the kernel picks): a router that opens IPv6
+// pinholes only for the address that asks must see the request come from
+// the pinhole's address.
+func newHTTPClient(local netip.Addr) *http.Client {
+	dialer := &net.Dialer{Timeout: httpDialTimeout}
+	if local.IsValid() {
+		dialer.LocalAddr = net.TCPAddrFromAddrPort(netip.AddrPortFrom(local, 0))
+	}
 	tr := &http.Transport{
 		Proxy:                  nil, // the router is on the LAN: never via a proxy
-		DialContext:            (&net.Dialer{Timeout: httpDialTimeout}).DialContext,
+		DialContext:            dialer.DialContext,
 		ResponseHeaderTimeout:  httpHeaderTimeout,
 		MaxIdleConns:           httpIdleConns,
 		IdleConnTimeout:        httpIdleTimeout,

@@ -50,9 +50,10 @@ type IGD struct {
 	control  *url.URL
 	conn     wanConnection
 
-	ssdpServer string   // SERVER of the SSDP answer; empty if none was used
-	announced  string   // the LOCATION announced, when it was repointed
-	identity   Identity // what the description says
+	ssdpServer string             // SERVER of the SSDP answer; empty if none was used
+	announced  string             // the LOCATION announced, when it was repointed
+	identity   Identity           // what the description says
+	root       *goupnp.RootDevice // the description, for the IPv6 firewall service (pinhole.go)
 
 	mu     sync.Mutex
 	quirks []string // what reach worked around on this router, once each
@@ -104,6 +105,7 @@ func openIGD(ctx context.Context, cfg Config, gw, local netip.Addr, location *ur
 		g.note("announces its description at %s, another address of its own: reach uses %s", ann.location, location)
 	}
 	g.identity = identify(root)
+	g.root = root
 
 	var found []wanConnection
 	var offHost []string

@@ -178,7 +178,7 @@ func (c *PCP) add(ctx context.Context, m Mapping) (Mapping, pcpReply, error) {
 		}
 	}
 	req := pcpMapRequest{Nonce: nonce, Protocol: proto, InternalPort: m.InternalPort, ExternalPort: m.ExternalPort, Lifetime: pmpLifetime(m.Lease)}
-	what := fmt.Sprintf("add mapping %d/%s -> %s:%d", m.ExternalPort, m.Protocol, local, m.InternalPort)
+	what := fmt.Sprintf("add mapping %d/%s -> %s", m.ExternalPort, m.Protocol, netip.AddrPortFrom(local, m.InternalPort))
 	var reply pcpReply
 	if err := c.exchange(ctx, what, local, nil, req.encode(local), pcpOpMap, &req, pmpOpTimeout, &reply); err != nil {
 		return Mapping{}, pcpReply{}, err
@@ -213,7 +213,7 @@ func (c *PCP) Delete(ctx context.Context, m Mapping) error {
 	}
 	key := pcpKey{proto, m.InternalPort}
 	nonce, ok := c.nonce(local, key)
-	what := fmt.Sprintf("delete mapping %d/%s -> %s:%d", m.ExternalPort, m.Protocol, m.InternalIP, m.InternalPort)
+	what := fmt.Sprintf("delete mapping %d/%s -> %s", m.ExternalPort, m.Protocol, netip.AddrPortFrom(m.InternalIP, m.InternalPort))
 	if !ok {
 		return fmt.Errorf("upnp: pcp %s: %w", what, ErrPCPUnknownNonce)
 	}

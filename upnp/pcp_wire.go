@@ -174,10 +174,10 @@ func (r pcpMapRequest) encode(client netip.Addr) []byte {
 	if r.ExternalIP.IsValid() {
 		ip := r.ExternalIP.As16()
 		copy(p[20:36], ip[:])
-	} else {
+	} else if !client.Is6() || client.Is4In6() {
 		// "no preference": the IPv4-mapped unspecified address ::ffff:0.0.0.0
 		p[30], p[31] = 0xff, 0xff
-	}
+	} // else "no preference" for an IPv6 mapping (a pinhole) is :: (RFC 6887 11.1)
 	return b
 }
 

@@ -1,0 +1,245 @@
+package upnp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"strings"
+	"time"
+)
+
+// An IPv6 pinhole: IPv6 needs no NAT, but a home router's IPv6 firewall
+// drops unsolicited inbound traffic until a pinhole lets one port through
+// to one address of the LAN. Two services open one: UPnP IGDv2's
+// WANIPv6FirewallControl (pinhole_igd.go) and PCP MAP with an IPv6
+// internal address (pcp6.go). Both refuse a request that does not come
+// from the address the pinhole opens to, so every request is sent from it.
+
+// PinholeMethod names the service that holds a pinhole, as expose's ready
+// event reports it.
+type PinholeMethod string
+
+// The pinhole services reach speaks, in the order OpenPinhole tries them.
+const (
+	PinholeIGD2 PinholeMethod = "upnp-igd2-pinhole"
+	PinholePCP  PinholeMethod = "pcp"
+)
+
+// Waits and leases of a pinhole.
+const (
+	// defaultPinholeLease is the lease asked when Pinhole.Lease is zero,
+	// the same as a mapping's: short enough that a pinhole left by a
+	// killed reach closes soon, long enough to be renewed rarely.
+	defaultPinholeLease = 10 * time.Minute
+	// maxPinholeLease is the longest lease IGDv2 allows (86400 s).
+	maxPinholeLease = 24 * time.Hour
+	// pinholeTimeout bounds one request to the router: it is one hop away
+	// and answers in milliseconds when it works.
+	pinholeTimeout = 5 * time.Second
+)
+
+// Pinhole is an opening in the router's IPv6 firewall: inbound Protocol
+// traffic from anywhere to Addr:Port.
+type Pinhole struct {
+	Protocol Protocol
+	// Addr is this host's global IPv6 address, the pinhole's internal
+	// client; every request is sent from it.
+	Addr netip.Addr
+	Port uint16
+	// Lease is the lease asked for (zero means 10 minutes; at most 24
+	// hours), or granted.
+	Lease time.Duration
+	// ID is the router's UniqueID of an IGDv2 pinhole; zero for PCP.
+	ID uint16
+}
+
+// String is the pinhole as "[2001:db8:1::10]:1234/tcp".
+func (p Pinhole) String() string {
+	return fmt.Sprintf("%s/%s", netip.AddrPortFrom(p.Addr, p.Port), p.Protocol)
+}
+
+// PinholeTry is one service's attempt at a pinhole.
+type PinholeTry struct {
+	Method PinholeMethod
+	Err    error
+}
+
+// PinholeError means no service opened the pinhole; Tries says why each
+// failed, in order. errors.As finds each try's error (a *PinholeRefusal, a
+// *PCPError, ErrPCPNoReply...).
+type PinholeError struct {
+	Pinhole Pinhole
+	Gateway netip.Addr
+	Tries   []PinholeTry
+}
+
+// Error names the pinhole, the router and each service's reason.
+func (e *PinholeError) Error() string {
+	why := make([]string, len(e.Tries))
+	for i, t := range e.Tries {
+		why[i] = fmt.Sprintf("%s: %s", t.Method, trimPrefix(t.Err))
+	}
+	if e.Pinhole.Port == 0 {
+		return fmt.Sprintf("upnp: no IPv6 pinhole service on the router %s (%s)", e.Gateway, strings.Join(why, "; "))
+	}
+	return fmt.Sprintf("upnp: no IPv6 pinhole for %s on the router %s (%s)", e.Pinhole, e.Gateway, strings.Join(why, "; "))
+}
+
+// Unwrap is every try's error.
+func (e *PinholeError) Unwrap() []error {
+	errs := make([]error, len(e.Tries))
+	for i, t := range e.Tries {
+		errs[i] = t.Err
+	}
+	return errs
+}
+
+// pinholer is one pinhole service for one pinhole.
+type pinholer interface {
+	method() PinholeMethod
+	// open creates or refreshes p and returns it as granted.
+	open(ctx context.Context, p Pinhole) (Pinhole, error)
+	// update extends the lease of the granted pinhole p; a pinhole the
+	// router no longer holds gives ErrNoSuchPinhole.
+	update(ctx context.Context, p Pinhole) (Pinhole, error)
+	// close deletes the granted pinhole p.
+	close(ctx context.Context, p Pinhole) error
+}
+
+// ErrNoSuchPinhole means the router no longer holds the pinhole (it
+// expired, or the router restarted).
+var ErrNoSuchPinhole = errors.New("upnp: the router holds no such pinhole")
+
+// OpenPinhole opens want in the IPv6 firewall of the router r found over
+// IPv4 (or of any router at gw6): first through the IGD's
+// WANIPv6FirewallControl service, when its description lists one, then
+// through PCP. gw6 is the router's IPv6 address (the IPv6 default gateway;
+// a link-local one needs its zone), where every request goes, sent from
+// want.Addr. The next service is tried on any failure of the first but a
+// cancelled ctx. r may be nil (PCP only).
+func OpenPinhole(ctx context.Context, r *Router, gw6 netip.Addr, want Pinhole) (*PinholeLease, error) {
+	want, err := checkPinhole(gw6, want)
+	if err != nil {
+		return nil, err
+	}
+	perr := &PinholeError{Pinhole: want, Gateway: gw6}
+	for _, svc := range pinholers(r, gw6, want.Addr) {
+		rctx, cancel := context.WithTimeout(ctx, pinholeTimeout)
+		got, err := svc.open(rctx, want)
+		cancel()
+		if err == nil {
+			return &PinholeLease{svc: svc, gw: gw6, want: want, got: got}, nil
+		}
+		perr.Tries = append(perr.Tries, PinholeTry{Method: svc.method(), Err: err})
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	return nil, perr
+}
+
+// checkPinhole refuses what no router could open and fills in the lease.
+func checkPinhole(gw6 netip.Addr, p Pinhole) (Pinhole, error) {
+	if !gw6.Is6() || gw6.Is4In6() {
+		return p, fmt.Errorf("upnp: pinhole %s: the router's IPv6 address is %q, not an IPv6 address", p, gw6)
+	}
+	if !p.Addr.Is6() || p.Addr.Is4In6() || !p.Addr.IsGlobalUnicast() && !p.Addr.IsLoopback() {
+		return p, fmt.Errorf("upnp: pinhole %s: %s is not a global IPv6 address of this host", p, p.Addr)
+	}
+	if p.Port == 0 {
+		return p, fmt.Errorf("upnp: pinhole %s: port 0", p)
+	}
+	if _, err := pcpProto(p.Protocol); err != nil {
+		return p, err
+	}
+	if p.Lease <= 0 {
+		p.Lease = defaultPinholeLease
+	}
+	p.Lease = min(p.Lease, maxPinholeLease).Truncate(time.Second)
+	p.ID = 0
+	return p, nil
+}
+
+// pinholers are the services to try, in order: the IGD's firewall
+// control when r has an IGD that lists one, then PCP.
+func pinholers(r *Router, gw6, local netip.Addr) []pinholer {
+	var out []pinholer
+	var cfg Config
+	if r != nil {
+		cfg = r.Config
+		if fw, err := firewallOf(r, gw6, local); err == nil {
+			out = append(out, fw)
+		}
+	}
+	return append(out, &pcpPinholer{pcp: NewPCP(cfg, gw6, local)})
+}
+
+// PinholeLease is a pinhole reach opened and keeps: it renews it and
+// deletes it. Use it from one goroutine at a time.
+type PinholeLease struct {
+	svc       pinholer
+	gw        netip.Addr
+	want, got Pinhole
+	released  bool
+}
+
+// Method is the service that holds the pinhole.
+func (l *PinholeLease) Method() PinholeMethod { return l.svc.method() }
+
+// Gateway is the router's IPv6 address the pinhole was asked of.
+func (l *PinholeLease) Gateway() netip.Addr { return l.gw }
+
+// Pinhole is the pinhole as the router granted it last.
+func (l *PinholeLease) Pinhole() Pinhole { return l.got }
+
+// RenewEvery is how often to call Renew: half the granted lease, at most
+// 5 minutes (as a mapping's, so one lost in a reboot comes back soon).
+func (l *PinholeLease) RenewEvery() time.Duration {
+	if l.got.Lease <= 0 || l.got.Lease/2 > reassertEvery {
+		return reassertEvery
+	}
+	return l.got.Lease / 2
+}
+
+// Renew extends the pinhole's lease (IGD UpdatePinhole, a PCP MAP with
+// the same nonce). One the router no longer holds is opened again through
+// the same service: then it says ReCreated.
+func (l *PinholeLease) Renew(ctx context.Context) (RenewHow, error) {
+	if l.released {
+		return "", errors.New("upnp: renew pinhole: the pinhole was released")
+	}
+	rctx, cancel := context.WithTimeout(ctx, pinholeTimeout)
+	got, err := l.svc.update(rctx, l.got)
+	cancel()
+	if err == nil {
+		l.got = got
+		return Renewed, nil
+	}
+	if !errors.Is(err, ErrNoSuchPinhole) {
+		return "", wrapf(err, "renew pinhole %s on %s", l.got, l.gw)
+	}
+	rctx, cancel = context.WithTimeout(ctx, pinholeTimeout)
+	got, rerr := l.svc.open(rctx, l.want)
+	cancel()
+	if rerr != nil {
+		return "", fmt.Errorf("upnp: renew pinhole %s on %s: %w; opening it again: %w", l.got, l.gw, bare(err), bare(rerr))
+	}
+	l.got = got
+	return ReCreated, nil
+}
+
+// Release deletes the pinhole; one the router no longer holds counts as
+// released.
+func (l *PinholeLease) Release(ctx context.Context) error {
+	if l.released {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, pinholeTimeout)
+	defer cancel()
+	if err := l.svc.close(ctx, l.got); err != nil && !errors.Is(err, ErrNoSuchPinhole) {
+		return wrapf(err, "delete pinhole %s on %s", l.got, l.gw)
+	}
+	l.released = true
+	return nil
+}
