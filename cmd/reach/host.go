@@ -61,38 +61,67 @@ func (o *hostOptions) validate() error {
 	return nil
 }
 
-// hosted is a running framed echo server.
+// hosted is a running framed echo server: TCP, UDP or both on one port.
 type hosted struct {
-	srv  *frame.Server
-	ln   net.Listener
-	log  *clientLog
-	done chan error
+	addrs    []string // what it listens on, for the first line
+	logs     []*clientLog
+	shutdown []func(context.Context) error
+	done     chan error // the first server that stopped by itself
+	running  int
 }
 
-// host listens on the port and serves the framed echo protocol until close.
-func host(ios *IOStreams, jsonMode bool, o hostOptions) (*hosted, error) {
+// host listens on the port (proto "tcp", "udp" or "both") and serves the
+// framed echo protocol until close.
+func host(ios *IOStreams, jsonMode bool, o hostOptions, proto string) (*hosted, error) {
 	addr := net.JoinHostPort(o.Bind, strconv.Itoa(o.Port))
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return nil, fmt.Errorf("port %d is already in use: another program listens there; stop it, pick another --port, or if it is your own server use --no-serve with expose", o.Port)
+	h := &hosted{done: make(chan error, 2)}
+	if proto == "tcp" || proto == "both" {
+		ln, err := net.Listen("tcp", addr)
+		if err != nil {
+			return nil, listenErr(o.Port, addr, err)
 		}
-		if errors.Is(err, syscall.EACCES) {
-			return nil, fmt.Errorf("not allowed to listen on port %d: ports below 1024 need root; pick a port from 1024 up", o.Port)
-		}
-		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		log := newHostLog(ios, jsonMode, o.Quiet)
+		srv := frame.NewServer(frame.ServerConfig{
+			MaxClients:  o.MaxClients,
+			MaxPerIP:    o.MaxPerIP,
+			IdleTimeout: o.IdleTimeout,
+			MaxFrame:    o.MaxFrame,
+			OnEvent:     log.event,
+		})
+		h.add("tcp "+ln.Addr().String(), log, srv.Shutdown)
+		go func() { h.done <- srv.Serve(ln) }()
 	}
-	log := newHostLog(ios, jsonMode, o.Quiet)
-	srv := frame.NewServer(frame.ServerConfig{
-		MaxClients:  o.MaxClients,
-		MaxPerIP:    o.MaxPerIP,
-		IdleTimeout: o.IdleTimeout,
-		MaxFrame:    o.MaxFrame,
-		OnEvent:     log.event,
-	})
-	h := &hosted{srv: srv, ln: ln, log: log, done: make(chan error, 1)}
-	go func() { h.done <- srv.Serve(ln) }()
+	if proto == "udp" || proto == "both" {
+		pc, err := net.ListenPacket("udp", addr)
+		if err != nil {
+			h.close(context.Background())
+			return nil, listenErr(o.Port, addr, err)
+		}
+		log := newHostLog(ios, jsonMode, o.Quiet)
+		log.label = "udp "
+		srv := frame.NewUDPServer(frame.UDPConfig{MaxFrame: o.MaxFrame, IdleTimeout: o.IdleTimeout, OnEvent: log.event})
+		h.add("udp "+pc.LocalAddr().String(), log, srv.Shutdown)
+		go func() { h.done <- srv.Serve(pc) }()
+	}
 	return h, nil
+}
+
+func (h *hosted) add(addr string, log *clientLog, shutdown func(context.Context) error) {
+	h.addrs = append(h.addrs, addr)
+	h.logs = append(h.logs, log)
+	h.shutdown = append(h.shutdown, shutdown)
+	h.running++
+}
+
+// listenErr explains why the server could not listen.
+func listenErr(port int, addr string, err error) error {
+	if errors.Is(err, syscall.EADDRINUSE) {
+		return fmt.Errorf("port %d is already in use: another program listens there; stop it, pick another --port, or if it is your own server use --no-serve with expose", port)
+	}
+	if errors.Is(err, syscall.EACCES) {
+		return fmt.Errorf("not allowed to listen on port %d: ports below 1024 need root; pick a port from 1024 up", port)
+	}
+	return fmt.Errorf("listen on %s: %w", addr, err)
 }
 
 // hostShutdownGrace is how long clients get to be closed on exit: closing
@@ -104,10 +133,19 @@ const hostShutdownGrace = time.Second
 func (h *hosted) close(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), hostShutdownGrace)
 	defer cancel()
-	err := h.srv.Shutdown(ctx)
-	<-h.done
-	h.log.close()
-	return err
+	var first error
+	for _, stop := range h.shutdown {
+		if err := stop(ctx); err != nil && first == nil {
+			first = err
+		}
+	}
+	for ; h.running > 0; h.running-- {
+		<-h.done
+	}
+	for _, l := range h.logs {
+		l.close()
+	}
+	return first
 }
 
 // Limits of the client log.
@@ -132,7 +170,8 @@ const (
 type clientLog struct {
 	ios      *IOStreams
 	jsonMode bool
-	quiet    bool // no message events
+	quiet    bool   // no message events
+	label    string // before "client" in a human line: "udp " for the UDP server
 
 	mu      sync.Mutex
 	batch   []byte // lines rendered, not yet written
@@ -239,7 +278,9 @@ func (l *clientLog) render(b []byte, ev frame.Event) []byte {
 	}
 	start := len(b)
 	b = appendClock(b, t)
-	b = append(b, " client "...)
+	b = append(b, ' ')
+	b = append(b, l.label...)
+	b = append(b, "client "...)
 	b = strconv.AppendUint(b, ev.Client, 10)
 	b = append(b, ' ')
 	b = append(b, ev.Remote...)

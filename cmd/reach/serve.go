@@ -3,13 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
 
 type serveOptions struct {
 	hostOptions
-	JSON bool
+	Proto string
+	JSON  bool
 }
 
 func newServeCmd(ios *IOStreams, _ *deps) *cobra.Command {
@@ -25,36 +27,44 @@ message. A client that sends a bad frame, too many bytes or nothing for
 stops it.`,
 		Example: `  reach serve --port 1234
   reach serve --port 1234 --quiet     # connects, disconnects and drops only
-  reach serve --port 1234 --json      # one JSON event per client action`,
+  reach serve --port 1234 --json      # one JSON event per client action
+  reach serve --port 27015 --proto both   # TCP and UDP on one port, as many games use`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.validate(); err != nil {
 				return err
 			}
+			switch strings.ToLower(o.Proto) {
+			case "tcp", "udp", "both":
+				o.Proto = strings.ToLower(o.Proto)
+			default:
+				return usageErrorf("--proto must be tcp, udp or both, got %q", o.Proto)
+			}
 			return runServe(cmd.Context(), ios, o)
 		},
 	}
-	cmd.Flags().IntVarP(&o.Port, "port", "p", 1234, "TCP port to listen on")
+	cmd.Flags().IntVarP(&o.Port, "port", "p", 1234, "port to listen on")
+	cmd.Flags().StringVar(&o.Proto, "proto", "tcp", "tcp, udp (each datagram holding one frame is echoed to its sender) or both")
 	addHostFlags(cmd, &o.hostOptions)
 	cmd.Flags().BoolVar(&o.JSON, "json", false, "print one JSON object per event on stdout")
 	return cmd
 }
 
 func runServe(ctx context.Context, ios *IOStreams, o *serveOptions) error {
-	h, err := host(ios, o.JSON, o.hostOptions)
+	h, err := host(ios, o.JSON, o.hostOptions, o.Proto)
 	if err != nil {
 		return err
 	}
 	if o.JSON {
-		ios.writeJSON(map[string]any{"event": "listening", "address": h.ln.Addr().String()})
+		ios.writeJSON(map[string]any{"event": "listening", "address": strings.Join(h.addrs, ", ")})
 	} else {
-		ios.printf("serving the framed echo protocol on %s (Ctrl-C to stop)\n", h.ln.Addr())
+		ios.printf("serving the framed echo protocol on %s (Ctrl-C to stop)\n", strings.Join(h.addrs, " and "))
 	}
 	var serveErr error
 	select {
 	case <-ctx.Done():
 	case serveErr = <-h.done:
-		h.done <- serveErr
+		h.running--
 	}
 	err = h.close(ctx)
 	if serveErr != nil {

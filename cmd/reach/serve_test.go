@@ -1,0 +1,40 @@
+package main
+
+import (
+	"context"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/reach-net/reach/probe"
+)
+
+// serve --proto both echoes over TCP and UDP on one port, and the log
+// tells the UDP clients apart.
+func TestServeBothProtocols(t *testing.T) {
+	port := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := cliRun{out: &syncBuffer{}, err: &syncBuffer{}}
+	done := make(chan int, 1)
+	go func() {
+		done <- execute(ctx, &IOStreams{Out: r.out, ErrOut: r.err}, offlineDeps(t),
+			[]string{"serve", "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--proto", "both"})
+	}()
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	waitListening(t, addr)
+	if res := probe.Check(ctx, addr, probe.CheckConfig{}); res.Verdict != probe.Verified {
+		t.Errorf("TCP check: %s (%s)", res.Verdict, res.Detail)
+	}
+	if res := probe.CheckUDP(ctx, addr, probe.CheckConfig{}); res.Verdict != probe.Verified {
+		t.Errorf("UDP check: %s (%s)", res.Verdict, res.Detail)
+	}
+	waitFor(t, func() bool { return strings.Contains(r.out.String(), "udp client 1 127.0.0.1:") }, "serve logs the UDP client")
+	cancel()
+	if code := <-done; code != exitOK {
+		t.Errorf("serve exited %d; stderr %s", code, r.err)
+	}
+	if !strings.Contains(r.err.String(), "tcp 127.0.0.1:"+strconv.Itoa(port)+" and udp 127.0.0.1:"+strconv.Itoa(port)) {
+		t.Errorf("serve does not say it listens on both: %s", r.err)
+	}
+}
