@@ -419,6 +419,8 @@ func TestSendSaysWhenTheEchoIsCut(t *testing.T) {
 			copy(b, m[:1000])
 			return b
 		}, "the echo holds the first 1000 of the 100000 bytes sent, then zeros"},
+		// The whole length in the header, then only what one Receive got.
+		{"stopped inside", func(m []byte) []byte { return m }, "the echo of a 100000-byte message stopped after 1000 bytes"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -435,6 +437,11 @@ func TestSendSaysWhenTheEchoIsCut(t *testing.T) {
 				r := frame.NewReader(c, 1<<20)
 				m, err := r.Next()
 				if err != nil {
+					return
+				}
+				if tc.name == "stopped inside" {
+					c.Write(frame.Append(nil, m)[:frame.HeaderSize+1000])
+					time.Sleep(echoWait + time.Second)
 					return
 				}
 				frame.Write(c, tc.reply(m))

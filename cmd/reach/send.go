@@ -85,7 +85,7 @@ func runSend(ctx context.Context, ios *IOStreams, o *sendOptions) error {
 		if o.JSON {
 			ios.writeJSON(res)
 		} else if detail != "" {
-			ios.printf("%s\n", detail)
+			ios.printf("%s\n", ios.wrap(detail, 0, 2))
 		}
 		if code == exitOK {
 			return nil
