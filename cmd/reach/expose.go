@@ -28,6 +28,7 @@ type exposeOptions struct {
 
 	extPort uint16
 	anyPort bool
+	both    bool // --proto both: a TCP and a UDP session
 	proto   upnp.Protocol
 	servers []string
 	via     []probe.TURNServer
@@ -84,7 +85,7 @@ forward the port by hand (--require-mapping makes that exit 1 instead).`,
 	}
 	cmd.Flags().IntVarP(&o.Port, "port", "p", 0, "local port to host and forward (required)")
 	cmd.Flags().StringVar(&o.ExternalPort, "external-port", "", "port on the router's external address (default: --port; auto: a free one)")
-	cmd.Flags().StringVar(&o.Proto, "proto", "tcp", "tcp or udp (udp: a UDP echo server, a UDP mapping and a UDP probe)")
+	cmd.Flags().StringVar(&o.Proto, "proto", "tcp", "tcp, udp (a UDP echo server, a UDP mapping and a UDP probe) or both")
 	cmd.Flags().DurationVar(&o.Lease, "lease", defaultExposeLease, "mapping lease, renewed at half its life and at least every 5m (0 = permanent)")
 	cmd.Flags().BoolVar(&o.NoServe, "no-serve", false, "do not start the echo server: your own program listens on --port")
 	cmd.Flags().BoolVar(&o.RequireMapping, "require-mapping", false, "exit 1 when no mapping can be made, instead of hosting anyway")
@@ -118,12 +119,16 @@ func (o *exposeOptions) validate() error {
 		}
 		ext = n
 	}
-	m := mapOptions{Port: o.Port, ExternalPort: ext, Proto: o.Proto, Lease: o.Lease}
+	proto := o.Proto
+	if strings.EqualFold(proto, "both") {
+		o.both, proto = true, "tcp"
+	}
+	m := mapOptions{Port: o.Port, ExternalPort: ext, Proto: proto, Lease: o.Lease}
 	if err := m.validate(); err != nil {
 		return err
 	}
 	o.extPort = uint16(m.ExternalPort)
-	o.proto, _ = parseProto(o.Proto)
+	o.proto, _ = parseProto(m.Proto)
 	servers, err := stunServers(o.STUN)
 	if err != nil {
 		return err
@@ -152,29 +157,67 @@ func runExpose(ctx context.Context, ios *IOStreams, d *deps, o *exposeOptions) e
 	if cfg.Description == "" {
 		cfg.Description = mappingDescription(d, cfg.Port)
 	}
-	s, err := expose.Start(ctx, cfg)
-	if err == nil {
-		err = s.Host(ctx)
-	} else if errors.Is(err, context.Canceled) || ctx.Err() != nil {
-		// Ctrl-C before hosting started is not evidence: no verdict.
-		st := s.Close(ctx, nil)
-		r.close()
-		if st.Mapped && !st.Deleted {
-			return withCode(exitNo, errSilent)
-		}
-		return withCode(exitInterrupted, context.Canceled)
+	cfgs := []expose.Config{cfg}
+	if o.both { // many games want TCP and UDP on one port: two mappings, two servers
+		udp := cfg
+		udp.Protocol = upnp.UDP
+		cfgs = append(cfgs, udp)
 	}
-	st := s.Close(ctx, err)
+	var sessions []*expose.Session
+	for _, c := range cfgs {
+		s, err := expose.Start(ctx, c)
+		sessions = append(sessions, s)
+		if err != nil {
+			return closeAll(ctx, r, o, sessions, err)
+		}
+	}
+	return closeAll(ctx, r, o, sessions, hostAll(ctx, sessions))
+}
+
+// hostAll hosts every session until ctx ends or one of them fails.
+func hostAll(ctx context.Context, sessions []*expose.Session) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make(chan error, len(sessions))
+	for _, s := range sessions {
+		go func() { errs <- s.Host(ctx) }()
+	}
+	var first error
+	for range sessions {
+		if err := <-errs; err != nil && first == nil {
+			first = err
+			cancel()
+		}
+	}
+	return first
+}
+
+// closeAll removes what the sessions made and picks the exit code. A
+// Ctrl-C before hosting started is not evidence: no verdict, exit 130.
+func closeAll(ctx context.Context, r *exposeRenderer, o *exposeOptions, sessions []*expose.Session, err error) error {
+	interrupted := err != nil && (errors.Is(err, context.Canceled) || ctx.Err() != nil)
+	left := false
+	for _, s := range sessions {
+		cause := err
+		if interrupted {
+			cause = nil
+		}
+		if st := s.Close(ctx, cause); st.Mapped && !st.Deleted && !st.Kept {
+			left = true
+		}
+	}
 	r.close()
 	switch {
+	case left:
+		return withCode(exitNo, errSilent)
+	case interrupted:
+		return withCode(exitInterrupted, context.Canceled)
 	case errors.Is(err, expose.ErrNoMapping):
 		return withCode(exitNo, errors.New("no mapping was made (--require-mapping)"))
 	case errors.Is(err, expose.ErrServe), errors.Is(err, expose.ErrExposed):
 		return withCode(exitNo, jsonErr(o.JSON, err))
 	case err != nil:
 		return withCode(exitNo, err)
-	case st.Mapped && !st.Deleted:
-		return withCode(exitNo, errSilent)
 	}
 	return nil
 }
