@@ -11,23 +11,30 @@ import (
 	"testing"
 )
 
-func TestParseIPv6RoutesContainerFixture(t *testing.T) {
-	// Captured in a container whose only IPv6 is a ULA with a default
-	// route via fd00::1 (plus the kernel's reject route on lo).
-	data, err := os.ReadFile("testdata/ipv6_route_container_ula.txt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	routes, err := parseIPv6Routes(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(routes) < 3 {
-		t.Fatalf("parsed %d routes, want the fixture's lines", len(routes))
-	}
-	gw, ifc := defaultIPv6Gateway(routes, "")
-	if gw != netip.MustParseAddr("fd00::1") || ifc != "eth0" {
-		t.Errorf("gateway %v on %q, want fd00::1 on eth0", gw, ifc)
+func TestParseIPv6RoutesFixtures(t *testing.T) {
+	for _, tc := range []struct{ file, iface, gw string }{
+		// A container whose only IPv6 is a ULA with a default route via
+		// fd00::1 (plus the kernel's reject route on lo).
+		{"ipv6_route_container_ula.txt", "", "fd00::1"},
+		// The lab's pc with Options.IPv6: 2001:db8:1::10/64, default via
+		// the router's 2001:db8:1::1.
+		{"ipv6_route_lab_pc.txt", "eth0", "2001:db8:1::1"},
+	} {
+		data, err := os.ReadFile("testdata/" + tc.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		routes, err := parseIPv6Routes(data)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.file, err)
+		}
+		if want := strings.Count(strings.TrimSpace(string(data)), "\n") + 1; len(routes) != want {
+			t.Errorf("%s: parsed %d routes, want %d", tc.file, len(routes), want)
+		}
+		gw, ifc := defaultIPv6Gateway(routes, tc.iface)
+		if gw != netip.MustParseAddr(tc.gw) || ifc != "eth0" {
+			t.Errorf("%s: gateway %v on %q, want %s on eth0", tc.file, gw, ifc, tc.gw)
+		}
 	}
 }
 
