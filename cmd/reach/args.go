@@ -50,7 +50,7 @@ func parsePort(what, s string) (uint16, error) {
 // checkPort validates a --port style flag value.
 func checkPort(flag string, n int) error {
 	if n == 0 && flag == "port" {
-		return usageErrorf("--port is required: the port your program listens on, for example --port 1234")
+		return usageErrorf("--port is missing or 0: give the port your program listens on, from 1 to 65535, for example `--port 1234`")
 	}
 	if n < 1 || n > 65535 {
 		return usageErrorf("--%s must be from 1 to 65535, got %d", flag, n)
