@@ -130,7 +130,7 @@ func TestExposeBehindSecondNAT(t *testing.T) {
 				t.Errorf("diagnose public_ip = %q, want %s (STUN)\n%s", report.PublicIP, l.PublicIP(), diag)
 			}
 
-			strict := startExpose(t, l, lab.PC, exposeArgs("--port", "1235", "--require-mapping")...)
+			strict := startExpose(t, l, lab.PC, append([]string{"--port", "1235", "--json", "--require-mapping"}, stunFlag...)...)
 			if code := strict.wait(); code != 1 {
 				t.Errorf("expose --require-mapping behind %s: exit %d, want 1\n%s", tc.nat, code, strict.output())
 			}
