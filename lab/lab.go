@@ -22,6 +22,9 @@
 //     runs no TURN relay either (one coturn answers both).
 //   - TURNUDPOnly makes the TURN relay (TURNServer) relay UDP only, as
 //     many public ones do: a TCP allocation gets 442.
+//   - IPv6 adds native IPv6 (PCAddr6 behind RouterLAN6, InetAddr6 on the
+//     internet): inbound IPv6 is dropped by the router's firewall until a
+//     pinhole (UPnP IGDv2 or PCP) opens it; no NAT66.
 //
 // The PC's address, its gateway and the public address depend on the
 // topology: tests read them from PCAddr, Gateway, PublicIP and RouterWAN

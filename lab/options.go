@@ -84,6 +84,13 @@ type Options struct {
 	// TURNUDPOnly makes the TURN relay refuse TCP allocations (442), as
 	// many public TURN servers do; UDP relays still work.
 	TURNUDPOnly bool
+	// IPv6 adds native IPv6 (no NAT66) beside the IPv4 setup: PCAddr6 on
+	// 2001:db8:1::/64 behind RouterLAN6, the router's WAN RouterWAN6, the
+	// internet host InetAddr6. The router's firewall drops unsolicited
+	// inbound IPv6 until miniupnpd (which then serves IPv6 too) opens a
+	// pinhole; a modem or carrier box in front routes IPv6 unfiltered. See
+	// ipv6.go.
+	IPv6 bool
 }
 
 // Forward is one port forward set by hand on the router.

@@ -18,13 +18,14 @@ const (
 	coturnLogName    = "coturn.log"
 )
 
-// routerRuleset is the home router's firewall: NAT out the WAN, LAN to WAN
-// and established traffic forwarded, everything else from the WAN only
-// through the manual forwards and miniupnpd's port forwards, both keyed on
-// the WAN interface. With loopback, LAN packets to the WAN address are left
-// untracked on their first pass (they come back in through the WAN, see
-// hairpinSteps, and meet the same forwards) and hairpinned connections are
-// masqueraded so the LAN server answers through the router.
+// routerRuleset is the home router's firewall: NAT out the WAN (IPv4
+// only), LAN to WAN and established traffic forwarded, everything else
+// from the WAN only through the manual forwards and miniupnpd's port
+// forwards and IPv6 pinholes, all keyed on the WAN interface. With
+// loopback, LAN packets to the WAN address are left untracked on their
+// first pass (they come back in through the WAN, see hairpinSteps, and
+// meet the same forwards) and hairpinned connections are masqueraded so
+// the LAN server answers through the router.
 func routerRuleset(loopback bool, wanAddr string, forwards []Forward) string {
 	var dnat, accept strings.Builder
 	for _, f := range forwards {
@@ -51,7 +52,7 @@ func routerRuleset(loopback bool, wanAddr string, forwards []Forward) string {
 	chain postrouting {
 		type nat hook postrouting priority 100; policy accept;
 		jump %s
-		oifname "%s" masquerade
+		meta nfproto ipv4 oifname "%s" masquerade
 `, lanBridge, accept.String(), nftForwardChain, nftForwardChain, dnat.String(), nftPreChain, nftPostChain, wanBridge)
 	if loopback {
 		fmt.Fprintf(&b, "\t\toifname %q ct status dnat ip saddr %s masquerade\n", lanBridge, lanPrefix)
@@ -69,16 +70,18 @@ func routerRuleset(loopback bool, wanAddr string, forwards []Forward) string {
 }
 
 // outerNATRuleset is the modem's or carrier's NAT: masquerade out wan0,
-// nothing comes in unless it answers traffic from inside.
+// nothing comes in unless it answers traffic from inside. IPv6 (with
+// Options.IPv6) it routes as it is, unfiltered.
 const outerNATRuleset = `table inet nat {
 	chain forward {
 		type filter hook forward priority 0; policy drop;
 		ct state established,related accept
 		iifname "lan0" accept
+		meta nfproto ipv6 accept
 	}
 	chain postrouting {
 		type nat hook postrouting priority 100; policy accept;
-		oifname "wan0" masquerade
+		meta nfproto ipv4 oifname "wan0" masquerade
 	}
 }
 `
@@ -101,7 +104,7 @@ func miniupnpdConfig(opts Options, leaseFile string) string {
 	fmt.Fprintf(&b, "enable_natpmp=%s\n", yes(opts.NATPMP))
 	fmt.Fprintf(&b, "force_igd_desc_v1=%s\n", yes(opts.IGDv1))
 	fmt.Fprintf(&b, "secure_mode=yes\n")
-	fmt.Fprintf(&b, "ipv6_disable=yes\n")
+	b.WriteString(miniupnpdIPv6(opts))
 	fmt.Fprintf(&b, "system_uptime=no\n")
 	fmt.Fprintf(&b, "notify_interval=60\n")
 	fmt.Fprintf(&b, "lease_file=%s\n", leaseFile)

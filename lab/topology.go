@@ -120,6 +120,9 @@ func (l *Lab) build(ctx context.Context) error {
 	if l.opts.Loopback {
 		steps = append(steps, l.hairpinSteps()...)
 	}
+	if l.opts.IPv6 {
+		steps = append(steps, l.ipv6Steps(up, hasUp)...)
+	}
 	for _, s := range steps {
 		if err := run(ctx, "ip", s...); err != nil {
 			return err
@@ -192,6 +195,7 @@ func (l *Lab) addHost(ctx context.Context, host string) error {
 		// second, and hop lists would depend on timing.
 		sysctls = append(sysctls, "net.ipv4.ip_forward=1", "net.ipv4.icmp_ratelimit=0")
 	}
+	sysctls = append(sysctls, l.ipv6Sysctls(host)...) // IPv6 back on, with Options.IPv6
 	if err := run(ctx, "ip", append([]string{"netns", "exec", ns, "sysctl", "-qw"}, sysctls...)...); err != nil {
 		return err
 	}
