@@ -56,8 +56,12 @@ func (l *Lab) ipv6Sysctls(host string) []string {
 // routes; up is the outer box behind DoubleNAT or CGNAT (hasUp).
 func (l *Lab) ipv6Steps(up upstream, hasUp bool) [][]string {
 	r, pc, dev2, inet := l.Namespace(Router), l.Namespace(PC), l.Namespace(Dev2), l.Namespace(Inet)
-	addr := func(ns, a, dev string) []string { return []string{"-n", ns, "-6", "addr", "add", a, "dev", dev, "nodad"} }
-	route := func(ns string, args ...string) []string { return append([]string{"-n", ns, "-6", "route", "add"}, args...) }
+	addr := func(ns, a, dev string) []string {
+		return []string{"-n", ns, "-6", "addr", "add", a, "dev", dev, "nodad"}
+	}
+	route := func(ns string, args ...string) []string {
+		return append([]string{"-n", ns, "-6", "route", "add"}, args...)
+	}
 	steps := [][]string{
 		addr(r, RouterLAN6+"/64", lanBridge),
 		addr(pc, PCAddr6+"/64", "eth0"),
