@@ -38,6 +38,7 @@ func (s *Server) echo(c *client) (dropped bool, err error) {
 	newFrame := true
 	need := HeaderSize // the pending frame's size, header included
 	last := 0          // the size of the last frame echoed
+	var prev []byte    // the last frame echoed, if small: evidence of the tutorial's length bug
 	for {
 		if newFrame {
 			// The deadline covers a whole frame, not each read: a peer
@@ -54,6 +55,7 @@ func (s *Server) echo(c *client) (dropped bool, err error) {
 		need = bt.need
 		if bt.frames > 0 {
 			last = lastFrameSize(rb.b[:bt.end])
+			prev = keepLast(prev, rb.b[:bt.end], last)
 			if dropped, err := s.echoBatch(c, rb.b[:bt.end], bt.frames); err != nil {
 				return dropped, err
 			}
@@ -61,10 +63,14 @@ func (s *Server) echo(c *client) (dropped bool, err error) {
 			newFrame = true
 		}
 		if serr != nil {
-			return true, serr
+			return true, explainDrop(prev, rb.b[:rb.n], serr)
 		}
 		if rerr != nil {
-			return s.readEnded(rb.n, bt.need, rerr)
+			dropped, err := s.readEnded(rb.n, bt.need, rerr)
+			if dropped {
+				err = explainDrop(prev, rb.b[:rb.n], err)
+			}
+			return dropped, err
 		}
 		size := nextBufferSize(len(rb.b), filled, rb.n, bt.need)
 		if filled && rb.n == 0 && last >= bigFrame {
@@ -134,3 +140,38 @@ func (s *Server) count() int {
 	defer s.mu.Unlock()
 	return len(s.clients)
 }
+
+// keepSmall is the largest last frame kept as evidence for the
+// char-length check: the tutorial's messages are short lines of text.
+const keepSmall = 4 << 10
+
+// keepLast copies the last frame of frames (last bytes, header included)
+// into buf, or forgets it when it is large.
+func keepLast(buf, frames []byte, last int) []byte {
+	if last > keepSmall {
+		return buf[:0]
+	}
+	return append(buf[:0], frames[len(frames)-last:]...)
+}
+
+// explainDrop wraps why a client was dropped with the tutorial's classic
+// bug when its bytes show it: a length counted in characters, not bytes.
+func explainDrop(prev, pending []byte, err error) error {
+	if cl, ok := DetectCharLength(prev, pending); ok {
+		return &CharLengthError{Err: err, Found: cl}
+	}
+	return err
+}
+
+// CharLengthError is a drop whose bytes show that the client counts the
+// frame length in characters, not bytes (see DetectCharLength).
+type CharLengthError struct {
+	Err   error
+	Found CharLength
+}
+
+// Error says what happened, then why and what to change in the client.
+func (e *CharLengthError) Error() string { return e.Err.Error() + "; " + e.Found.Explain() }
+
+// Unwrap is the drop's own error.
+func (e *CharLengthError) Unwrap() error { return e.Err }

@@ -295,6 +295,15 @@ func (l *clientLog) render(b []byte, ev frame.Event) []byte {
 		} else {
 			b = append(b, ": "...)
 			b = appendPreview(b, ev.Payload, messagePreview)
+			if !utf8.Valid(ev.Payload) {
+				if lt, ok := frame.DetectCodePage(ev.Payload); ok {
+					b = append(b, " ("...)
+					b = append(b, lt.String()...)
+					b = append(b, "; "...)
+					b = append(b, frame.LegacyAdvice...)
+					b = append(b, ')')
+				}
+			}
 		}
 	case frame.EventDisconnect:
 		b = append(b, " disconnected ("...)

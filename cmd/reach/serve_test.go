@@ -38,3 +38,20 @@ func TestServeBothProtocols(t *testing.T) {
 		t.Errorf("serve does not say it listens on both: %s", r.err)
 	}
 }
+
+// A Windows client whose Encoding.Default is a legacy code page: the log
+// shows the bytes escaped, never as U+FFFD, and names the code page.
+func TestServeNamesALegacyCodePage(t *testing.T) {
+	addr, out := startServe(t)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	msg := []byte("a\xf1o") // "año" in windows-1252
+	c.Write(append([]byte{byte(len(msg)), 0, 0, 0}, msg...))
+	waitFor(t, func() bool { return strings.Contains(out.String(), "windows-1252") }, "the log names the code page")
+	if strings.Contains(out.String(), "\uFFFD") {
+		t.Errorf("the log shows U+FFFD: %s", out)
+	}
+}
