@@ -208,7 +208,14 @@ func runDiagnose(ctx context.Context, ios *IOStreams, d *deps, o *diagnoseOption
 	if o.JSON {
 		ios.writeJSON(rep)
 	} else {
-		ios.result("nat: %s", rep.NAT)
+		mark := markWarn
+		switch rep.NAT {
+		case probe.NATPublic, probe.NATNone:
+			mark = markOK
+		case probe.NATCGNAT, probe.NATNoGateway:
+			mark = markFail
+		}
+		ios.verdict(mark, "nat: %s", rep.NAT)
 		ios.printf("evidence:\n")
 		for _, e := range rep.Evidence {
 			ios.printf("  - %s\n", e)

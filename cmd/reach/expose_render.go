@@ -92,7 +92,7 @@ func (r *exposeRenderer) ready(e *expose.Ready) {
 		return
 	}
 	r.st.finishSpinner()
-	r.ios.result("%s", d.Headline)
+	r.ios.verdict(statusMark(d), "%s", d.Headline)
 	r.ios.diagnosis(d)
 	switch {
 	case e.Serving && e.Mapping != nil:
@@ -112,7 +112,7 @@ func (r *exposeRenderer) verified(e *expose.Verified) {
 			"from": e.From.String(), "target": e.Diagnosis.Target.String(), "nat": e.Diagnosis.NAT, "detail": e.Diagnosis.Headline})
 		return
 	}
-	r.ios.result("verified from outside: %s", e.Diagnosis.Headline)
+	r.ios.verdict(markOK, "verified from outside: %s", e.Diagnosis.Headline)
 }
 
 func (r *exposeRenderer) listening(e *expose.Listening) {
@@ -123,7 +123,7 @@ func (r *exposeRenderer) listening(e *expose.Listening) {
 		return
 	}
 	r.ios.printf("your program now listens on %s\n", e.Addr)
-	r.ios.result("%s", d.Headline)
+	r.ios.verdict(statusMark(d), "%s", d.Headline)
 	r.ios.diagnosis(d)
 }
 
@@ -192,4 +192,15 @@ func (r *exposeRenderer) selfCheck(e *expose.SelfCheck) {
 // target is host:port for a line.
 func target(host string, port uint16) string {
 	return net.JoinHostPort(host, strconv.Itoa(int(port)))
+}
+
+// statusMark is the colour of a verdict line.
+func statusMark(d probe.Diagnosis) string {
+	switch d.Status {
+	case probe.StatusVerified:
+		return markOK
+	case probe.StatusUnreachable:
+		return markFail
+	}
+	return markWarn
 }

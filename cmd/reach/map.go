@@ -111,7 +111,7 @@ func runMap(ctx context.Context, ios *IOStreams, d *deps, o *mapOptions) error {
 	diag := ready.Diagnosis
 	if err != nil {
 		if !o.JSON {
-			ios.result("%s", diag.Headline)
+			ios.verdict(markFail, "%s", diag.Headline)
 			ios.diagnosis(diag)
 		}
 		return withCode(exitNo, jsonErr(o.JSON, errors.New(diag.Headline)))
