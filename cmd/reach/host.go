@@ -295,7 +295,7 @@ func (l *clientLog) render(b []byte, ev frame.Event) []byte {
 		} else {
 			b = append(b, ": "...)
 			b = appendPreview(b, ev.Payload, messagePreview)
-			if !utf8.Valid(ev.Payload) {
+			if !utf8.Valid(ev.Payload) && !hasUTF8Letter(ev.Payload) {
 				if lt, ok := frame.DetectCodePage(ev.Payload); ok {
 					b = append(b, " ("...)
 					b = append(b, lt.String()...)
@@ -483,4 +483,18 @@ func appendJSONString[T string | []byte](b []byte, s T) []byte {
 	}
 	b = append(b, s[start:]...)
 	return append(b, '"')
+}
+
+// hasUTF8Letter reports whether p holds a valid multi-byte UTF-8
+// character: then it is UTF-8 text with a stray byte, not a legacy code
+// page.
+func hasUTF8Letter(p []byte) bool {
+	for len(p) > 0 {
+		r, n := utf8.DecodeRune(p)
+		if r != utf8.RuneError && n > 1 {
+			return true
+		}
+		p = p[n:]
+	}
+	return false
 }
