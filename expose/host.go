@@ -95,10 +95,48 @@ func (s *Session) listenerUp(ctx context.Context) bool {
 // round trip through the public address, the proof a loopback could not
 // give.
 func (s *Session) clientEvent(ev frame.Event) {
+	if s.ownProbe(ev) {
+		return // the verify step says where it came from
+	}
 	if ev.Kind == frame.EventMessage && probe.IsProbe(ev.Payload) {
 		s.outsideProbe(ev.Remote)
 	}
 	s.emit(&Client{Event: ev})
+}
+
+// ownProbe reports whether ev belongs to the session's own loopback probe:
+// a client from this network's own addresses (the router, its public
+// address, this host) while the session probes. Its lines would puzzle a
+// user among the steps (the router's masquerade address); the verify step
+// names where it came in from instead.
+func (s *Session) ownProbe(ev frame.Event) bool {
+	s.pmu.Lock()
+	defer s.pmu.Unlock()
+	if _, ok := s.hidden[ev.Client]; ok {
+		if ev.Kind == frame.EventMessage && s.probeFrom == "" {
+			s.probeFrom = ev.Remote
+		}
+		if ev.Kind == frame.EventDisconnect {
+			delete(s.hidden, ev.Client)
+		}
+		return true
+	}
+	if !s.probing || ev.Kind != frame.EventConnect {
+		return false
+	}
+	from, err := netip.ParseAddrPort(ev.Remote)
+	if err != nil {
+		return false
+	}
+	a := from.Addr().Unmap()
+	own := a.IsLoopback()
+	for _, o := range s.ownAddrs {
+		own = own || a == o
+	}
+	if own {
+		s.hidden[ev.Client] = struct{}{}
+	}
+	return own
 }
 
 func (s *Session) outsideProbe(remote string) {

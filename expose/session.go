@@ -33,6 +33,14 @@ type Session struct {
 	recorded *ledger.Entry
 	adopted  bool
 
+	// pmu guards what the server's goroutines learn about the session's
+	// own probe: whether one runs, its clients, where it came in from.
+	pmu       sync.Mutex
+	probing   bool
+	ownAddrs  []netip.Addr // this network's addresses, as the probe starts
+	hidden    map[uint64]struct{}
+	probeFrom string
+
 	mu    sync.Mutex // guards ev and ready against the server's events
 	ev    probe.Evidence
 	ready *Ready
@@ -45,7 +53,7 @@ type Session struct {
 // ErrServe.
 func Start(ctx context.Context, cfg Config) (*Session, error) {
 	cfg.defaults()
-	s := &Session{cfg: cfg}
+	s := &Session{cfg: cfg, hidden: map[uint64]struct{}{}}
 	s.ev = probe.Evidence{Port: cfg.Port, ExternalPort: cfg.ExternalPort, Protocol: string(cfg.Protocol), OwnProgram: cfg.NoServe}
 
 	s.ev.GOOS = runtime.GOOS

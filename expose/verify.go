@@ -61,7 +61,13 @@ func (s *Session) verify(ctx context.Context) {
 	s.ev.Probes = append(s.ev.Probes, pe)
 	switch {
 	case pe.Verdict == probe.Verified:
-		s.emit(&Step{Name: "verify", Mark: MarkOK, Detail: fmt.Sprintf("probe echoed through %s in %s", target, roundRTT(pe.RTT))})
+		detail := fmt.Sprintf("probe echoed through %s in %s", target, roundRTT(pe.RTT))
+		s.pmu.Lock()
+		if s.probeFrom != "" {
+			detail += fmt.Sprintf(" (it came back in from %s, the router)", s.probeFrom)
+		}
+		s.pmu.Unlock()
+		s.emit(&Step{Name: "verify", Mark: MarkOK, Detail: detail})
 	case pe.Verdict == probe.Open && s.cfg.NoServe:
 		s.emit(&Step{Name: "verify", Mark: MarkOK, Detail: fmt.Sprintf("a connection through %s reached your program (it does not echo reach probes)", target)})
 	default:
@@ -104,6 +110,17 @@ func (s *Session) viaProbes(ctx context.Context, target netip.AddrPort) {
 // closes.
 func (s *Session) probe(ctx context.Context, target netip.AddrPort) probe.ProbeEvidence {
 	s.emit(&Progress{What: fmt.Sprintf("probing %s through the router", target)})
+	s.mu.Lock()
+	own := []netip.Addr{s.ev.Gateway.Unmap(), s.ev.ExternalAddr.Unmap(), s.ev.STUN.Unmap(), s.ev.LocalIP.Unmap()}
+	s.mu.Unlock()
+	s.pmu.Lock()
+	s.probing, s.probeFrom, s.ownAddrs = true, "", own
+	s.pmu.Unlock()
+	defer func() {
+		s.pmu.Lock()
+		s.probing = false
+		s.pmu.Unlock()
+	}()
 	deadline := time.Now().Add(verifyWindow)
 	var last probe.CheckResult
 	for {
