@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -51,4 +52,39 @@ func TestExposeTURNRefusedWithoutForward(t *testing.T) {
 		t.Errorf("ready = %v, want unreachable from the TURN relay's probe", ready)
 	}
 	words(t, "causes", ready.list("causes"), []string{"not forwarded"}, nil)
+}
+
+// reach check --proto udp: verified against the UDP echo, refused where
+// the host (or the router, for a port it does not forward) says the port
+// is closed; and check --via runs the check from the relay, so a
+// user inside the LAN gets an outside verdict.
+func TestCheckUDPAndVia(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, lab.Options{UPnP: true})
+	srv := startReach(t, l, lab.PC, "serve", "--port", "1300", "--proto", "udp")
+	srv.waitOutput(regexp.MustCompile(`serving`))
+	for _, tc := range []struct {
+		host, target, verdict string
+		code                  int
+	}{
+		{lab.Dev2, lab.PCAddr + ":1300", "verified", 0},
+		{lab.Dev2, lab.PCAddr + ":1301", "refused", 1},
+		{lab.Inet, "11.0.0.2:1300", "refused", 1}, // not forwarded: the router itself says closed
+	} {
+		r := reach(t, l, tc.host, "check", "--proto", "udp", tc.target, "--json")
+		var v struct{ Verdict string }
+		decodeJSON(t, r, &v)
+		if v.Verdict != tc.verdict || r.code != tc.code {
+			t.Errorf("check --proto udp %s from %s: verdict %q exit %d, want %s, %d\n%s", tc.target, tc.host, v.Verdict, r.code, tc.verdict, tc.code, r)
+		}
+	}
+
+	exp := startExpose(t, l, lab.PC, exposeArgs()...)
+	exp.waitEvent("ready")
+	via := reach(t, l, lab.PC, "check", "--via", lab.TURNServer, "11.0.0.2:1234", "--json")
+	var v struct{ Verdict, Detail string }
+	decodeJSON(t, via, &v)
+	if via.code != 0 || v.Verdict != "verified" || !strings.Contains(v.Detail, "TURN relay") {
+		t.Errorf("check --via from inside the LAN: want verified from the relay\n%s", via)
+	}
 }

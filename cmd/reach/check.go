@@ -3,11 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
+	"strconv"
 	"strings"
 	"time"
 
 	"github.com/reach-net/reach/frame"
 	"github.com/reach-net/reach/probe"
+	"github.com/reach-net/reach/upnp"
 	"github.com/spf13/cobra"
 )
 
@@ -17,6 +21,10 @@ type checkOptions struct {
 	Timeout  time.Duration
 	MaxFrame int
 	JSON     bool
+	Proto    string
+	Via      []string
+
+	via []probe.TURNServer
 }
 
 func newCheckCmd(ios *IOStreams, d *deps) *cobra.Command {
@@ -65,6 +73,8 @@ probes, sent one after another on one connection.`,
 	cmd.Flags().DurationVar(&o.Timeout, "timeout", 5*time.Second, "give up after this long")
 	cmd.Flags().IntVar(&o.MaxFrame, "max-frame", frame.DefaultMaxFrame, "largest reply accepted, in bytes")
 	cmd.Flags().BoolVar(&o.JSON, "json", false, "print the result as one JSON object on stdout")
+	cmd.Flags().StringVar(&o.Proto, "proto", "tcp", "tcp, or udp: one probe datagram, resent 3 times 250 ms apart")
+	addViaFlag(cmd, &o.Via)
 	return cmd
 }
 
@@ -101,9 +111,28 @@ func ms(d time.Duration) *float64 {
 }
 
 func runCheck(ctx context.Context, ios *IOStreams, d *deps, o *checkOptions) error {
+	proto, err := parseProto(o.Proto)
+	if err != nil {
+		return err
+	}
+	if o.via, err = viaServers(o.Via); err != nil {
+		return err
+	}
 	st := newSteps(ios, o.JSON)
 	st.start("probing " + o.Target)
-	res := d.Check(ctx, o.Target, probe.CheckConfig{Count: o.Count, Timeout: o.Timeout, MaxFrame: o.MaxFrame})
+	var res probe.CheckResult
+	switch {
+	case len(o.via) > 0:
+		res, err = checkVia(ctx, d, o, proto)
+		if err != nil {
+			st.finishSpinner()
+			return err
+		}
+	case proto == upnp.UDP:
+		res = d.CheckUDP(ctx, o.Target, probe.CheckConfig{Count: o.Count, Timeout: o.Timeout, MaxFrame: o.MaxFrame})
+	default:
+		res = d.Check(ctx, o.Target, probe.CheckConfig{Count: o.Count, Timeout: o.Timeout, MaxFrame: o.MaxFrame})
+	}
 	st.finishSpinner()
 	if ctx.Err() != nil {
 		return withCode(exitInterrupted, ctx.Err())
@@ -191,4 +220,59 @@ func round(d time.Duration) time.Duration {
 		return d.Round(10 * time.Microsecond)
 	}
 	return d.Round(time.Millisecond)
+}
+
+// checkVia runs the check from the first TURN relay that can: the relay
+// sits outside the user's network, so this is an outside check from
+// inside. A relay that fails on its own side hands over to the next.
+func checkVia(ctx context.Context, d *deps, o *checkOptions, proto upnp.Protocol) (probe.CheckResult, error) {
+	host, port, _ := net.SplitHostPort(o.Target)
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		addrs, lerr := net.DefaultResolver.LookupNetIP(ctx, "ip4", host)
+		if lerr != nil || len(addrs) == 0 {
+			return probe.CheckResult{}, usageErrorf("--via needs an IPv4 target: %q does not resolve to one", host)
+		}
+		ip = addrs[0].Unmap()
+	}
+	p, _ := strconv.ParseUint(port, 10, 16)
+	target := netip.AddrPortFrom(ip.Unmap(), uint16(p))
+	var res probe.CheckResult
+	for _, srv := range o.via {
+		v := d.CheckVia(ctx, srv, target, string(proto), probe.ViaConfig{Timeout: o.Timeout, MaxFrame: o.MaxFrame})
+		res = probe.CheckResult{Target: o.Target, Verdict: v.Verdict, Detail: fmt.Sprintf("from the TURN relay %s: %s", srv.Addr(), v.Detail),
+			Cause: v.Cause, Peer: v.Peer, Scope: probe.ScopeOf(ip)}
+		if v.Verified() {
+			res.RTTs = []time.Duration{v.RTT}
+			return res, nil
+		}
+		if v.Verdict != "" {
+			res.Next = viaHint(v.Failure)
+			return res, nil
+		}
+		res.Verdict = probe.Unreachable
+		res.Next = viaHint(v.Failure)
+	}
+	return res, nil
+}
+
+// viaHint is what to do after a relay's failure.
+func viaHint(f probe.ViaFailure) string {
+	switch f {
+	case "turn-unreachable":
+		return "check the relay's address and port, and that this network lets UDP out to it"
+	case "turn-auth":
+		return "check the user and password in --via (TURN long-term credentials)"
+	case "peer-forbidden":
+		return "the relay's policy does not allow this peer address: use another relay"
+	case "tcp-relay-unsupported":
+		return "this relay relays UDP only: check a UDP port with --proto udp, or use a relay that allows TCP (RFC 6062)"
+	case "peer-refused":
+		return "nothing answers on that port from outside: forward it (reach expose maps it) and check that the program runs"
+	case "peer-timeout":
+		return "a firewall drops it or the port is not forwarded: check the router's forward and this host's firewall"
+	case "no-echo":
+		return "something answers, but not a reach server: run reach expose or reach serve on the host to prove the path"
+	}
+	return ""
 }

@@ -18,8 +18,11 @@ type deps struct {
 	FindGateway func(ctx context.Context, cfg upnp.Config) (gw, local netip.Addr, err error)
 	// FindRouter finds the gateway and the mapping services on it.
 	FindRouter func(ctx context.Context, cfg upnp.Config) (*upnp.Router, error)
-	// Check runs the reach probe round trip.
-	Check func(ctx context.Context, target string, cfg probe.CheckConfig) probe.CheckResult
+	// Check runs the reach probe round trip; CheckUDP the UDP one; CheckVia
+	// the one from a TURN relay.
+	Check    func(ctx context.Context, target string, cfg probe.CheckConfig) probe.CheckResult
+	CheckUDP func(ctx context.Context, target string, cfg probe.CheckConfig) probe.CheckResult
+	CheckVia func(ctx context.Context, srv probe.TURNServer, target netip.AddrPort, proto string, cfg probe.ViaConfig) probe.ViaResult
 	// PublicAddr asks STUN servers for the address the internet sees.
 	PublicAddr func(ctx context.Context, servers []string) (probe.STUNResult, error)
 	// Hops finds the first routers toward a target.
@@ -39,6 +42,8 @@ func defaultDeps() *deps {
 		FindGateway: upnp.FindGateway,
 		FindRouter:  findRouter,
 		Check:       probe.Check,
+		CheckUDP:    probe.CheckUDP,
+		CheckVia:    probe.CheckVia,
 		PublicAddr:  probe.PublicAddr,
 		Hops:        probe.Hops,
 		Hostname:    os.Hostname,

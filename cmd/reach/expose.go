@@ -151,7 +151,8 @@ func runExpose(ctx context.Context, ios *IOStreams, d *deps, o *exposeOptions) e
 		Description: o.Description, Family: family, RequireMapping: o.RequireMapping, NoServe: o.NoServe,
 		Timeout: o.Timeout, Router: rcfg, STUN: o.servers, Via: o.via, Bind: o.Bind, Server: o.serverConfig(),
 		OnEvent:    r.render,
-		FindRouter: d.FindRouter, FindGateway: d.FindGateway, Check: d.Check, PublicAddr: d.PublicAddr, Hops: d.Hops,
+		FindRouter: d.FindRouter, FindGateway: d.FindGateway, Check: d.Check, CheckUDP: d.CheckUDP, CheckVia: d.CheckVia,
+		PublicAddr: d.PublicAddr, Hops: d.Hops,
 		After: d.After, Ledger: d.Ledger, Command: "expose",
 	}
 	if cfg.Description == "" {
