@@ -88,3 +88,20 @@ func TestCheckUDPAndVia(t *testing.T) {
 		t.Errorf("check --via from inside the LAN: want verified from the relay\n%s", via)
 	}
 }
+
+// diagnose --via probes each port the router forwards to this host from
+// the TURN relay.
+func TestDiagnoseProbesMappedPortsFromOutside(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, lab.Options{UPnP: true})
+	exp := startExpose(t, l, lab.PC, append([]string{"--port", "1250", "--json"}, stunFlag...)...)
+	exp.waitEvent("ready")
+	diag := reach(t, l, lab.PC, append([]string{"diagnose", "--json", "--via", lab.TURNServer}, stunFlag...)...)
+	var rep struct {
+		Outside []struct{ Target, Protocol, Verdict string }
+	}
+	decodeJSON(t, diag, &rep)
+	if len(rep.Outside) != 1 || rep.Outside[0].Target != "11.0.0.2:1250" || rep.Outside[0].Verdict != "verified" {
+		t.Errorf("outside = %+v, want 11.0.0.2:1250 verified\n%s", rep.Outside, diag)
+	}
+}

@@ -17,7 +17,9 @@ import (
 type diagnoseOptions struct {
 	routerOptions
 	STUN    []string
+	Via     []string
 	servers []string
+	via     []probe.TURNServer
 }
 
 func newDiagnoseCmd(ios *IOStreams, d *deps) *cobra.Command {
@@ -47,10 +49,14 @@ and a verdict with the evidence that decided it and advice:
 				return err
 			}
 			o.servers = servers
+			if o.via, err = viaServers(o.Via); err != nil {
+				return err
+			}
 			return runDiagnose(cmd.Context(), ios, d, o)
 		},
 	}
 	addSTUNFlag(cmd, &o.STUN)
+	addViaFlag(cmd, &o.Via)
 	addRouterFlags(cmd, &o.routerOptions)
 	return cmd
 }
@@ -107,6 +113,7 @@ type diagnoseReport struct {
 	Evidence  []string          `json:"evidence"`
 	Causes    []string          `json:"causes,omitempty"`
 	Healed    []string          `json:"healed,omitempty"`
+	Outside   []outsideJSON     `json:"outside,omitempty"`
 	Advice    []string          `json:"advice"`
 	Error     string            `json:"error,omitempty"`
 }
@@ -200,6 +207,9 @@ func runDiagnose(ctx context.Context, ios *IOStreams, d *deps, o *diagnoseOption
 		rep.Hops = append(rep.Hops, hr)
 		st.done(markOK, fmt.Sprintf("hop %d", h.TTL), orDash(hr.Addr))
 	}
+	if len(o.via) > 0 && r != nil {
+		rep.Outside = outsideProbes(ctx, st, d, r, o, ev.STUN)
+	}
 	diag := probe.Decide(ev)
 	rep.NAT, rep.Evidence, rep.Advice, rep.Causes = diag.NAT, diag.Evidence, diag.Advice, diag.Causes
 	if rep.Advice == nil {
@@ -282,4 +292,58 @@ func orDash(s string) string {
 		return "-"
 	}
 	return s
+}
+
+// outsideJSON is one mapped port probed from a TURN relay (diagnose --via).
+type outsideJSON struct {
+	Target   string `json:"target"`
+	Protocol string `json:"protocol"`
+	Verdict  string `json:"verdict"`
+	Failure  string `json:"failure,omitempty"`
+	Detail   string `json:"detail"`
+}
+
+// outsideProbes asks the first TURN relay to probe each port the router
+// forwards to this host, through the public address: what the internet
+// sees of each, from one command at home.
+func outsideProbes(ctx context.Context, st *steps, d *deps, r *upnp.Router, o *diagnoseOptions, stun netip.Addr) []outsideJSON {
+	var out []outsideJSON
+	for _, m := range r.Services {
+		l, ok := m.(upnp.Lister)
+		if !ok {
+			continue
+		}
+		lctx, cancel := context.WithTimeout(ctx, o.Timeout)
+		list, err := l.Mappings(lctx)
+		cancel()
+		if err != nil {
+			return out
+		}
+		pub := stun
+		if !pub.IsValid() {
+			if ext, err := m.ExternalAddr(ctx); err == nil && probe.ClassifyAddr(ext) == probe.AddrPublic {
+				pub = ext
+			}
+		}
+		if !pub.IsValid() {
+			st.done(markWarn, "outside", "no public address known to probe the mapped ports through")
+			return out
+		}
+		for _, mp := range list {
+			if mp.InternalIP != r.LocalIP {
+				continue
+			}
+			target := netip.AddrPortFrom(pub, mp.ExternalPort)
+			v := d.CheckVia(ctx, o.via[0], target, string(mp.Protocol), probe.ViaConfig{})
+			oj := outsideJSON{Target: target.String(), Protocol: string(mp.Protocol), Verdict: string(v.Verdict), Failure: string(v.Failure), Detail: v.Detail}
+			out = append(out, oj)
+			mark := markWarn
+			if v.Verified() {
+				mark = markOK
+			}
+			st.done(mark, "outside", fmt.Sprintf("%s/%s from the TURN relay: %s", target, mp.Protocol, v.Detail))
+		}
+		return out
+	}
+	return out
 }
