@@ -48,6 +48,9 @@ const maxWidth = 100
 // wrapping only where a person watches a terminal that can show them.
 func newIOStreams(stdout, stderr *os.File, getenv func(string) string) *IOStreams {
 	outTTY, errTTY := isTerminal(stdout), isTerminal(stderr)
+	// A Windows console that cannot take escape codes gets plain lines.
+	outTTY = outTTY && enableEscapes(stdout)
+	errTTY = errTTY && enableEscapes(stderr)
 	caps := terminalCaps(outTTY, errTTY, getenv)
 	ios := &IOStreams{Out: stdout, ErrOut: stderr, IsTerminal: caps.spinner, Color: caps.colorErr, ColorOut: caps.colorOut}
 	if errTTY {
