@@ -83,6 +83,9 @@ func runLabHelper(mode, arg string) int {
 	if mode == "restart" {
 		return runRestartHelper(ctx, cfg, port)
 	}
+	if strings.HasPrefix(mode, "pinhole") {
+		return runPinholeHelper(ctx, cfg, mode, arg)
+	}
 	start := time.Now()
 	d, err := upnp.Discover(ctx, cfg)
 	rep.DiscoverMs = float64(time.Since(start).Microseconds()) / 1000

@@ -2,8 +2,10 @@ package upnp
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/netip"
+	"time"
 )
 
 // pcpPinholer opens pinholes with PCP MAP requests carrying an IPv6
@@ -43,9 +45,24 @@ func (c *pcpPinholer) update(ctx context.Context, p Pinhole) (Pinhole, error) {
 	return c.open(ctx, p)
 }
 
-// close sends MAP with lifetime 0 and the pinhole's nonce.
+// close sends MAP with lifetime 0 and the pinhole's nonce. A router that
+// refuses the delete though the nonce is the one that made the pinhole
+// (miniupnpd 2.3.1 with nftables answers NOT_AUTHORIZED: it cannot read
+// the nonce back from its rule) gets the shortest lease asked instead:
+// then a *PinholeLingersError says when the pinhole closes.
 func (c *pcpPinholer) close(ctx context.Context, p Pinhole) error {
-	return c.pcp.Delete(ctx, Mapping{Protocol: p.Protocol, InternalIP: p.Addr, InternalPort: p.Port, ExternalPort: p.Port})
+	err := c.pcp.Delete(ctx, Mapping{Protocol: p.Protocol, InternalIP: p.Addr, InternalPort: p.Port, ExternalPort: p.Port})
+	var pe *PCPError
+	if !errors.As(err, &pe) || pe.Code != PCPNotAuthorized {
+		return err
+	}
+	short := p
+	short.Lease = time.Second
+	got, serr := c.open(ctx, short)
+	if serr != nil {
+		return fmt.Errorf("%w; shortening its lease instead: %w", err, bare(serr))
+	}
+	return &PinholeLingersError{Pinhole: p, Left: got.Lease, Err: err}
 }
 
 // probe reports whether the router answers PCP at its IPv6 address (an

@@ -230,14 +230,22 @@ func (l *PinholeLease) Renew(ctx context.Context) (RenewHow, error) {
 }
 
 // Release deletes the pinhole; one the router no longer holds counts as
-// released.
+// released. A router that refuses the delete gets the shortest lease
+// instead: then Release returns a *PinholeLingersError, and the pinhole
+// counts as released (nothing more can be done about it).
 func (l *PinholeLease) Release(ctx context.Context) error {
 	if l.released {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, pinholeTimeout)
 	defer cancel()
-	if err := l.svc.close(ctx, l.got); err != nil && !errors.Is(err, ErrNoSuchPinhole) {
+	err := l.svc.close(ctx, l.got)
+	var lingers *PinholeLingersError
+	switch {
+	case errors.As(err, &lingers):
+		l.released = true
+		return err
+	case err != nil && !errors.Is(err, ErrNoSuchPinhole):
 		return wrapf(err, "delete pinhole %s on %s", l.got, l.gw)
 	}
 	l.released = true

@@ -3,7 +3,28 @@ package upnp
 import (
 	"fmt"
 	"net/netip"
+	"time"
 )
+
+// PinholeLingersError means the router would not delete the pinhole, and
+// reach shortened its lease instead: it stays open for Left more, then
+// closes on its own. PinholeLease.Release counts it as released.
+type PinholeLingersError struct {
+	Pinhole Pinhole
+	// Left is the lease the router granted last, the longest the pinhole
+	// stays open.
+	Left time.Duration
+	// Err is the router's refusal of the delete.
+	Err error
+}
+
+// Error says that the pinhole is still open and for how long at most.
+func (e *PinholeLingersError) Error() string {
+	return fmt.Sprintf("upnp: the router refused to delete pinhole %s (%s): it stays open for at most %v more, then closes",
+		e.Pinhole, trimPrefix(e.Err), e.Left)
+}
+
+func (e *PinholeLingersError) Unwrap() error { return e.Err }
 
 // PinholeRefusal is a UPnP fault the router answered a pinhole action
 // with. It unwraps to the *SOAPError; a 704 also matches ErrNoSuchPinhole.

@@ -247,9 +247,10 @@ type fakePCP6 struct {
 	conn *net.UDPConn
 	port int
 
-	mu       sync.Mutex
-	pinholes map[string][12]byte // "proto/port" -> nonce
-	reqs     [][]byte
+	mu           sync.Mutex
+	pinholes     map[string][12]byte // "proto/port" -> nonce
+	reqs         [][]byte
+	refuseDelete bool // NOT_AUTHORIZED to lifetime 0, as miniupnpd 2.3.1 with nftables
 }
 
 func newFakePCP6(t *testing.T) *fakePCP6 {
@@ -293,12 +294,15 @@ func (f *fakePCP6) answer(req []byte, from netip.Addr) []byte {
 	if old, ok := f.pinholes[key]; ok && old != nonce {
 		return pcpTestReply(req, byte(PCPNotAuthorized), 0, 0, netip.Addr{})
 	}
+	if lifetime == 0 && f.refuseDelete {
+		return pcpTestReply(req, byte(PCPNotAuthorized), 0, 0, netip.Addr{})
+	}
 	if lifetime == 0 {
 		delete(f.pinholes, key)
 		return pcpTestReply(req, 0, 0, 0, client)
 	}
 	f.pinholes[key] = nonce
-	return pcpTestReply(req, 0, min(lifetime, 7200), binary.BigEndian.Uint16(req[40:]), client)
+	return pcpTestReply(req, 0, max(120, min(lifetime, 7200)), binary.BigEndian.Uint16(req[40:]), client)
 }
 
 func (f *fakePCP6) held() int {

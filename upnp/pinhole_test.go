@@ -1,6 +1,7 @@
 package upnp
 
 import (
+	"encoding/binary"
 	"errors"
 	"net/netip"
 	"strings"
@@ -116,6 +117,30 @@ func TestPinholePCP(t *testing.T) {
 	}
 	if err := l.Release(t.Context()); err != nil || p.held() != 0 {
 		t.Fatalf("release: %v; fake holds %d", err, p.held())
+	}
+}
+
+func TestPinholePCPRefusedDeleteLingers(t *testing.T) {
+	p := newFakePCP6(t)
+	p.mu.Lock()
+	p.refuseDelete = true
+	p.mu.Unlock()
+	r := &Router{Gateway: loopback, Config: Config{NATPMPPort: p.port, CacheDir: "off", Logf: t.Logf}}
+	l, err := OpenPinhole(t.Context(), r, loopback6, Pinhole{Protocol: TCP, Addr: loopback6, Port: 4000, Lease: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = l.Release(t.Context())
+	var lingers *PinholeLingersError
+	if !errors.As(err, &lingers) || lingers.Left != 120*time.Second || !strings.Contains(err.Error(), "at most 2m0s more") {
+		t.Fatalf("release refused by the router: %v, want a *PinholeLingersError with the router's minimum lease (2m)", err)
+	}
+	reqs := p.requests()
+	if last := reqs[len(reqs)-1]; binary.BigEndian.Uint32(last[4:]) != 1 {
+		t.Errorf("after the refused delete, reach asked lifetime %d s, want the shortest, 1 s", binary.BigEndian.Uint32(last[4:]))
+	}
+	if err := l.Release(t.Context()); err != nil {
+		t.Errorf("second release: %v, want nil (counted as released)", err)
 	}
 }
 
