@@ -260,7 +260,7 @@ func TestLabPinhole(t *testing.T) {
 			if rep.Method != string(tt.method) || rep.Service != string(tt.wantService) {
 				t.Errorf("pinhole by %q (service %q), want %q (service %q)", rep.Method, rep.Service, tt.method, tt.wantService)
 			}
-			if got := dialInet(t, l, target); got != "hello ["+lab.InetAddr6+"]:"+got[strings.LastIndex(got, ":")+1:] || !strings.HasPrefix(got, "hello [") {
+			if got := dialInet(t, l, target); !strings.HasPrefix(got, "hello ["+lab.InetAddr6+"]:") {
 				t.Fatalf("with the pinhole open, %s from the internet: %q, want the pc's greeting to %s", target, got, lab.InetAddr6)
 			}
 			fmt.Fprintln(stdin, "renew")
