@@ -32,6 +32,16 @@ func (s *Session) mapPort(ctx context.Context) {
 	}
 	s.adopted = s.existing(ctx, want)
 	s.emit(&Progress{What: fmt.Sprintf("mapping port %d/%s", want.ExternalPort, want.Protocol)})
+	// The external address is asked alongside the mapping: one round trip
+	// less before the verdict.
+	first := s.router.Services[0]
+	extc := make(chan extAnswer, 1)
+	go func() {
+		ectx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+		defer cancel()
+		a, err := first.ExternalAddr(ectx)
+		extc <- extAnswer{a, err}
+	}()
 	lease, err := upnp.Map(ctx, s.router, req)
 	s.ev.Mapping = MappingEvidence(want.ExternalPort, lease, err)
 	if err != nil {
@@ -39,7 +49,7 @@ func (s *Session) mapPort(ctx context.Context) {
 			s.emit(&Step{Name: "map", Mark: MarkFail, Detail: upnp.Summary(err), Err: err})
 		}
 		if ctx.Err() == nil {
-			s.externalOf(ctx, s.router.Services[0])
+			s.external(first.Method(), <-extc)
 		}
 		return
 	}
@@ -60,8 +70,21 @@ func (s *Session) mapPort(ctx context.Context) {
 		detail += " (it was there before reach started: kept on exit)"
 	}
 	s.emit(&Step{Name: "map", Mark: mark, Detail: detail})
+	if lease.Method() == first.Method() {
+		s.external(first.Method(), <-extc)
+		return
+	}
+	s.emit(&Progress{What: "reading the external address"})
+	ectx, cancel := context.WithTimeout(ctx, cfg.Timeout)
+	a, err := lease.ExternalAddr(ectx)
+	cancel()
+	s.external(lease.Method(), extAnswer{a, err})
+}
 
-	s.externalOf(ctx, lease)
+// extAnswer is a service's answer to "what is your external address".
+type extAnswer struct {
+	addr netip.Addr
+	err  error
 }
 
 // existing reports whether the router already forwards the port to this
@@ -92,27 +115,20 @@ func (s *Session) existing(ctx context.Context, want upnp.Mapping) bool {
 	return false
 }
 
-// externalOf reads the router's external address from a service (or the
-// lease) and says what it is: evidence whether or not a mapping was made.
-func (s *Session) externalOf(ctx context.Context, svc interface {
-	ExternalAddr(context.Context) (netip.Addr, error)
-	Method() upnp.Method
-}) {
-	s.emit(&Progress{What: "reading the external address"})
-	ectx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-	ext, err := svc.ExternalAddr(ectx)
-	cancel()
-	if err != nil {
-		s.emit(&Step{Name: "external", Mark: MarkWarn, Detail: "the router did not say: " + upnp.Summary(err), Err: err})
+// external records the router's external address (evidence whether or
+// not a mapping was made) and says what it is.
+func (s *Session) external(m upnp.Method, ans extAnswer) {
+	if ans.err != nil {
+		s.emit(&Step{Name: "external", Mark: MarkWarn, Detail: "the router did not say: " + upnp.Summary(ans.err), Err: ans.err})
 		return
 	}
-	s.ev.ExternalAddr = ext
+	s.ev.ExternalAddr = ans.addr
 	for i := range s.ev.Services {
-		if s.ev.Services[i].Method == string(svc.Method()) && s.ev.Services[i].Err == nil {
-			s.ev.Services[i].ExternalAddr = ext
+		if s.ev.Services[i].Method == string(m) && s.ev.Services[i].Err == nil {
+			s.ev.Services[i].ExternalAddr = ans.addr
 		}
 	}
-	mark, text := ClassifyText(ext)
+	mark, text := ClassifyText(ans.addr)
 	s.emit(&Step{Name: "external", Mark: mark, Detail: text})
 }
 

@@ -166,11 +166,9 @@ func (l *Ledger) write(entries []Entry) error {
 		os.Remove(tmp.Name())
 		return fmt.Errorf("ledger: write %s: %w", tmp.Name(), err)
 	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		os.Remove(tmp.Name())
-		return fmt.Errorf("ledger: write %s: %w", tmp.Name(), err)
-	}
+	// No fsync: the rename is atomic for every other process, and the
+	// ledger is advice about leases that expire anyway; a flush to disk on
+	// every mapping would cost each command milliseconds.
 	tmp.Close()
 	if err := os.Rename(tmp.Name(), l.path()); err != nil {
 		os.Remove(tmp.Name())
