@@ -82,6 +82,9 @@ type Config struct {
 	Ledger  *ledger.Ledger
 	Command string
 
+	// IPv6 is IPv6Auto (zero), IPv6Off or IPv6Only.
+	IPv6 string
+
 	// Via are TURN relays outside the user's network: each probes the
 	// public address from outside, the proof a router without loopback
 	// cannot give.
@@ -112,6 +115,8 @@ type Config struct {
 	Listen       func(network, addr string) (net.Listener, error)
 	ListenPacket func(network, addr string) (net.PacketConn, error)
 	Dial         func(ctx context.Context, network, addr string) (net.Conn, error)
+	FindIPv6     func(ctx context.Context) (probe.IPv6Info, error)
+	OpenPinhole  func(ctx context.Context, r *upnp.Router, gw6 netip.Addr, want upnp.Pinhole) (*upnp.PinholeLease, error)
 	// HostFirewall reads this host's own firewall state.
 	HostFirewall func(ctx context.Context) (probe.FirewallState, error)
 	// After is the renewal and polling clock.
@@ -158,6 +163,15 @@ func (c *Config) defaults() {
 	if c.Dial == nil {
 		var d net.Dialer
 		c.Dial = d.DialContext
+	}
+	if c.IPv6 == "" {
+		c.IPv6 = IPv6Auto
+	}
+	if c.FindIPv6 == nil {
+		c.FindIPv6 = probe.FindIPv6
+	}
+	if c.OpenPinhole == nil {
+		c.OpenPinhole = upnp.OpenPinhole
 	}
 	if c.HostFirewall == nil {
 		c.HostFirewall = probe.HostFirewall

@@ -63,6 +63,7 @@ type Verified struct {
 	Diagnosis probe.Diagnosis
 	By        string // probe.ViaOutside, probe.ViaLoopback
 	From      netip.AddrPort
+	IPv6      bool // the probe came in over IPv6
 }
 
 // Listening says that the user's own program (--no-serve) now accepts
@@ -84,6 +85,7 @@ type Renewed struct {
 	Repaired bool
 	Err      error
 	RetryIn  time.Duration
+	IPv6     bool // the IPv6 pinhole, not the IPv4 mapping
 }
 
 // SelfCheck is the probe after a renewal, where the setup proved the
@@ -105,9 +107,13 @@ type Stopped struct {
 	Mapped  bool
 	Deleted bool
 	// Kept reports a mapping that was there before the session: it stays.
-	Kept    bool
-	Mapping upnp.Mapping
-	Method  upnp.Method
+	Kept bool
+	// Pinhole reports an IPv6 pinhole; PinholeClosed whether it was
+	// released, PinholeNote what to know about it (it lingers).
+	Pinhole, PinholeClosed bool
+	PinholeNote            string
+	Mapping                upnp.Mapping
+	Method                 upnp.Method
 	// Err is why the mapping could not be removed; Cause why hosting
 	// ended, nil for a clean stop.
 	Err, Cause error

@@ -22,6 +22,10 @@ func (s *Session) Host(ctx context.Context) error {
 	if s.lease != nil {
 		renew = s.cfg.After(s.lease.RenewEvery())
 	}
+	var renew6 <-chan time.Time
+	if s.pinhole != nil {
+		renew6 = s.cfg.After(s.pinhole.RenewEvery())
+	}
 	var poll <-chan time.Time
 	if l := s.ev.Listener; l != nil && !l.OnLAN {
 		poll = s.cfg.After(listenPoll)
@@ -36,6 +40,9 @@ func (s *Session) Host(ctx context.Context) error {
 		case <-renew:
 			next := s.renew(ctx)
 			renew = s.cfg.After(next)
+		case <-renew6:
+			s.renewPinhole(ctx)
+			renew6 = s.cfg.After(s.pinhole.RenewEvery())
 		case <-poll:
 			if s.listenerUp(ctx) {
 				poll = nil
@@ -147,7 +154,14 @@ func (s *Session) outsideProbe(remote string) {
 	a := from.Addr().Unmap()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.ready == nil || probe.ClassifyAddr(a) != probe.AddrPublic {
+	if s.ready == nil {
+		return
+	}
+	if a.Is6() {
+		s.outsideProbe6(from)
+		return
+	}
+	if probe.ClassifyAddr(a) != probe.AddrPublic {
 		return
 	}
 	ev := s.ev
@@ -197,6 +211,22 @@ func (s *Session) Close(ctx context.Context, cause error) *Stopped {
 			s.lease = nil
 			s.forget()
 		}
+	}
+	if s.pinhole != nil {
+		st.Pinhole = true
+		rctx, cancel := context.WithTimeout(ctx, releaseWait)
+		err := s.pinhole.Release(rctx)
+		cancel()
+		var lingers *upnp.PinholeLingersError
+		switch {
+		case err == nil:
+			st.PinholeClosed = true
+		case errors.As(err, &lingers):
+			st.PinholeClosed, st.PinholeNote = true, lingers.Error()
+		default:
+			st.PinholeNote = "could not close the IPv6 pinhole: " + upnp.Summary(err)
+		}
+		s.pinhole = nil
 	}
 	s.emit(st)
 	return st

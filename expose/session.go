@@ -20,8 +20,9 @@ import (
 type Session struct {
 	cfg Config
 
-	router *upnp.Router
-	lease  *upnp.Lease
+	router  *upnp.Router
+	lease   *upnp.Lease
+	pinhole *upnp.PinholeLease
 	// shutdown stops the echo server (TCP or UDP); nil when none runs.
 	shutdown func(context.Context) error
 	served   chan error
@@ -81,7 +82,7 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 			return s, err
 		}
 	}
-	if s.router != nil && len(s.router.Services) > 0 {
+	if s.router != nil && len(s.router.Services) > 0 && cfg.IPv6 != IPv6Only {
 		if e := s.takenByReach(s.live); e != nil {
 			s.emit(&Step{Name: "map", Mark: MarkFail, Detail: fmt.Sprintf("port %d/%s is already exposed by reach pid %d (reach %s); stop it first, or pick another external port",
 				e.ExternalPort, e.Protocol, e.PID, e.Command)})
@@ -89,6 +90,9 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 			return s, ErrExposed
 		}
 		s.mapPort(ctx)
+	}
+	if ctx.Err() == nil {
+		s.openIPv6(ctx)
 	}
 	if ctx.Err() != nil {
 		<-pathc
@@ -106,7 +110,7 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 		return s, ctx.Err()
 	}
 	s.announce(path)
-	if cfg.RequireMapping && s.lease == nil {
+	if cfg.RequireMapping && s.lease == nil && s.pinhole == nil {
 		return s, ErrNoMapping
 	}
 	return s, nil

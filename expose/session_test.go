@@ -114,6 +114,9 @@ func lanConfigAt(t *testing.T, localIP string, tab *table, ev *events, renew cha
 			return probe.CheckResult{Target: target, Verdict: probe.Refused}
 		},
 		After: func(time.Duration) <-chan time.Time { return renew },
+		// No IPv6 here: a unit test never talks to the machine's real router.
+		FindIPv6:     func(context.Context) (probe.IPv6Info, error) { return probe.IPv6Info{}, probe.ErrNoIPv6Route },
+		HostFirewall: func(context.Context) (probe.FirewallState, error) { return probe.FirewallState{}, nil },
 	}
 }
 

@@ -141,6 +141,10 @@ type Evidence struct {
 	// Probes are the reach probes through a public address.
 	Probes []ProbeEvidence
 
+	// IPv6 is what reach learned and did over IPv6; nil if not looked at
+	// (--ipv6 off).
+	IPv6 *IPv6Evidence
+
 	// Firewall is this host's own firewall as the system reports it; nil
 	// if not looked at. GOOS names the system (runtime.GOOS), for the
 	// exact step that allows the port.
@@ -163,4 +167,24 @@ func (e Evidence) proto() string {
 		return "tcp"
 	}
 	return e.Protocol
+}
+
+// IPv6Evidence is the IPv6 side: no NAT, but a router firewall that drops
+// unsolicited inbound packets until a pinhole is opened.
+type IPv6Evidence struct {
+	// Address is this host's IPv6 address toward the IPv6 internet; zero
+	// if it has none. Global reports whether it is reachable from the
+	// internet at all (not link-local, not ULA).
+	Address netip.Addr
+	Global  bool
+	// Gateway is the IPv6 default gateway; zero if unknown.
+	Gateway netip.Addr
+	// Pinhole reports whether a pinhole was opened, with Method; Failure is
+	// why not (one short line).
+	Pinhole bool
+	Method  string
+	Failure string
+	// Probes are the probes through the IPv6 address (an outside reach
+	// check that arrived over IPv6).
+	Probes []ProbeEvidence
 }

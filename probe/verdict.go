@@ -44,6 +44,19 @@ type Diagnosis struct {
 	// Advice lists what to do, most practical first; it follows from the
 	// evidence and never contradicts it.
 	Advice []string
+	// IPv6 is the verdict over IPv6; nil when IPv6 was not looked at.
+	IPv6 *IPv6Verdict
+}
+
+// IPv6Verdict is whether the program is reachable over IPv6.
+type IPv6Verdict struct {
+	Status Status
+	// Target is [address]:port; invalid when the host has no global IPv6
+	// address.
+	Target   netip.AddrPort
+	Verified bool
+	Headline string
+	Advice   []string
 }
 
 // Decide draws the verdict from the evidence. It is a pure function.
@@ -51,6 +64,7 @@ func Decide(e Evidence) Diagnosis {
 	j := judge{e: e}
 	j.nat()
 	j.reach()
+	j.ipv6()
 	return j.d
 }
 

@@ -56,6 +56,10 @@ func runCLI(ctx context.Context, d *deps, args ...string) cliRun {
 func offlineDeps(t *testing.T) *deps {
 	d := defaultDeps()
 	d.Ledger = nil
+	d.FindIPv6 = func(context.Context) (probe.IPv6Info, error) {
+		t.Error("IPv6 look-up in an offline test")
+		return probe.IPv6Info{}, probe.ErrNoIPv6Route
+	}
 	d.FindRouter = func(context.Context, upnp.Config) (*upnp.Router, error) {
 		t.Error("router discovery in an offline test")
 		return nil, errors.New("offline test")

@@ -27,6 +27,8 @@ type deps struct {
 	PublicAddr func(ctx context.Context, servers []string) (probe.STUNResult, error)
 	// Hops finds the first routers toward a target.
 	Hops func(ctx context.Context, target netip.AddrPort, maxTTL int) ([]probe.Hop, error)
+	// FindIPv6 finds this host's IPv6 address and gateway.
+	FindIPv6 func(ctx context.Context) (probe.IPv6Info, error)
 	// Hostname names this host in mapping descriptions.
 	Hostname func() (string, error)
 	// After is the clock of renewals; nil means time.After.
@@ -47,6 +49,7 @@ func defaultDeps() *deps {
 		PublicAddr:  probe.PublicAddr,
 		Hops:        probe.Hops,
 		Hostname:    os.Hostname,
+		FindIPv6:    probe.FindIPv6,
 		Ledger:      defaultLedger(),
 	}
 }

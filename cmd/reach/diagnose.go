@@ -114,6 +114,7 @@ type diagnoseReport struct {
 	Causes    []string          `json:"causes,omitempty"`
 	Healed    []string          `json:"healed,omitempty"`
 	Outside   []outsideJSON     `json:"outside,omitempty"`
+	IPv6      ipv6Report        `json:"ipv6"`
 	Advice    []string          `json:"advice"`
 	Error     string            `json:"error,omitempty"`
 }
@@ -207,6 +208,7 @@ func runDiagnose(ctx context.Context, ios *IOStreams, d *deps, o *diagnoseOption
 		rep.Hops = append(rep.Hops, hr)
 		st.done(markOK, fmt.Sprintf("hop %d", h.TTL), orDash(hr.Addr))
 	}
+	rep.IPv6 = describeIPv6(ctx, st, d, r, &ev)
 	if len(o.via) > 0 && r != nil {
 		rep.Outside = outsideProbes(ctx, st, d, r, o, ev.STUN)
 	}
@@ -346,4 +348,43 @@ func outsideProbes(ctx context.Context, st *steps, d *deps, r *upnp.Router, o *d
 		return out
 	}
 	return out
+}
+
+// ipv6Report is diagnose's IPv6 section (CLI.md "IPv6").
+type ipv6Report struct {
+	Address        string  `json:"address"`
+	Global         bool    `json:"global"`
+	Gateway        string  `json:"gateway"`
+	PinholeService *string `json:"pinhole_service"`
+	Error          string  `json:"error,omitempty"`
+}
+
+// describeIPv6 finds this host's IPv6 address and gateway, and asks the
+// router which pinhole service it offers (opening none).
+func describeIPv6(ctx context.Context, st *steps, d *deps, r *upnp.Router, ev *probe.Evidence) ipv6Report {
+	var rep ipv6Report
+	info, err := d.FindIPv6(ctx)
+	ev.IPv6 = &probe.IPv6Evidence{Address: info.Address, Global: info.Global, Gateway: info.Gateway}
+	if err != nil || !info.Global {
+		st.done(markWarn, "ipv6", "no global IPv6 address on this host")
+		return rep
+	}
+	rep.Address, rep.Global, rep.Gateway = info.Address.String(), true, addrString(info.Gateway)
+	if !info.Gateway.IsValid() {
+		st.done(markWarn, "ipv6", fmt.Sprintf("%s (global); the IPv6 gateway is unknown", info.Address))
+		return rep
+	}
+	pctx, cancel := context.WithTimeout(ctx, probe.PathSTUNWait)
+	m, err := upnp.PinholeService(pctx, r, info.Gateway, info.Address)
+	cancel()
+	if err != nil {
+		rep.Error = err.Error()
+		st.step(&expose.Step{Name: "ipv6", Mark: expose.MarkWarn, Err: err,
+			Detail: fmt.Sprintf("%s (global), gateway %s; no pinhole service: %s", info.Address, info.Gateway, upnp.Summary(err))})
+		return rep
+	}
+	name := string(m)
+	rep.PinholeService = &name
+	st.done(markOK, "ipv6", fmt.Sprintf("%s (global), gateway %s, pinholes via %s", info.Address, info.Gateway, m))
+	return rep
 }

@@ -25,6 +25,7 @@ type exposeOptions struct {
 	STUN           []string
 	Via            []string
 	Description    string
+	IPv6           string
 
 	extPort uint16
 	anyPort bool
@@ -59,7 +60,10 @@ func newExposeCmd(ios *IOStreams, d *deps) *cobra.Command {
      half its life (at least every 5 minutes) and re-creating the mapping
      if the router lost it; a reach check from outside that arrives while
      hosting is the proof a loopback could not give, and is reported;
-  8. on exit (Ctrl-C, SIGTERM, a closed terminal) removes the mapping it
+  8. opens an IPv6 pinhole for the port where this host has a global IPv6
+     address (UPnP IGDv2 firewall control, or PCP): the way out of
+     carrier-grade NAT; --ipv6 off skips it, --ipv6 only skips IPv4;
+  9. on exit (Ctrl-C, SIGTERM, a closed terminal) removes the mapping it
      made, and only that one; a mapping that was there before is kept.
 
 Every mapping is recorded in a ledger in the user's state directory: a
@@ -92,6 +96,7 @@ forward the port by hand (--require-mapping makes that exit 1 instead).`,
 	cmd.Flags().StringVar(&o.Description, "description", "", "label shown in the router's mapping list (default: reach PORT on HOST)")
 	addSTUNFlag(cmd, &o.STUN)
 	addViaFlag(cmd, &o.Via)
+	addIPv6Flag(cmd, &o.IPv6)
 	addRouterFlags(cmd, &o.routerOptions)
 	addHostFlags(cmd, &o.hostOptions)
 	return cmd
@@ -137,7 +142,7 @@ func (o *exposeOptions) validate() error {
 	if o.via, err = viaServers(o.Via); err != nil {
 		return err
 	}
-	return nil
+	return checkIPv6Mode(o.IPv6)
 }
 
 func runExpose(ctx context.Context, ios *IOStreams, d *deps, o *exposeOptions) error {
@@ -153,7 +158,7 @@ func runExpose(ctx context.Context, ios *IOStreams, d *deps, o *exposeOptions) e
 		OnEvent:    r.render,
 		FindRouter: d.FindRouter, FindGateway: d.FindGateway, Check: d.Check, CheckUDP: d.CheckUDP, CheckVia: d.CheckVia,
 		PublicAddr: d.PublicAddr, Hops: d.Hops,
-		After: d.After, Ledger: d.Ledger, Command: "expose",
+		After: d.After, Ledger: d.Ledger, Command: "expose", IPv6: o.IPv6, FindIPv6: d.FindIPv6,
 	}
 	if cfg.Description == "" {
 		cfg.Description = mappingDescription(d, cfg.Port)

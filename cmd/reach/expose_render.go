@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/reach-net/reach/expose"
@@ -71,6 +72,34 @@ type readyEvent struct {
 	Causes       []string    `json:"causes,omitempty"`
 	Advice       []string    `json:"advice,omitempty"`
 	Evidence     []string    `json:"evidence,omitempty"`
+	IPv6         *ipv6JSON   `json:"ipv6,omitempty"`
+}
+
+// ipv6JSON is the IPv6 side of ready (CLI.md "IPv6").
+type ipv6JSON struct {
+	Address  string   `json:"address"`
+	Port     uint16   `json:"port"`
+	Pinhole  bool     `json:"pinhole"`
+	Method   *string  `json:"method"`
+	Verified bool     `json:"verified"`
+	Status   string   `json:"status"`
+	Detail   string   `json:"detail"`
+	Advice   []string `json:"advice,omitempty"`
+}
+
+func readyIPv6(ev *probe.IPv6Evidence, v *probe.IPv6Verdict, port uint16) *ipv6JSON {
+	if ev == nil || v == nil {
+		return nil
+	}
+	j := &ipv6JSON{Port: port, Pinhole: ev.Pinhole, Verified: v.Verified, Status: string(v.Status), Detail: v.Headline, Advice: v.Advice}
+	if ev.Global {
+		j.Address = ev.Address.String()
+	}
+	if ev.Method != "" {
+		m := ev.Method
+		j.Method = &m
+	}
+	return j
 }
 
 func (r *exposeRenderer) ready(e *expose.Ready) {
@@ -88,12 +117,19 @@ func (r *exposeRenderer) ready(e *expose.Ready) {
 		if e.Mapping != nil {
 			ev.ExternalPort, ev.LeaseS = e.Mapping.ExternalPort, int64(e.Mapping.Lease/time.Second)
 		}
+		ev.IPv6 = readyIPv6(e.Evidence.IPv6, d.IPv6, e.Port)
 		r.ios.writeJSON(ev)
 		return
 	}
 	r.st.finishSpinner()
 	r.ios.verdict(statusMark(d), "%s", d.Headline)
 	r.ios.diagnosis(d)
+	if v6 := d.IPv6; v6 != nil && e.Evidence.IPv6 != nil && e.Evidence.IPv6.Global && !strings.Contains(d.Headline, v6.Headline) {
+		r.ios.verdict(statusMark(probe.Diagnosis{Status: v6.Status}), "%s", v6.Headline)
+		for _, a := range v6.Advice {
+			r.ios.printf("  -> %s\n", a)
+		}
+	}
 	switch {
 	case e.Serving && e.Mapping != nil:
 		r.ios.printf("hosting the framed echo server on port %d; Ctrl-C to stop and remove the mapping\n", e.Port)
@@ -107,6 +143,16 @@ func (r *exposeRenderer) ready(e *expose.Ready) {
 }
 
 func (r *exposeRenderer) verified(e *expose.Verified) {
+	if e.IPv6 && e.Diagnosis.IPv6 != nil {
+		v6 := e.Diagnosis.IPv6
+		if r.json {
+			r.ios.writeJSON(map[string]any{"event": "verified", "verified": true, "verified_by": e.By, "ipv6": true,
+				"from": e.From.String(), "target": v6.Target.String(), "detail": v6.Headline})
+			return
+		}
+		r.ios.verdict(markOK, "verified from outside: %s", v6.Headline)
+		return
+	}
 	if r.json {
 		r.ios.writeJSON(map[string]any{"event": "verified", "verified": true, "verified_by": e.By,
 			"from": e.From.String(), "target": e.Diagnosis.Target.String(), "nat": e.Diagnosis.NAT, "detail": e.Diagnosis.Headline})
@@ -129,8 +175,12 @@ func (r *exposeRenderer) listening(e *expose.Listening) {
 
 func (r *exposeRenderer) renewed(e *expose.Renewed) {
 	var detail string
+	what := ""
+	if e.IPv6 {
+		what = "IPv6 pinhole "
+	}
 	if e.OK {
-		detail = fmt.Sprintf("%s %d/%s, %s", e.How, e.Mapping.ExternalPort, e.Mapping.Protocol, leaseText(e.Mapping.Lease))
+		detail = fmt.Sprintf("%s %s%d/%s, %s", e.How, what, e.Mapping.ExternalPort, e.Mapping.Protocol, leaseText(e.Mapping.Lease))
 		if e.Moved {
 			detail += fmt.Sprintf("; the router moved it to external port %d", e.Mapping.ExternalPort)
 		}
@@ -138,10 +188,10 @@ func (r *exposeRenderer) renewed(e *expose.Renewed) {
 			detail += "; the router had changed its internal port, and reach put it back"
 		}
 	} else {
-		detail = fmt.Sprintf("renewing %d/%s failed: %s; retrying in %s", e.Mapping.ExternalPort, e.Mapping.Protocol, upnp.Summary(e.Err), e.RetryIn)
+		detail = fmt.Sprintf("renewing %s%d/%s failed: %s; retrying in %s", what, e.Mapping.ExternalPort, e.Mapping.Protocol, upnp.Summary(e.Err), e.RetryIn)
 	}
 	if r.json {
-		ev := map[string]any{"event": "renew", "ok": e.OK, "how": e.How, "lease_s": int64(e.Mapping.Lease / time.Second),
+		ev := map[string]any{"event": "renew", "ok": e.OK, "how": e.How, "ipv6": e.IPv6, "lease_s": int64(e.Mapping.Lease / time.Second),
 			"method": e.Method, "external_port": e.Mapping.ExternalPort, "detail": detail}
 		if e.Err != nil {
 			ev["error"] = e.Err.Error()
@@ -166,6 +216,9 @@ func (r *exposeRenderer) stopped(e *expose.Stopped) {
 	}
 	if r.json {
 		ev := map[string]any{"event": "stopped", "mapped": e.Mapped, "mapping_deleted": e.Deleted, "mapping_kept": e.Kept, "detail": detail}
+		if e.Pinhole {
+			ev["pinhole_closed"], ev["pinhole_note"] = e.PinholeClosed, e.PinholeNote
+		}
 		if e.Cause != nil {
 			ev["error"] = e.Cause.Error()
 		}
@@ -177,6 +230,12 @@ func (r *exposeRenderer) stopped(e *expose.Stopped) {
 		r.ios.printf("\n") // past the ^C the terminal echoed
 	}
 	r.ios.printf("stopped: %s\n", detail)
+	switch {
+	case e.Pinhole && e.PinholeNote != "":
+		r.ios.printf("  IPv6 pinhole: %s\n", e.PinholeNote)
+	case e.Pinhole:
+		r.ios.printf("  closed the IPv6 pinhole\n")
+	}
 }
 
 func (r *exposeRenderer) selfCheck(e *expose.SelfCheck) {

@@ -99,6 +99,7 @@ func fakeDeps(mapper upnp.Mapper, loopback bool) *deps {
 	}
 	d.Hops = func(context.Context, netip.AddrPort, int) ([]probe.Hop, error) { return nil, nil }
 	d.Ledger = nil // tests that need one set their own
+	d.FindIPv6 = func(context.Context) (probe.IPv6Info, error) { return probe.IPv6Info{}, probe.ErrNoIPv6Route }
 	return d
 }
 

@@ -20,6 +20,7 @@ type mapOptions struct {
 	Proto        string
 	Lease        time.Duration
 	Description  string
+	IPv6         string
 }
 
 func newMapCmd(ios *IOStreams, d *deps) *cobra.Command {
@@ -48,11 +49,18 @@ it on exit: prefer it for hosting.`,
 	cmd.Flags().StringVar(&o.Proto, "proto", "tcp", "tcp or udp")
 	cmd.Flags().DurationVar(&o.Lease, "lease", time.Hour, "how long the router keeps the mapping (0 = permanent)")
 	cmd.Flags().StringVar(&o.Description, "description", "", "label shown in the router's mapping list (default: reach PORT on HOST)")
+	cmd.Flags().StringVar(&o.IPv6, "ipv6", "off", "IPv6 pinhole: off, auto (also open one, left open like the mapping), or only")
 	addRouterFlags(cmd, &o.routerOptions)
 	return cmd
 }
 
 func (o *mapOptions) validate() error {
+	if o.IPv6 == "" {
+		o.IPv6 = "off"
+	}
+	if err := checkIPv6Mode(o.IPv6); err != nil {
+		return err
+	}
 	if err := checkPortPair(o.Port, "external-port", &o.ExternalPort, o.Proto); err != nil {
 		return err
 	}
@@ -99,6 +107,7 @@ func runMap(ctx context.Context, ios *IOStreams, d *deps, o *mapOptions) error {
 			st.render(ev)
 		},
 		FindRouter: d.FindRouter, FindGateway: d.FindGateway, Ledger: d.Ledger, Command: "map",
+		IPv6: o.IPv6, FindIPv6: d.FindIPv6,
 	}
 	if cfg.Description == "" {
 		cfg.Description = mappingDescription(d, cfg.Port)

@@ -31,3 +31,15 @@ func viaServers(flag []string) ([]probe.TURNServer, error) {
 	}
 	return out, nil
 }
+
+func addIPv6Flag(cmd *cobra.Command, mode *string) {
+	cmd.Flags().StringVar(mode, "ipv6", "auto", "IPv6 pinhole: auto (where this host has a global IPv6 address), off, or only (no IPv4 mapping)")
+}
+
+func checkIPv6Mode(mode string) error {
+	switch mode {
+	case "auto", "off", "only":
+		return nil
+	}
+	return usageErrorf("--ipv6 must be auto, off or only, got %q", mode)
+}

@@ -1,0 +1,88 @@
+package expose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+
+	"github.com/reach-net/reach/probe"
+	"github.com/reach-net/reach/upnp"
+)
+
+// The IPv6 modes of a session.
+const (
+	IPv6Auto = "auto" // open a pinhole where the host has a global IPv6 address
+	IPv6Off  = "off"  // IPv4 only
+	IPv6Only = "only" // IPv6 only: no IPv4 mapping
+)
+
+// openIPv6 finds this host's global IPv6 address and opens a pinhole for
+// the port in the router's IPv6 firewall (IGDv2 WANIPv6FirewallControl,
+// else PCP). The server already listens on every address, IPv6 included.
+func (s *Session) openIPv6(ctx context.Context) {
+	if s.cfg.IPv6 == IPv6Off {
+		return
+	}
+	info, err := s.cfg.FindIPv6(ctx)
+	e := &probe.IPv6Evidence{Address: info.Address, Global: info.Global, Gateway: info.Gateway}
+	s.ev.IPv6 = e
+	if err != nil || !info.Global {
+		detail := "no global IPv6 address on this host"
+		if info.Address.IsValid() {
+			detail = fmt.Sprintf("%s is not a global IPv6 address", info.Address)
+		}
+		s.emit(&Step{Name: "ipv6", Mark: MarkWarn, Detail: detail, Err: err})
+		return
+	}
+	if !info.Gateway.IsValid() {
+		e.Failure = "the IPv6 gateway is unknown"
+		s.emit(&Step{Name: "ipv6", Mark: MarkWarn, Detail: fmt.Sprintf("%s: no pinhole, %s", info.Address, e.Failure)})
+		return
+	}
+	s.emit(&Progress{What: "opening an IPv6 pinhole"})
+	want := upnp.Pinhole{Protocol: s.cfg.Protocol, Addr: info.Address, Port: s.cfg.Port, Lease: s.cfg.Lease}
+	pl, err := s.cfg.OpenPinhole(ctx, s.router, info.Gateway, want)
+	if err != nil {
+		e.Failure = upnp.Summary(err)
+		var r *upnp.PinholeRefusal
+		if errors.As(err, &r) && r.Advice() != "" {
+			e.Failure = r.Advice()
+		}
+		s.emit(&Step{Name: "ipv6", Mark: MarkWarn, Detail: fmt.Sprintf("no pinhole for [%s]:%d: %s", info.Address, s.cfg.Port, e.Failure), Err: err})
+		return
+	}
+	s.pinhole = pl
+	e.Pinhole, e.Method = true, string(pl.Method())
+	s.emit(&Step{Name: "ipv6", Mark: MarkOK, Detail: fmt.Sprintf("pinhole [%s]:%d/%s via %s", info.Address, s.cfg.Port, s.cfg.Protocol, pl.Method())})
+}
+
+// renewPinhole keeps the pinhole open and returns when to renew next.
+func (s *Session) renewPinhole(ctx context.Context) {
+	how, err := s.pinhole.Renew(ctx)
+	if ctx.Err() != nil {
+		return
+	}
+	ev := &Renewed{OK: err == nil, How: how, Method: upnp.Method(s.pinhole.Method()), Err: err, IPv6: true,
+		Mapping: upnp.Mapping{Protocol: s.cfg.Protocol, ExternalPort: s.cfg.Port, InternalIP: s.pinhole.Pinhole().Addr, InternalPort: s.cfg.Port, Lease: s.pinhole.Pinhole().Lease}}
+	if err != nil {
+		ev.RetryIn = renewRetry
+	}
+	s.emit(ev)
+}
+
+// outsideProbe6 turns a reach probe that came in over IPv6 from a global
+// address other than this host's into a verification of the IPv6 side.
+func (s *Session) outsideProbe6(from netip.AddrPort) {
+	v6 := s.ev.IPv6
+	if v6 == nil || !probe.IsGlobalIPv6(from.Addr()) || from.Addr() == v6.Address {
+		return
+	}
+	for _, p := range v6.Probes {
+		if p.Verdict == probe.Verified {
+			return
+		}
+	}
+	v6.Probes = append(v6.Probes, probe.ProbeEvidence{Target: netip.AddrPortFrom(v6.Address, s.cfg.Port), Via: probe.ViaOutside, Verdict: probe.Verified, From: from})
+	s.emit(&Verified{Diagnosis: probe.Decide(s.ev), By: probe.ViaOutside, From: from, IPv6: true})
+}
