@@ -95,6 +95,7 @@ func TestDecideSetups(t *testing.T) {
 	rows = append(rows, noMappingRows()...)
 	rows = append(rows, otherRows()...)
 	rows = append(rows, firewallRows()...)
+	rows = append(rows, ipv6Rows()...)
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
 			d := Decide(r.e)
@@ -1239,5 +1240,64 @@ func firewallRows() []decideRow {
 			nat: NATPublic, status: StatusUnverified, target: "11.0.0.2:1234", candidates: true,
 			evidence: []string{"firewall is off"}, notCauses: []string{"firewall may block"}, notAdvice: []string{"netsh"},
 		},
+	}
+}
+
+// ipv6Rows: the IPv6 side never changes the IPv4 verdict's truth, and
+// "reachable over IPv6" needs a probe that came in over IPv6.
+func ipv6Rows() []decideRow {
+	v6 := netip.MustParseAddr("2001:db8:1::10")
+	cg := func(e *Evidence) {
+		e.Services = []ServiceEvidence{{Method: "upnp-igd2", ExternalAddr: tShared}}
+		e.ExternalAddr, e.STUN = tShared, tPub
+	}
+	return []decideRow{
+		{
+			name: "CGNAT, IPv6 pinhole open, not verified yet",
+			e: home(func(e *Evidence) {
+				cg(e)
+				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "upnp-igd2-pinhole"}
+			}),
+			nat: NATCGNAT, status: StatusUnreachable, target: "11.0.0.2:1234",
+			headline:  []string{"not reachable over IPv4 (cgnat)", "pinhole open at [2001:db8:1::10]:1234", "not verified"},
+			notAdvice: []string{"by hand", "UPnP"},
+		},
+		{
+			name: "public router, IPv6 pinhole refused",
+			e: home(func(e *Evidence) {
+				mappedUPnP(e)
+				e.Probes = []ProbeEvidence{loopback("11.0.0.2:1234", Verified)}
+				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Failure: "the router refused (606)"}
+			}),
+			nat: NATPublic, status: StatusVerified, by: ViaLoopback, target: "11.0.0.2:1234",
+			headline: []string{"reachable at 11.0.0.2:1234"},
+		},
+	}
+}
+
+func TestIPv6Verdict(t *testing.T) {
+	v6 := netip.MustParseAddr("2001:db8:1::10")
+	base := func(e *Evidence) { mappedUPnP(e) }
+	d := Decide(home(func(e *Evidence) {
+		base(e)
+		e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "pcp",
+			Probes: []ProbeEvidence{{Target: netip.AddrPortFrom(v6, 1234), Via: ViaOutside, Verdict: Verified, From: netip.MustParseAddrPort("[2001:db8:fe::1]:5000")}}}
+	}))
+	if d.IPv6 == nil || !d.IPv6.Verified || !strings.Contains(d.IPv6.Headline, "reachable over IPv6 at [2001:db8:1::10]:1234") {
+		t.Errorf("verified over IPv6: %+v", d.IPv6)
+	}
+	d = Decide(home(func(e *Evidence) {
+		base(e)
+		e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Failure: "no pinhole service"}
+	}))
+	if d.IPv6 == nil || d.IPv6.Verified || d.IPv6.Status != StatusUnreachable || len(d.IPv6.Advice) == 0 {
+		t.Errorf("no pinhole: %+v", d.IPv6)
+	}
+	d = Decide(home(func(e *Evidence) {
+		base(e)
+		e.IPv6 = &IPv6Evidence{Address: netip.MustParseAddr("fe80::1"), Global: false}
+	}))
+	if d.IPv6 == nil || d.IPv6.Target.IsValid() || !strings.Contains(d.IPv6.Headline, "not global") {
+		t.Errorf("link-local only: %+v", d.IPv6)
 	}
 }
