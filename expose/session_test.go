@@ -262,3 +262,49 @@ func TestUDPServedAndVerified(t *testing.T) {
 		t.Errorf("ready = %+v (mapping %+v), want a UDP mapping verified by loopback", r.Diagnosis, r.Mapping)
 	}
 }
+
+// A mapping the router still lists but no longer forwards (seen on some
+// ISP boxes) is caught only by a round trip: after a renewal the probe
+// fails, the session deletes and re-makes the mapping, probes again and
+// says so.
+func TestSelfCheckRepairsASilentMapping(t *testing.T) {
+	tab := &table{ext: netip.MustParseAddr("11.0.0.2"), maps: map[uint16]upnp.Mapping{}}
+	ev := newEvents()
+	tick := make(chan time.Time)
+	cfg := lanConfig(t, tab, ev, tick)
+	var mu sync.Mutex
+	silentUntil := 0 // the router stops forwarding until it has seen this many adds
+	cfg.Check = func(_ context.Context, target string, _ probe.CheckConfig) probe.CheckResult {
+		mu.Lock()
+		defer mu.Unlock()
+		if _, adds := tab.count(); adds < silentUntil {
+			return probe.CheckResult{Target: target, Verdict: probe.Timeout}
+		}
+		return probe.CheckResult{Target: target, Verdict: probe.Verified, RTTs: []time.Duration{time.Millisecond}}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r := await[*Ready](t, ev); r.Diagnosis.VerifiedBy != probe.ViaLoopback {
+		t.Fatalf("ready = %+v, want verified by loopback", r.Diagnosis)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Host(ctx) }()
+	mu.Lock()
+	silentUntil = 3 // broken after the renewal (add 2) until made again (add 3)
+	mu.Unlock()
+	tick <- time.Now()
+	await[*Renewed](t, ev)
+	sc := await[*SelfCheck](t, ev)
+	if !sc.Repaired || !sc.OK {
+		t.Errorf("self-check = %+v, want the mapping re-made and echoing again", sc)
+	}
+	if _, adds := tab.count(); adds != 3 {
+		t.Errorf("%d adds, want 3: the mapping, the renewal, the re-made one", adds)
+	}
+	cancel()
+	<-done
+	s.Close(ctx, nil)
+}
