@@ -221,8 +221,10 @@ func (s *Session) Close(ctx context.Context, cause error) *Stopped {
 		switch {
 		case err == nil:
 			st.PinholeClosed = true
+			s.forgetPinhole()
 		case errors.As(err, &lingers):
 			st.PinholeClosed, st.PinholeNote = true, lingers.Error()
+			s.forgetPinhole()
 		default:
 			st.PinholeNote = "could not close the IPv6 pinhole: " + upnp.Summary(err)
 		}

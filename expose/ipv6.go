@@ -53,6 +53,7 @@ func (s *Session) openIPv6(ctx context.Context) {
 		return
 	}
 	s.pinhole = pl
+	s.recordPinhole()
 	e.Pinhole, e.Method = true, string(pl.Method())
 	s.emit(&Step{Name: "ipv6", Mark: MarkOK, Detail: fmt.Sprintf("pinhole [%s]:%d/%s via %s", info.Address, s.cfg.Port, s.cfg.Protocol, pl.Method())})
 }
@@ -67,6 +68,8 @@ func (s *Session) renewPinhole(ctx context.Context) {
 		Mapping: upnp.Mapping{Protocol: s.cfg.Protocol, ExternalPort: s.cfg.Port, InternalIP: s.pinhole.Pinhole().Addr, InternalPort: s.cfg.Port, Lease: s.pinhole.Pinhole().Lease}}
 	if err != nil {
 		ev.RetryIn = renewRetry
+	} else {
+		s.recordPinhole() // a new Created: the lease runs from now
 	}
 	s.emit(ev)
 }

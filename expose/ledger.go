@@ -35,6 +35,23 @@ func Heal(ctx context.Context, r *upnp.Router, led *ledger.Ledger, emit func(Eve
 		if e.Gateway != r.Gateway {
 			continue
 		}
+		if e.Kind == "pinhole" {
+			if ledger.OwnerOf(e) == ledger.Running {
+				kept = append(kept, e)
+				continue
+			}
+			// reach cannot close another process's pinhole (IGDv2 needs
+			// its id and source, PCP its nonce): it closes by itself.
+			until := e.Created.Add(e.Lease)
+			if time.Now().After(until) {
+				led.Remove(e)
+				continue
+			}
+			emit(&Step{Name: "heal", Mark: MarkWarn, Detail: fmt.Sprintf("IPv6 pinhole [%s]:%d/%s left by reach expose (pid %d, exited) closes by itself at %s",
+				e.InternalIP, e.ExternalPort, e.Protocol, e.PID, until.Format("15:04"))})
+			kept = append(kept, e)
+			continue
+		}
 		if e.Command != "expose" || ledger.OwnerOf(e) == ledger.Running {
 			kept = append(kept, e)
 			continue
@@ -82,6 +99,28 @@ func (s *Session) record() {
 		s.emit(&Step{Name: "ledger", Mark: MarkWarn, Detail: detail, Err: err})
 	}
 	s.recorded = &e
+}
+
+// recordPinhole writes the session's IPv6 pinhole into the ledger.
+func (s *Session) recordPinhole() {
+	if s.cfg.Ledger == nil || s.pinhole == nil {
+		return
+	}
+	p := s.pinhole.Pinhole()
+	pid, started := ledger.Self()
+	e := ledger.Entry{Kind: "pinhole", Gateway: s.ev.Gateway, Protocol: string(p.Protocol), ExternalPort: p.Port,
+		InternalIP: p.Addr, InternalPort: p.Port, Method: string(s.pinhole.Method()), Lease: p.Lease,
+		Command: s.cfg.Command, PID: pid, Started: started, Created: time.Now()}
+	s.cfg.Ledger.Add(e)
+	s.pinholeEntry = &e
+}
+
+// forgetPinhole drops the pinhole from the ledger once closed.
+func (s *Session) forgetPinhole() {
+	if s.cfg.Ledger != nil && s.pinholeEntry != nil {
+		s.cfg.Ledger.Remove(*s.pinholeEntry)
+		s.pinholeEntry = nil
+	}
 }
 
 // forget drops the session's mapping from the ledger once removed.

@@ -30,9 +30,10 @@ type Session struct {
 	// live are the ledger's entries of running reach processes on this
 	// router; recorded is the session's own entry; adopted reports that
 	// the mapping existed before the session (it is kept on exit).
-	live     []ledger.Entry
-	recorded *ledger.Entry
-	adopted  bool
+	live         []ledger.Entry
+	recorded     *ledger.Entry
+	pinholeEntry *ledger.Entry
+	adopted      bool
 
 	// pmu guards what the server's goroutines learn about the session's
 	// own probe: whether one runs, its clients, where it came in from.

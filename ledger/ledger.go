@@ -36,6 +36,9 @@ type Entry struct {
 	PID     int       `json:"pid"`
 	Started uint64    `json:"started"`
 	Created time.Time `json:"created"`
+	// Kind is "pinhole" for an IPv6 pinhole (InternalIP is then the
+	// host's IPv6 address and ExternalPort its port); empty for a mapping.
+	Kind string `json:"kind,omitempty"`
 }
 
 // Key says which mapping an entry is: the router, protocol and external
@@ -46,7 +49,7 @@ func (e Entry) Key() string {
 
 // Same reports whether e and o name the same mapping on the same router.
 func (e Entry) Same(o Entry) bool {
-	return e.Gateway == o.Gateway && e.Protocol == o.Protocol && e.ExternalPort == o.ExternalPort
+	return e.Gateway == o.Gateway && e.Protocol == o.Protocol && e.ExternalPort == o.ExternalPort && e.Kind == o.Kind
 }
 
 // Ledger is the ledger file in one directory.
