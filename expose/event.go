@@ -100,7 +100,11 @@ type SelfCheck struct {
 
 // Client is an event of the echo server; its payload is valid only during
 // the OnEvent call.
-type Client struct{ frame.Event }
+type Client struct {
+	frame.Event
+	// Protocol is the server's: tcp or udp.
+	Protocol upnp.Protocol
+}
 
 // Stopped ends the session.
 type Stopped struct {

@@ -108,7 +108,7 @@ func (s *Session) clientEvent(ev frame.Event) {
 	if ev.Kind == frame.EventMessage && probe.IsProbe(ev.Payload) {
 		s.outsideProbe(ev.Remote)
 	}
-	s.emit(&Client{Event: ev})
+	s.emit(&Client{Event: ev, Protocol: s.cfg.Protocol})
 }
 
 // ownProbe reports whether ev belongs to the session's own loopback probe:

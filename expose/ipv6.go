@@ -28,11 +28,12 @@ func (s *Session) openIPv6(ctx context.Context) {
 	e := &probe.IPv6Evidence{Address: info.Address, Global: info.Global, Gateway: info.Gateway}
 	s.ev.IPv6 = e
 	if err != nil || !info.Global {
-		detail := "no global IPv6 address on this host"
+		// Nothing to open, and nothing wrong with the IPv4 side.
+		detail := "none: this host has no global IPv6 address (IPv4 only)"
 		if info.Address.IsValid() {
-			detail = fmt.Sprintf("%s is not a global IPv6 address", info.Address)
+			detail = fmt.Sprintf("none: %s is not a global IPv6 address (IPv4 only)", info.Address)
 		}
-		s.emit(&Step{Name: "ipv6", Mark: MarkWarn, Detail: detail, Err: err})
+		s.emit(&Step{Name: "ipv6", Mark: MarkOK, Detail: detail})
 		return
 	}
 	if !info.Gateway.IsValid() {

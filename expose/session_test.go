@@ -58,7 +58,7 @@ func newEvents() *events { return &events{got: make(chan Event, 256)} }
 
 func (e *events) on(ev Event) {
 	if c, ok := ev.(*Client); ok { // its payload is valid only during the call
-		ev = &Client{Event: frame.Event{Kind: c.Kind, Remote: c.Remote}}
+		ev = &Client{Event: frame.Event{Kind: c.Kind, Remote: c.Remote}, Protocol: c.Protocol}
 	}
 	e.mu.Lock()
 	e.all = append(e.all, ev)

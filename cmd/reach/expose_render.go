@@ -14,21 +14,27 @@ import (
 
 // exposeRenderer turns a session's events into lines or JSON events.
 type exposeRenderer struct {
-	ios  *IOStreams
-	o    *exposeOptions
-	st   *steps
-	log  *clientLog
-	json bool
+	ios    *IOStreams
+	o      *exposeOptions
+	st     *steps
+	log    *clientLog
+	logUDP *clientLog // the UDP server's clients: labelled, counted apart
+	json   bool
 }
 
 func newExposeRenderer(ios *IOStreams, o *exposeOptions) *exposeRenderer {
 	st := newSteps(ios, o.JSON)
 	st.stream = o.JSON
-	return &exposeRenderer{ios: ios, o: o, st: st, log: newHostLog(ios, o.JSON, o.Quiet), json: o.JSON}
+	udp := newHostLog(ios, o.JSON, o.Quiet)
+	udp.label = "udp "
+	return &exposeRenderer{ios: ios, o: o, st: st, log: newHostLog(ios, o.JSON, o.Quiet), logUDP: udp, json: o.JSON}
 }
 
 // close prints the client events still queued.
-func (r *exposeRenderer) close() { r.log.close() }
+func (r *exposeRenderer) close() {
+	r.log.close()
+	r.logUDP.close()
+}
 
 func (r *exposeRenderer) render(ev expose.Event) {
 	switch e := ev.(type) {
@@ -43,6 +49,10 @@ func (r *exposeRenderer) render(ev expose.Event) {
 	case *expose.Renewed:
 		r.renewed(e)
 	case *expose.Client:
+		if e.Protocol == upnp.UDP {
+			r.logUDP.event(e.Event)
+			return
+		}
 		r.log.event(e.Event)
 	case *expose.SelfCheck:
 		r.selfCheck(e)
@@ -122,7 +132,11 @@ func (r *exposeRenderer) ready(e *expose.Ready) {
 		return
 	}
 	r.st.finishSpinner()
-	r.ios.verdict(statusMark(d), "%s", d.Headline)
+	if r.o.both {
+		r.ios.verdict(statusMark(d), "%s: %s", e.Protocol, d.Headline)
+	} else {
+		r.ios.verdict(statusMark(d), "%s", d.Headline)
+	}
 	r.ios.diagnosis(d)
 	if v6 := d.IPv6; v6 != nil && e.Evidence.IPv6 != nil && e.Evidence.IPv6.Global && !strings.Contains(d.Headline, v6.Headline) {
 		r.ios.verdict(statusMark(probe.Diagnosis{Status: v6.Status}), "%s", v6.Headline)
