@@ -158,17 +158,9 @@ func (s *Session) findRouter(ctx context.Context) {
 	s.emit(&Step{Name: "gateway", Mark: MarkOK, Detail: fmt.Sprintf("%s (this host %s)", r.Gateway, r.LocalIP)})
 	s.live = Heal(ctx, r, cfg.Ledger, s.emit)
 	s.ev.Services, s.ev.Silent = ServiceEvidence(r)
-	if _, err := r.Pick(cfg.Family); err != nil {
-		st := &Step{Name: "service", Mark: MarkFail, Detail: "none answered: UPnP IGD, PCP and NAT-PMP are all silent", Err: err}
-		if cfg.Family != upnp.FamilyAuto {
-			st.Detail = upnp.Summary(err)
-		}
-		for _, f := range []upnp.Family{upnp.FamilyUPnP, upnp.FamilyPCP, upnp.FamilyNATPMP} {
-			if why := r.Missing[f]; why != nil {
-				st.Notes = append(st.Notes, fmt.Sprintf("%-8s %s", f.String()+":", upnp.Summary(why)))
-			}
-		}
-		s.emit(st)
+	st, err := ServiceStep(r, cfg.Family)
+	s.emit(st)
+	if err != nil {
 		if cfg.Family != upnp.FamilyAuto {
 			r.Services = nil // --method names one protocol: never another
 		}
@@ -183,7 +175,33 @@ func (s *Session) findRouter(ctx context.Context) {
 		}
 		r.Services = only
 	}
-	s.emit(&Step{Name: "service", Mark: MarkOK, Detail: fmt.Sprintf("%s (found: %s)", r.Services[0].Method(), joinNames(r))})
+}
+
+// ServiceStep is the step that says which mapping service of family f
+// (FamilyAuto: any) answered on r, and, when none did, why each was
+// silent; the error is Pick's.
+func ServiceStep(r *upnp.Router, f upnp.Family) (*Step, error) {
+	m, err := r.Pick(f)
+	if err == nil {
+		names := ""
+		for i, s := range r.Services {
+			if i > 0 {
+				names += ", "
+			}
+			names += string(s.Method())
+		}
+		return &Step{Name: "service", Mark: MarkOK, Detail: fmt.Sprintf("%s (found: %s)", m.Method(), names)}, nil
+	}
+	st := &Step{Name: "service", Mark: MarkFail, Detail: upnp.Summary(err), Err: err}
+	if f == upnp.FamilyAuto {
+		st.Detail = "none answered: UPnP IGD, PCP and NAT-PMP are all silent"
+		for _, fam := range []upnp.Family{upnp.FamilyUPnP, upnp.FamilyPCP, upnp.FamilyNATPMP} {
+			if why := r.Missing[fam]; why != nil {
+				st.Notes = append(st.Notes, fmt.Sprintf("%-8s %s", fam.String()+":", upnp.Summary(why)))
+			}
+		}
+	}
+	return st, err
 }
 
 // ServiceEvidence turns what discovery found into evidence: each service
@@ -208,17 +226,6 @@ func ServiceEvidence(r *upnp.Router) ([]probe.ServiceEvidence, map[string]string
 		}
 	}
 	return svcs, silent
-}
-
-func joinNames(r *upnp.Router) string {
-	out := ""
-	for i, m := range r.Services {
-		if i > 0 {
-			out += ", "
-		}
-		out += string(m.Method())
-	}
-	return out
 }
 
 // serve starts the echo server, or with NoServe looks for the user's

@@ -61,7 +61,7 @@ func (s *Session) verify(ctx context.Context) {
 	s.ev.Probes = append(s.ev.Probes, pe)
 	switch {
 	case pe.Verdict == probe.Verified:
-		detail := fmt.Sprintf("probe echoed through %s in %s", target, roundRTT(pe.RTT))
+		detail := fmt.Sprintf("probe echoed through %s in %s", target, probe.Round(pe.RTT))
 		s.pmu.Lock()
 		if s.probeFrom != "" {
 			detail += fmt.Sprintf(" (it came back in from %s, the router)", s.probeFrom)
@@ -99,7 +99,7 @@ func (s *Session) viaProbes(ctx context.Context, target netip.AddrPort) {
 		}
 		s.ev.Probes = append(s.ev.Probes, probe.ProbeEvidence{Target: target, Via: probe.ViaTURN, Verdict: res.Verdict, Detail: res.Detail, RTT: res.RTT})
 		if res.Verified() {
-			s.emit(&Step{Name: "turn", Mark: MarkOK, Detail: fmt.Sprintf("probe echoed from the TURN relay %s through %s in %s", srv.Addr(), target, roundRTT(res.RTT))})
+			s.emit(&Step{Name: "turn", Mark: MarkOK, Detail: fmt.Sprintf("probe echoed from the TURN relay %s through %s in %s", srv.Addr(), target, probe.Round(res.RTT))})
 			return
 		}
 		s.emit(&Step{Name: "turn", Mark: MarkWarn, Detail: fmt.Sprintf("from the TURN relay %s: %s", srv.Addr(), res.Detail), Err: res.Err})
@@ -164,17 +164,6 @@ func (s *Session) announce(path probe.Path) {
 	}
 	s.ready = r
 	s.emit(r)
-}
-
-// roundRTT shortens a duration for people: 112µs, 1.23ms, 1.2s.
-func roundRTT(d time.Duration) time.Duration {
-	switch {
-	case d < time.Millisecond:
-		return d.Round(time.Microsecond)
-	case d < 100*time.Millisecond:
-		return d.Round(10 * time.Microsecond)
-	}
-	return d.Round(time.Millisecond)
 }
 
 // selfCheck probes again after a renewal when the setup was proved by

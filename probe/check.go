@@ -172,7 +172,7 @@ func Check(ctx context.Context, target string, cfg CheckConfig) CheckResult {
 	}
 	res.Verdict, res.Peer = Verified, PeerReach
 	if count == 1 {
-		res.Detail = fmt.Sprintf("a reach server echoed the probe in %s", round(res.RTTs[0]))
+		res.Detail = fmt.Sprintf("a reach server echoed the probe in %s", Round(res.RTTs[0]))
 	} else {
 		res.Detail = fmt.Sprintf("a reach server echoed %d of %d probes; rtt %s", count, count, rttSummary(res))
 	}
@@ -181,15 +181,18 @@ func Check(ctx context.Context, target string, cfg CheckConfig) CheckResult {
 
 // rttSummary is "min/avg/max a/b/c".
 func rttSummary(r CheckResult) string {
-	return fmt.Sprintf("min/avg/max %s/%s/%s", round(r.Min()), round(r.Avg()), round(r.Max()))
+	return fmt.Sprintf("min/avg/max %s/%s/%s", Round(r.Min()), Round(r.Avg()), Round(r.Max()))
 }
 
-// round keeps a round trip readable: 1.234ms, not 1.234567ms.
-func round(d time.Duration) time.Duration {
-	if d > time.Millisecond {
+// Round shortens a round trip for people: 112µs, 1.23ms, 1.2s.
+func Round(d time.Duration) time.Duration {
+	switch {
+	case d < time.Millisecond:
+		return d.Round(time.Microsecond)
+	case d < 100*time.Millisecond:
 		return d.Round(10 * time.Microsecond)
 	}
-	return d.Round(time.Microsecond)
+	return d.Round(time.Millisecond)
 }
 
 // portOf returns the port of host:port, or "PORT" if there is none.

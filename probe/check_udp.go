@@ -100,7 +100,7 @@ func CheckUDP(ctx context.Context, target string, cfg CheckConfig) CheckResult {
 	}
 	res.Verdict, res.Peer = Verified, PeerReach
 	if count == 1 {
-		res.Detail = fmt.Sprintf("a reach server echoed the UDP probe in %s", round(res.RTTs[0]))
+		res.Detail = fmt.Sprintf("a reach server echoed the UDP probe in %s", Round(res.RTTs[0]))
 	} else {
 		res.Detail = fmt.Sprintf("a reach server echoed %d of %d UDP probes; rtt %s", count, count, rttSummary(res))
 	}

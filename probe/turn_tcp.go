@@ -100,6 +100,6 @@ func (s *viaSession) checkTCP(ctx context.Context, res ViaResult, timeout time.D
 	}
 	res.Verdict, res.Peer, res.RTT = Verified, PeerReach, rtt
 	res.Detail = fmt.Sprintf("a reach server at %s echoed the probe through the TURN relay %s (relay address %s) in %s",
-		res.Target, s.srv.Addr(), res.RelayAddr, round(rtt))
+		res.Target, s.srv.Addr(), res.RelayAddr, Round(rtt))
 	return res
 }

@@ -58,6 +58,6 @@ func (s *viaSession) checkUDP(ctx context.Context, res ViaResult, timeout time.D
 	}
 	res.Verdict, res.Peer, res.RTT = Verified, PeerReach, ans.rtt
 	res.Detail = fmt.Sprintf("a reach server at %s echoed the UDP probe through the TURN relay %s (relay address %s) in %s",
-		res.Target, s.srv.Addr(), res.RelayAddr, round(ans.rtt))
+		res.Target, s.srv.Addr(), res.RelayAddr, Round(ans.rtt))
 	return res
 }

@@ -169,9 +169,9 @@ func renderCheck(ios *IOStreams, res probe.CheckResult, code int) {
 		mark = markWarn
 	}
 	if res.Verdict == probe.Verified {
-		rtt := fmt.Sprintf("rtt %s", round(res.RTTs[0]))
+		rtt := fmt.Sprintf("rtt %s", probe.Round(res.RTTs[0]))
 		if len(res.RTTs) > 1 {
-			rtt = fmt.Sprintf("rtt min/avg/max %s/%s/%s over %d probes", round(res.Min()), round(res.Avg()), round(res.Max()), len(res.RTTs))
+			rtt = fmt.Sprintf("rtt min/avg/max %s/%s/%s over %d probes", probe.Round(res.Min()), probe.Round(res.Avg()), probe.Round(res.Max()), len(res.RTTs))
 		}
 		ios.verdict(mark, "verified: %s answers as a reach server (%s)", res.Target, rtt)
 	} else {
@@ -209,17 +209,6 @@ func checkExit(v probe.Verdict) int {
 		return exitPartial
 	}
 	return exitNo
-}
-
-// round shortens a duration for people: 1.234ms, 12ms, 1.2s.
-func round(d time.Duration) time.Duration {
-	switch {
-	case d < time.Millisecond:
-		return d.Round(time.Microsecond)
-	case d < 100*time.Millisecond:
-		return d.Round(10 * time.Microsecond)
-	}
-	return d.Round(time.Millisecond)
 }
 
 // checkVia runs the check from the first TURN relay that can: the relay

@@ -176,33 +176,9 @@ func routerStep(ctx context.Context, st *steps, d *deps, cfg upnp.Config, family
 	}
 	st.done(markOK, "gateway", fmt.Sprintf("%s (this host %s)", r.Gateway, r.LocalIP))
 	expose.Heal(ctx, r, d.Ledger, st.render)
-	m, err := r.Pick(family)
-	if err != nil {
-		s := &expose.Step{Name: "service", Mark: expose.MarkFail, Detail: upnp.Summary(err), Err: err}
-		if family == upnp.FamilyAuto {
-			s.Detail = "none answered: UPnP IGD, PCP and NAT-PMP are all silent"
-			for _, f := range []upnp.Family{upnp.FamilyUPnP, upnp.FamilyPCP, upnp.FamilyNATPMP} {
-				if why := r.Missing[f]; why != nil {
-					s.Notes = append(s.Notes, fmt.Sprintf("%-8s %s", f.String()+":", upnp.Summary(why)))
-				}
-			}
-		}
-		st.step(s)
-		return r, err
-	}
-	st.done(markOK, "service", fmt.Sprintf("%s (found: %s)", m.Method(), serviceNames(r)))
-	return r, nil
-}
-
-func serviceNames(r *upnp.Router) string {
-	out := ""
-	for i, m := range r.Services {
-		if i > 0 {
-			out += ", "
-		}
-		out += string(m.Method())
-	}
-	return out
+	step, err := expose.ServiceStep(r, family)
+	st.step(step)
+	return r, err
 }
 
 // reported ends a command whose failure the steps already showed. Cut
