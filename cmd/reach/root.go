@@ -54,10 +54,13 @@ func newRootCmd(ios *IOStreams, d *deps) *cobra.Command {
 		Long: `reach answers the question every person hosting a server at home asks:
 can the internet reach my program, and if not, why not?
 
-It finds your router, forwards a port through it (UPnP IGD, NAT-PMP or PCP),
-proves the forward works with a framed round trip, checks from outside, and
-explains what stands in the way (double NAT, carrier-grade NAT, no UPnP, a
-router that does not loop back).
+It finds your router, forwards a port through it (UPnP IGD, NAT-PMP or PCP)
+and opens an IPv6 pinhole, proves with a framed round trip that your program
+answers, TCP and UDP (through the router, or with --via from a TURN relay
+outside your network), and explains what stands in the way (double NAT,
+carrier-grade NAT, no UPnP, a router that does not loop back, a host
+firewall). Nothing it opens is left behind: a ledger in your state directory
+lets the next run remove what a killed one left.
 
 The framed protocol is the one of the classic async-socket tutorial: a
 little-endian uint32 length, then the payload. reach serve is its echo server,
@@ -67,6 +70,9 @@ reach send its client.`,
 
   # From outside your network: is it really reachable?
   reach check 203.0.113.7:1234
+
+  # Proved from outside, from home, through a TURN relay you have an account on
+  reach expose --port 1234 --via turn:USER:PASS@turn.example.net:3478
 
   # Why can't anyone connect? Double NAT, CGNAT, no UPnP...
   reach diagnose`,
