@@ -48,11 +48,12 @@ type Session struct {
 	ready *Ready
 }
 
-// Start does the setup: gateway, mapping service, server, mapping,
-// external address, verification, and emits Ready. It returns the session
-// even on error, so that Close can remove what was made; the error is the
-// context's when cut short, ErrNoMapping (with RequireMapping) or
-// ErrServe.
+// Start does the setup: gateway, mapping service, server, mapping, IPv6
+// pinhole, external address, verification, and emits Ready. It returns
+// the session even on error, so that Close can remove what was made; the
+// error is the context's when cut short (then no Ready: Ctrl-C is not
+// evidence), ErrNoMapping (with RequireMapping), ErrServe, or ErrExposed
+// (a running reach holds the port).
 func Start(ctx context.Context, cfg Config) (*Session, error) {
 	cfg.defaults()
 	s := &Session{cfg: cfg, hidden: map[uint64]struct{}{}}
