@@ -105,7 +105,7 @@ func (s *Session) clientEvent(ev frame.Event) {
 	if s.ownProbe(ev) {
 		return // the verify step says where it came from
 	}
-	if ev.Kind == frame.EventMessage && probe.IsProbe(ev.Payload) {
+	if ev.Kind == frame.EventMessage && ev.Size <= len(ev.Payload) && probe.IsProbe(ev.Payload) {
 		s.outsideProbe(ev.Remote)
 	}
 	s.emit(&Client{Event: ev, Protocol: s.cfg.Protocol})

@@ -85,9 +85,14 @@ const bigFrame = batchBuffer / 8
 // a frame of need bytes, the next read should stop: at the end of that
 // frame when it is big, at the end of a frame as big as the last one when
 // the buffer is empty (a stream of big frames is read one whole frame at
-// a time, none copied), else at the end of the buffer.
-func readEnd(size, have, need, last int) int {
+// a time, none copied), else at the end of the buffer. When the server
+// splices big frames (keep > 0), it reads only their first keep bytes.
+func readEnd(size, have, need, last, keep int) int {
 	switch {
+	case keep > 0 && have >= HeaderSize && need >= bigFrame:
+		return min(size, max(keep, have))
+	case keep > 0 && have == 0 && last >= bigFrame:
+		return min(size, keep)
 	case have >= HeaderSize && need >= bigFrame:
 		return min(size, need)
 	case have == 0 && last >= bigFrame:

@@ -31,14 +31,17 @@ func (s *Server) serveClient(c *client, n int) {
 // Each read takes whatever has arrived; every complete frame in it goes
 // back with one write, straight from the read buffer, then each is an
 // event, in order. An idle client waits in a small buffer of its own.
+// With a preview (ServerConfig.Preview) on TCP, a big frame's first keep
+// bytes are read and the rest spliced back: it never enters the buffer.
 func (s *Server) echo(c *client) (dropped bool, err error) {
 	limit := maxFrameLimit(s.cfg.MaxFrame)
 	rb := newReadBuffer()
 	defer rb.release()
 	newFrame := true
-	need := HeaderSize // the pending frame's size, header included
-	last := 0          // the size of the last frame echoed
-	var prev []byte    // the last frame echoed, if small: evidence of the tutorial's length bug
+	need := HeaderSize      // the pending frame's size, header included
+	last := 0               // the size of the last frame echoed
+	var prev []byte         // the last frame echoed, if small: evidence of the tutorial's length bug
+	keep := s.spliceKeep(c) // bytes of a big frame read; the rest is spliced; 0: none
 	for {
 		if newFrame {
 			// The deadline covers a whole frame, not each read: a peer
@@ -47,7 +50,7 @@ func (s *Server) echo(c *client) (dropped bool, err error) {
 			c.conn.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
 			newFrame = false
 		}
-		end := readEnd(len(rb.b), rb.n, need, last)
+		end := readEnd(len(rb.b), rb.n, need, last, keep)
 		n, rerr := c.conn.Read(rb.b[rb.n:end])
 		rb.n += n
 		filled := rb.n == end
@@ -72,8 +75,18 @@ func (s *Server) echo(c *client) (dropped bool, err error) {
 			}
 			return dropped, err
 		}
+		if keep > 0 && bt.need >= bigFrame && rb.n >= keep {
+			if dropped, err := s.spliceFrame(c, rb, bt.need, keep, prev); err != nil {
+				return dropped, err
+			}
+			last, need, prev, newFrame = bt.need, HeaderSize, prev[:0], true
+			continue
+		}
 		size := nextBufferSize(len(rb.b), filled, rb.n, bt.need)
-		if filled && rb.n == 0 && last >= bigFrame {
+		if keep > 0 && bt.need >= bigFrame {
+			size = max(idleBuffer, keep, rb.n)
+		}
+		if filled && rb.n == 0 && last >= bigFrame && keep == 0 {
 			// Big frames read whole, one per read: room for one. A
 			// client that stops after one waits in this much, twice what
 			// it just sent at most, until its next read returns.
@@ -105,6 +118,46 @@ func (s *Server) echoBatch(c *client, frames []byte, count int) (dropped bool, e
 		frames = frames[total:]
 	}
 	return false, nil
+}
+
+// spliceFrame echoes a big frame of need bytes whose first rb.n bytes
+// (at least keep) are in rb: those with one write, the rest passed from
+// the socket back to it without entering the buffer; then its event,
+// with the first keep bytes.
+func (s *Server) spliceFrame(c *client, rb *readBuffer, need, keep int, prev []byte) (dropped bool, err error) {
+	c.conn.SetWriteDeadline(time.Now().Add(s.cfg.IdleTimeout))
+	moved, rerr, werr := spliceBack(c.conn, rb.b[:rb.n], need-rb.n)
+	switch {
+	case werr != nil && errors.Is(werr, os.ErrDeadlineExceeded):
+		return true, &IdleError{Timeout: s.cfg.IdleTimeout, Echo: true}
+	case werr != nil:
+		return s.ended(werr)
+	case rerr != nil:
+		dropped, err := s.readEnded(rb.n+moved, need, rerr)
+		if dropped {
+			err = explainDrop(prev, rb.b[:rb.n], err)
+		}
+		return dropped, err
+	}
+	c.frames.Add(1)
+	if s.cfg.OnEvent != nil {
+		s.cfg.OnEvent(Event{Kind: EventMessage, Client: c.id, Remote: c.remote, Clients: s.count(), Time: time.Now(),
+			Payload: rb.b[HeaderSize:keep:keep], Size: need - HeaderSize})
+	}
+	rb.n = 0
+	return false, nil
+}
+
+// spliceKeep returns how many bytes of a big frame from c are read into
+// memory, header included, the rest spliced; zero when nothing is.
+func (s *Server) spliceKeep(c *client) int {
+	if s.cfg.Preview <= 0 || HeaderSize+s.cfg.Preview > bigFrame/2 {
+		return 0
+	}
+	if !canSplice(c.conn) {
+		return 0
+	}
+	return HeaderSize + s.cfg.Preview
 }
 
 // readEnded classifies the error that stopped reading from a client,

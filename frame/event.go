@@ -25,10 +25,16 @@ const (
 
 // Event is one thing that happened to one client of the echo server.
 type Event struct {
-	Kind    EventKind
-	Client  uint64 // the client's id, counting from 1 in order of arrival
-	Remote  string // the client's address, ip:port
-	Payload []byte // EventMessage only: the frame echoed; valid only during the callback
+	Kind   EventKind
+	Client uint64 // the client's id, counting from 1 in order of arrival
+	Remote string // the client's address, ip:port
+	// Payload is, for EventMessage only, the frame echoed, or its first
+	// ServerConfig.Preview bytes when it is longer; valid only during
+	// the callback.
+	Payload []byte
+	// Size is the whole payload's length when Payload holds only its
+	// start; zero otherwise (see PayloadSize).
+	Size int
 	// Err is why the server refused or dropped the client (EventError), or
 	// why the connection ended (EventDisconnect; nil when the peer closed
 	// cleanly between frames, ErrServerClosed on Shutdown).
@@ -36,6 +42,9 @@ type Event struct {
 	Clients int       // clients connected after the event
 	Time    time.Time // when it happened
 }
+
+// PayloadSize is the length of the message's whole payload.
+func (e Event) PayloadSize() int { return max(e.Size, len(e.Payload)) }
 
 // Errors the server reports in events; match them with errors.Is.
 var (

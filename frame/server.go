@@ -38,6 +38,12 @@ type ServerConfig struct {
 	// MaxPerIP bounds the clients served at once from one IP address, so
 	// one host cannot take every slot (a slowloris); zero means no limit.
 	MaxPerIP int
+	// Preview, when positive, is how much of each message's payload its
+	// event needs (Event.Payload; Event.Size is the whole length): the
+	// rest of a big frame may then be passed from the socket straight
+	// back to it without being read (splice on Linux). Zero: every event
+	// carries the whole payload.
+	Preview int
 	// OnEvent receives every connect, message, disconnect and error; nil
 	// means no events. It is called from the client goroutines (and, for
 	// refused clients, the accept loop) concurrently: it must be safe for

@@ -86,6 +86,7 @@ func host(ios *IOStreams, jsonMode bool, o hostOptions, proto string) (*hosted, 
 			MaxPerIP:    o.MaxPerIP,
 			IdleTimeout: o.IdleTimeout,
 			MaxFrame:    o.MaxFrame,
+			Preview:     log.preview(),
 			OnEvent:     log.event,
 		})
 		h.add("tcp "+ln.Addr().String(), log, srv.Shutdown)
@@ -195,6 +196,15 @@ func newHostLog(ios *IOStreams, jsonMode, quiet bool) *clientLog {
 	return l
 }
 
+// preview is how much of a message the log needs: what a line shows,
+// and a character more so that it is cut at a character's start.
+func (l *clientLog) preview() int {
+	if l.jsonMode {
+		return jsonMessageLimit + utf8.UTFMax
+	}
+	return messagePreview + utf8.UTFMax
+}
+
 // lineBuffers hold a line while it is rendered, before it joins a batch.
 var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
 
@@ -294,9 +304,9 @@ func (l *clientLog) render(b []byte, ev frame.Event) []byte {
 			b = append(b, ": reach probe, echoed"...)
 		} else {
 			b = append(b, ": "...)
-			b = appendPreview(b, ev.Payload, messagePreview)
-			if !utf8.Valid(ev.Payload) && !hasUTF8Letter(ev.Payload) {
-				if lt, ok := frame.DetectCodePage(ev.Payload); ok {
+			b = appendPreview(b, ev.Payload, ev.PayloadSize(), messagePreview)
+			if p := wholeRunes(ev); !utf8.Valid(p) && !hasUTF8Letter(p) {
+				if lt, ok := frame.DetectCodePage(p); ok {
 					b = append(b, " ("...)
 					b = append(b, lt.String()...)
 					b = append(b, "; "...)
@@ -326,14 +336,33 @@ func appendClock(b []byte, t time.Time) []byte {
 	return append(b, byte('0'+h/10), byte('0'+h%10), ':', byte('0'+m/10), byte('0'+m%10), ':', byte('0'+s/10), byte('0'+s%10))
 }
 
-// appendPreview appends p quoted as strconv.Quote does, cut after limit
-// bytes (at a character's start) with the whole size said.
-func appendPreview(b, p []byte, limit int) []byte {
+// wholeRunes is ev's payload, or when it holds only the start of the
+// message, that start without a character its end cuts.
+func wholeRunes(ev frame.Event) []byte {
+	p := ev.Payload
+	if ev.Size <= len(p) {
+		return p
+	}
+	for i := len(p) - 1; i >= 0 && i >= len(p)-utf8.UTFMax; i-- {
+		if utf8.RuneStart(p[i]) {
+			if !utf8.FullRune(p[i:]) {
+				return p[:i]
+			}
+			break
+		}
+	}
+	return p
+}
+
+// appendPreview appends p, the start of a message of size bytes, quoted
+// as strconv.Quote does, cut after limit bytes (at a character's start)
+// with the whole size said.
+func appendPreview(b, p []byte, size, limit int) []byte {
 	cut := cutAt(p, limit)
 	b = appendQuoted(b, cut)
-	if len(cut) < len(p) {
+	if len(cut) < size {
 		b = append(b, "... ("...)
-		b = strconv.AppendInt(b, int64(len(p)), 10)
+		b = strconv.AppendInt(b, int64(size), 10)
 		b = append(b, " bytes)"...)
 	}
 	return b
@@ -390,8 +419,8 @@ func appendClientJSON(b []byte, ev frame.Event, t time.Time) []byte {
 			b = append(b, '"')
 		}
 		b = append(b, `,"bytes":`...)
-		b = strconv.AppendInt(b, int64(len(ev.Payload)), 10)
-		if len(msg) < len(ev.Payload) {
+		b = strconv.AppendInt(b, int64(ev.PayloadSize()), 10)
+		if len(msg) < ev.PayloadSize() {
 			b = append(b, `,"truncated":true`...)
 		}
 	}

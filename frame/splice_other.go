@@ -1,0 +1,17 @@
+//go:build !linux
+
+package frame
+
+import (
+	"errors"
+	"net"
+)
+
+// canSplice reports whether spliceBack can pass c's bytes back to it:
+// only on Linux.
+func canSplice(net.Conn) bool { return false }
+
+// spliceBack is never called where canSplice is false.
+func spliceBack(net.Conn, []byte, int) (int, error, error) {
+	return 0, nil, errors.New("frame: splice is not supported here")
+}
