@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -385,7 +388,10 @@ func cutAt(p []byte, limit int) []byte {
 // appendQuoted appends strconv.Quote(string(p)); printable ASCII, the
 // common case, without the string copy.
 func appendQuoted(b, p []byte) []byte {
-	for _, c := range p {
+	i := 0
+	for ; i+8 <= len(p) && printableWord(binary.LittleEndian.Uint64(p[i:])); i += 8 {
+	}
+	for _, c := range p[i:] {
 		if c < ' ' || c > '~' || c == '"' || c == '\\' {
 			return strconv.AppendQuote(b, string(p))
 		}
@@ -412,7 +418,7 @@ func appendClientJSON(b []byte, ev frame.Event, t time.Time) []byte {
 		case len(msg) == 0:
 		case utf8.Valid(msg):
 			b = append(b, `,"message":`...)
-			b = appendJSONString(b, msg)
+			b = appendJSONBytes(b, msg)
 		default:
 			b = append(b, `,"message_b64":"`...)
 			b = base64.StdEncoding.AppendEncode(b, msg)
@@ -431,21 +437,73 @@ func appendClientJSON(b []byte, ev frame.Event, t time.Time) []byte {
 	b = append(b, `,"clients":`...)
 	b = strconv.AppendInt(b, int64(ev.Clients), 10)
 	b = append(b, `,"time":"`...)
-	b = t.AppendFormat(b, jsonTimeLayout)
+	b = appendJSONTime(b, t)
 	return append(b, "\"}\n"...)
 }
 
 // plainWord reports whether the 8 bytes in x are all ASCII that a JSON
 // string holds as it is (no control character, quote or backslash): a
 // message of plain text is checked 8 bytes at a time.
-func plainWord(x uint64) bool {
+func plainWord(x uint64) bool { return notPlain(x) == 0 }
+
+// notPlain is zero when the 8 bytes in x are plainWord's.
+func notPlain(x uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	control := (x - ones*' ') &^ x & highs
 	quote := x ^ (ones * '"')
 	quote = (quote - ones) &^ quote & highs
 	backslash := x ^ (ones * '\\')
 	backslash = (backslash - ones) &^ backslash & highs
-	return (x&highs)|control|quote|backslash == 0
+	return (x & highs) | control | quote | backslash
+}
+
+// plainRun returns how many of p's first bytes, a multiple of 8, are
+// plainWord's: a long message of plain text is checked 32 bytes a step.
+func plainRun(p []byte) int {
+	i := 0
+	for ; i+32 <= len(p); i += 32 {
+		q := p[i : i+32]
+		if notPlain(binary.LittleEndian.Uint64(q))|notPlain(binary.LittleEndian.Uint64(q[8:]))|
+			notPlain(binary.LittleEndian.Uint64(q[16:]))|notPlain(binary.LittleEndian.Uint64(q[24:])) != 0 {
+			break
+		}
+	}
+	for ; i+8 <= len(p) && plainWord(binary.LittleEndian.Uint64(p[i:])); i += 8 {
+	}
+	return i
+}
+
+// formattedTime is a time as JSON events show it, valid for its whole
+// millisecond in its zone (zones change offset on whole seconds).
+type formattedTime struct {
+	ms  int64
+	loc *time.Location
+	s   []byte
+}
+
+// lastJSONTime is the last time formatted for a JSON event: the events of
+// one batch share one time, and many batches share a millisecond.
+var lastJSONTime atomic.Pointer[formattedTime]
+
+// appendJSONTime appends t.AppendFormat(jsonTimeLayout), reusing the
+// last time formatted when it is of the same millisecond.
+func appendJSONTime(b []byte, t time.Time) []byte {
+	ms, loc := t.UnixMilli(), t.Location()
+	if f := lastJSONTime.Load(); f != nil && f.ms == ms && f.loc == loc && ms >= 0 {
+		return append(b, f.s...)
+	}
+	start := len(b)
+	b = t.AppendFormat(b, jsonTimeLayout)
+	lastJSONTime.Store(&formattedTime{ms: ms, loc: loc, s: slices.Clone(b[start:])})
+	return b
+}
+
+// printableWord reports whether the 8 bytes in x are all printable ASCII
+// that strconv.Quote leaves as they are: plainWord's, but not DEL.
+func printableWord(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	del := x ^ (ones * 0x7f)
+	return plainWord(x) && (del-ones)&^del&highs == 0
 }
 
 // jsonTimeLayout is RFC 3339 to the millisecond, in the host's zone.
@@ -455,10 +513,22 @@ const jsonTimeLayout = "2006-01-02T15:04:05.000Z07:00"
 // does without HTML escaping; s is valid UTF-8 (invalid bytes would become
 // U+FFFD, as there).
 func appendJSONString[T string | []byte](b []byte, s T) []byte {
+	return appendJSONFrom(b, s, 0)
+}
+
+// appendJSONBytes is appendJSONString for a message, whose plain start
+// is found 32 bytes a step.
+func appendJSONBytes(b, p []byte) []byte {
+	return appendJSONFrom(b, p, plainRun(p))
+}
+
+// appendJSONFrom is appendJSONString of s whose first plain bytes are
+// known to need no escape.
+func appendJSONFrom[T string | []byte](b []byte, s T, plain int) []byte {
 	const hex = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
-	for i := 0; i < len(s); {
+	for i := plain; i < len(s); {
 		for i+8 <= len(s) && plainWord(uint64(s[i])|uint64(s[i+1])<<8|uint64(s[i+2])<<16|uint64(s[i+3])<<24|
 			uint64(s[i+4])<<32|uint64(s[i+5])<<40|uint64(s[i+6])<<48|uint64(s[i+7])<<56) {
 			i += 8
