@@ -212,3 +212,46 @@ func TestServerLimitMidBatch(t *testing.T) {
 		})
 	}
 }
+
+// TestServerOnMessages: with OnMessages, every message event comes in
+// order in groups of at most messageBatch, big (spliced) frames too, and
+// none goes to OnEvent.
+func TestServerOnMessages(t *testing.T) {
+	rec := newRecorder()
+	var groups, most int
+	_, addr := startServer(t, ServerConfig{OnEvent: rec.on, Preview: 204, OnMessages: func(evs []Event) {
+		rec.mu.Lock()
+		groups++
+		most = max(most, len(evs))
+		rec.mu.Unlock()
+		for _, e := range evs {
+			rec.on(e)
+		}
+	}})
+	c := dial(t, addr)
+	const frames = 2000
+	var wire []byte
+	for i := range frames {
+		wire = Append(wire, []byte(fmt.Sprintf("message %d", i)))
+	}
+	big := bytes.Repeat([]byte("b"), 100<<10)
+	wire = Append(wire, big)
+	if _, err := c.Write(wire); err != nil {
+		t.Fatal(err)
+	}
+	readEchoes(t, c, wire)
+	msgs := rec.waitCount(t, "message", frames+1, kind(EventMessage))
+	for i, e := range msgs[:frames] {
+		if want := fmt.Sprintf("message %d", i); string(e.Payload) != want {
+			t.Fatalf("event %d carries %q, want %q: out of order or corrupted", i, e.Payload, want)
+		}
+	}
+	if last := msgs[frames]; last.PayloadSize() != len(big) || !bytes.Equal(last.Payload, big[:len(last.Payload)]) {
+		t.Fatalf("big frame's event: %d bytes of %d", len(last.Payload), last.PayloadSize())
+	}
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if most > messageBatch || groups >= frames {
+		t.Fatalf("%d groups, the largest %d events; want at most %d each, fewer groups than events", groups, most, messageBatch)
+	}
+}

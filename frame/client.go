@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync"
 	"time"
 )
 
@@ -107,17 +108,59 @@ func (s *Server) echoBatch(c *client, frames []byte, count int) (dropped bool, e
 		return s.ended(err)
 	}
 	c.frames.Add(uint64(count))
-	if s.cfg.OnEvent == nil {
+	if s.cfg.OnEvent == nil && s.cfg.OnMessages == nil {
 		return false, nil
 	}
 	ev := Event{Kind: EventMessage, Client: c.id, Remote: c.remote, Clients: s.count(), Time: time.Now()}
+	if s.cfg.OnMessages == nil {
+		for len(frames) > 0 {
+			total := HeaderSize + int(binary.LittleEndian.Uint32(frames))
+			ev.Payload = frames[HeaderSize:total:total]
+			s.cfg.OnEvent(ev)
+			frames = frames[total:]
+		}
+		return false, nil
+	}
+	bp := messageBatches.Get().(*[]Event)
+	evs := (*bp)[:0]
 	for len(frames) > 0 {
 		total := HeaderSize + int(binary.LittleEndian.Uint32(frames))
 		ev.Payload = frames[HeaderSize:total:total]
-		s.cfg.OnEvent(ev)
+		if evs = append(evs, ev); len(evs) == cap(evs) {
+			s.cfg.OnMessages(evs)
+			evs = evs[:0]
+		}
 		frames = frames[total:]
 	}
+	if len(evs) > 0 {
+		s.cfg.OnMessages(evs)
+	}
+	clear(evs[:cap(evs)]) // no payload kept past the call
+	*bp = evs[:0]
+	messageBatches.Put(bp)
 	return false, nil
+}
+
+// messageBatch is how many message events OnMessages gets at most at
+// once: the lock of a log taken once per few dozen lines, a few KiB of
+// events per busy client (pooled: an idle client holds none).
+const messageBatch = 64
+
+var messageBatches = sync.Pool{New: func() any { evs := make([]Event, 0, messageBatch); return &evs }}
+
+// message hands one message event to OnMessages or OnEvent.
+func (s *Server) message(ev Event) {
+	switch {
+	case s.cfg.OnMessages != nil:
+		bp := messageBatches.Get().(*[]Event)
+		evs := append((*bp)[:0], ev)
+		s.cfg.OnMessages(evs)
+		clear(evs)
+		*bp = evs[:0]
+		messageBatches.Put(bp)
+	case s.cfg.OnEvent != nil:
+		s.cfg.OnEvent(ev)
+	}
 }
 
 // spliceFrame echoes a big frame of need bytes whose first rb.n bytes
@@ -140,8 +183,8 @@ func (s *Server) spliceFrame(c *client, rb *readBuffer, need, keep int, prev []b
 		return dropped, err
 	}
 	c.frames.Add(1)
-	if s.cfg.OnEvent != nil {
-		s.cfg.OnEvent(Event{Kind: EventMessage, Client: c.id, Remote: c.remote, Clients: s.count(), Time: time.Now(),
+	if s.cfg.OnEvent != nil || s.cfg.OnMessages != nil {
+		s.message(Event{Kind: EventMessage, Client: c.id, Remote: c.remote, Clients: s.count(), Time: time.Now(),
 			Payload: rb.b[HeaderSize:keep:keep], Size: need - HeaderSize})
 	}
 	rb.n = 0

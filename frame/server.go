@@ -49,6 +49,12 @@ type ServerConfig struct {
 	// refused clients, the accept loop) concurrently: it must be safe for
 	// that and should return quickly.
 	OnEvent func(Event)
+	// OnMessages, when set, receives the message events instead of
+	// OnEvent: those of one read of one client together, in order, a few
+	// dozen at a time (connects, drops and disconnects still go to
+	// OnEvent). The slice and its payloads are valid only during the
+	// call; it is called as OnEvent is.
+	OnMessages func([]Event)
 }
 
 // Server is the framed echo server of the guide: it writes every frame it

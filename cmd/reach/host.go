@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -91,6 +92,7 @@ func host(ios *IOStreams, jsonMode bool, o hostOptions, proto string) (*hosted, 
 			MaxFrame:    o.MaxFrame,
 			Preview:     log.preview(),
 			OnEvent:     log.event,
+			OnMessages:  log.messages,
 		})
 		h.add("tcp "+ln.Addr().String(), log, srv.Shutdown)
 		go func() { h.done <- srv.Serve(ln) }()
@@ -236,6 +238,54 @@ func (l *clientLog) event(ev frame.Event) {
 		}
 	}
 	*bp = line
+	lineBuffers.Put(bp)
+}
+
+// messages renders evs, message events, and queues their lines with one
+// lock; lines that do not fit the queue are counted as not shown.
+func (l *clientLog) messages(evs []frame.Event) {
+	if l.quiet || len(evs) == 0 {
+		return
+	}
+	bp := lineBuffers.Get().(*[]byte)
+	lines := (*bp)[:0]
+	n := 0
+	for _, ev := range evs {
+		m := len(lines)
+		if lines = l.render(lines, ev); len(lines) > m {
+			n++
+		}
+	}
+	if n > 0 {
+		l.mu.Lock()
+		switch {
+		case l.closed:
+		case l.lines+n <= clientLogQueue && len(l.batch)+len(lines) <= clientLogBytes:
+			l.batch = append(l.batch, lines...)
+			l.lines += n
+		default:
+			for rest := lines; len(rest) > 0; {
+				end := bytes.IndexByte(rest, '\n') + 1 // a message's line has one newline, at its end
+				if end == 0 {
+					end = len(rest)
+				}
+				line := rest[:end]
+				rest = rest[len(line):]
+				if l.lines >= clientLogQueue || (l.lines > 0 && len(l.batch)+len(line) > clientLogBytes) {
+					l.dropped++
+					continue
+				}
+				l.batch = append(l.batch, line...)
+				l.lines++
+			}
+		}
+		l.mu.Unlock()
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
+	}
+	*bp = lines
 	lineBuffers.Put(bp)
 }
 
