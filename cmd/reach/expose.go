@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/reach-net/reach/expose"
 	"github.com/reach-net/reach/frame"
@@ -230,5 +231,8 @@ func closeAll(ctx context.Context, r *exposeRenderer, o *exposeOptions, sessions
 
 // serverConfig is the echo server's limits.
 func (o *hostOptions) serverConfig() frame.ServerConfig {
-	return frame.ServerConfig{MaxClients: o.MaxClients, MaxPerIP: o.MaxPerIP, IdleTimeout: o.IdleTimeout, MaxFrame: o.MaxFrame}
+	// The log shows at most a JSON event's part of a message: the rest of a
+	// big frame goes back without being read into reach (Preview).
+	return frame.ServerConfig{MaxClients: o.MaxClients, MaxPerIP: o.MaxPerIP, IdleTimeout: o.IdleTimeout, MaxFrame: o.MaxFrame,
+		Preview: jsonMessageLimit + utf8.UTFMax}
 }
