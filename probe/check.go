@@ -89,6 +89,20 @@ func ScopeOf(a netip.Addr) string {
 	return ScopeLAN
 }
 
+// withDefaults fills in cfg's zero values.
+func (cfg CheckConfig) withDefaults() CheckConfig {
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = DefaultCheckTimeout
+	}
+	if cfg.MaxFrame <= 0 {
+		cfg.MaxFrame = frame.DefaultMaxFrame
+	}
+	if cfg.Dial == nil {
+		cfg.Dial = (&net.Dialer{}).DialContext
+	}
+	return cfg
+}
+
 // Min returns the shortest round trip, or zero if none.
 func (r CheckResult) Min() time.Duration {
 	var m time.Duration
@@ -127,23 +141,13 @@ func (r CheckResult) Avg() time.Duration {
 // early with the verdict so far (Timeout if none); callers tell that case by
 // ctx.Err().
 func Check(ctx context.Context, target string, cfg CheckConfig) CheckResult {
-	timeout := cfg.Timeout
-	if timeout <= 0 {
-		timeout = DefaultCheckTimeout
-	}
-	maxFrame := cfg.MaxFrame
-	if maxFrame <= 0 {
-		maxFrame = frame.DefaultMaxFrame
-	}
+	cfg = cfg.withDefaults()
+	timeout, maxFrame, dial := cfg.Timeout, cfg.MaxFrame, cfg.Dial
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	res := CheckResult{Target: target}
 	port := portOf(target)
 
-	dial := cfg.Dial
-	if dial == nil {
-		dial = (&net.Dialer{}).DialContext
-	}
 	conn, err := dial(ctx, "tcp", target)
 	if err != nil {
 		return dialFailed(res, err, timeout, port)

@@ -52,23 +52,13 @@ type udpAnswer struct {
 // longer than cfg.Timeout; on cancel it returns early (NoAnswer if
 // nothing came) and callers tell that case by ctx.Err().
 func CheckUDP(ctx context.Context, target string, cfg CheckConfig) CheckResult {
-	timeout := cfg.Timeout
-	if timeout <= 0 {
-		timeout = DefaultCheckTimeout
-	}
-	maxFrame := cfg.MaxFrame
-	if maxFrame <= 0 {
-		maxFrame = frame.DefaultMaxFrame
-	}
+	cfg = cfg.withDefaults()
+	timeout, maxFrame, dial := cfg.Timeout, cfg.MaxFrame, cfg.Dial
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	res := CheckResult{Target: target}
 	port := portOf(target)
 
-	dial := cfg.Dial
-	if dial == nil {
-		dial = (&net.Dialer{}).DialContext
-	}
 	conn, err := dial(ctx, "udp", target)
 	if err != nil {
 		return dialFailed(res, err, timeout, port)
