@@ -13,6 +13,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -96,14 +97,25 @@ func (l *Ledger) Update(change func([]Entry) []Entry) (Warning, error) {
 	if len(out) > maxEntries {
 		out = out[len(out)-maxEntries:] // the oldest go first
 	}
+	if warn == "" && slices.Equal(out, entries) {
+		return "", nil // nothing changed: no write
+	}
 	return warn, l.write(out)
 }
 
-// List returns the entries (read under the lock).
+// List returns the entries, read under the lock; it writes nothing but
+// to set a corrupt file aside.
 func (l *Ledger) List() ([]Entry, Warning, error) {
-	var got []Entry
-	warn, err := l.Update(func(e []Entry) []Entry { got = e; return e })
-	return got, warn, err
+	if _, err := os.Stat(l.path()); errors.Is(err, os.ErrNotExist) {
+		return nil, "", nil // no ledger yet: nothing reach made
+	}
+	unlock, err := lock(filepath.Join(l.dir, "ledger.lock"))
+	if err != nil {
+		return nil, "", err
+	}
+	defer unlock()
+	entries, warn := l.read()
+	return entries, warn, nil
 }
 
 // Add records e, replacing an entry of the same mapping.
