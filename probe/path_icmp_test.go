@@ -211,13 +211,11 @@ func TestEchoHopsCancel(t *testing.T) {
 	defer stop()
 	stopped := errors.New("interrupted")
 	time.AfterFunc(20*time.Millisecond, func() { cancel(stopped) })
-	start := time.Now()
+	// The minute's deadline would end it with DeadlineExceeded: the
+	// cancel's cause proves the cancel ended it, with no clock involved.
 	_, err := echoHops(ctx, target, &net.UDPAddr{IP: target.AsSlice()}, 3, n.open)
 	if !errors.Is(err, stopped) {
 		t.Errorf("error %v, want the cancel's cause", err)
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("returned %v after the cancel", d)
 	}
 }
 
