@@ -243,19 +243,5 @@ func (d *Discovery) Best() Mapper {
 }
 
 // Err explains why Best is nil: ErrNoMappingService with each service's
-// reason; nil when some service answered.
-func (d *Discovery) Err() error {
-	if d.Best() != nil {
-		return nil
-	}
-	var why []string
-	for _, m := range []Method{MethodUPnP, MethodPCP, MethodNATPMP} {
-		if err := d.Errors[m]; err != nil {
-			why = append(why, fmt.Sprintf("%s: %s", m.Fam().title(), trimPrefix(err)))
-		}
-	}
-	if len(why) == 0 {
-		return fmt.Errorf("%w on %s", ErrNoMappingService, d.Gateway)
-	}
-	return fmt.Errorf("%w on %s (%s)", ErrNoMappingService, d.Gateway, strings.Join(why, "; "))
-}
+// reason, worded as Router.Err words it; nil when some service answered.
+func (d *Discovery) Err() error { return d.router(Config{}).Err() }

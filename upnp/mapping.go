@@ -32,16 +32,6 @@ const (
 	MethodNone   Method = "none"
 )
 
-// Family is what --method names the protocol by: "upnp" for either IGD
-// version, else the method itself ("pcp", "nat-pmp").
-func (m Method) Family() string {
-	switch m {
-	case MethodIGD1, MethodIGD2, MethodUPnP:
-		return string(MethodUPnP)
-	}
-	return string(m)
-}
-
 // Mapping is one port forward on the router: ExternalPort/Protocol on the
 // router's external address to InternalIP:InternalPort on the LAN.
 type Mapping struct {
