@@ -89,9 +89,11 @@ type extAnswer struct {
 
 // existing reports whether the router already forwards the port to this
 // host's same port (a mapping the user made, or reach map's): the session
-// then renews it but leaves it on exit. Only UPnP can list.
+// then renews it but leaves it on exit. Only UPnP can tell.
 func (s *Session) existing(ctx context.Context, want upnp.Mapping) bool {
-	l, ok := s.router.Services[0].(upnp.Lister)
+	h, ok := s.router.Services[0].(interface {
+		Holds(context.Context, upnp.Mapping) (bool, error)
+	})
 	if !ok || s.cfg.MapOnly {
 		return false
 	}
@@ -100,19 +102,10 @@ func (s *Session) existing(ctx context.Context, want upnp.Mapping) bool {
 			return false // an expose's own: healed or refused already
 		}
 	}
-	lctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	hctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	list, err := l.Mappings(lctx)
-	if err != nil {
-		return false
-	}
-	for _, m := range list {
-		if m.ExternalPort == want.ExternalPort && m.Protocol == want.Protocol &&
-			m.InternalIP == want.InternalIP && m.InternalPort == want.InternalPort {
-			return true
-		}
-	}
-	return false
+	held, err := h.Holds(hctx, want)
+	return err == nil && held
 }
 
 // external records the router's external address (evidence whether or

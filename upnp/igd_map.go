@@ -298,9 +298,10 @@ func (g *IGD) externalAddr(ctx context.Context) (netip.Addr, string, error) {
 	return ext, "", nil
 }
 
-// holds reports whether the router still holds m for this host
-// (GetSpecificPortMappingEntry); no entry (714) is false with no error.
-func (g *IGD) holds(ctx context.Context, m Mapping) (bool, error) {
+// Holds reports whether the router forwards m's external port and
+// protocol to m's internal address and port (one
+// GetSpecificPortMappingEntry; "no such entry" is false, not an error).
+func (g *IGD) Holds(ctx context.Context, m Mapping) (bool, error) {
 	m, proto, err := g.normalize(m)
 	if err != nil {
 		return false, err

@@ -166,10 +166,10 @@ func (l *Lease) Renew(ctx context.Context) (Renewal, error) {
 	}
 	how := Renewed
 	if h, ok := l.svc.(interface {
-		holds(context.Context, Mapping) (bool, error)
+		Holds(context.Context, Mapping) (bool, error)
 	}); ok {
 		hctx, cancel := context.WithTimeout(ctx, l.timeout)
-		held, err := h.holds(hctx, l.want)
+		held, err := h.Holds(hctx, l.want)
 		cancel()
 		if err == nil && !held {
 			how = ReCreated

@@ -24,6 +24,15 @@ func (l tableLister) Mappings(context.Context) ([]upnp.Mapping, error) {
 	return out, nil
 }
 
+// Holds is the router's answer to "do you forward m's port to m's
+// internal address and port".
+func (l tableLister) Holds(_ context.Context, m upnp.Mapping) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, ok := l.table[m.ExternalPort]
+	return ok && e.Protocol == m.Protocol && e.InternalIP == m.InternalIP && e.InternalPort == m.InternalPort, nil
+}
+
 func leftover(port uint16, pid int) ledger.Entry {
 	return ledger.Entry{Gateway: netip.MustParseAddr("192.168.1.1"), Protocol: "tcp", ExternalPort: port,
 		InternalIP: netip.MustParseAddr("127.0.0.1"), InternalPort: port, Method: "upnp-igd2", Command: "expose", PID: pid}
