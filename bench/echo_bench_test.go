@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -128,10 +129,21 @@ type echoClient struct {
 	sent, recv int64
 }
 
-// echoRate runs clients clients against addr, each sending frames with
+// echoResult is one measurement of one server: bytes echoed per second,
+// and the CPU time the server process spent per byte echoed (its threads'
+// run time, which on a machine shared with the load generator is what
+// sets the rate; it varies less with the machine's load than the rate).
+type echoResult struct {
+	rate    float64 // bytes per second
+	cpuPerB float64 // server CPU nanoseconds per byte
+}
+
+// echoRate runs clients clients against s, each sending frames with
 // size-byte payloads, and returns the echoed bytes per second over
-// echoWindow after echoWarmup. It fails b unless every byte sent came back.
-func echoRate(b *testing.B, addr string, clients, size int) float64 {
+// echoWindow after echoWarmup, with the server's CPU time per byte over
+// the same window. It fails b unless every byte sent came back.
+func echoRate(b *testing.B, s *echoServer, clients, size int) echoResult {
+	addr := s.addr
 	b.Helper()
 	payload := bytes.Repeat([]byte("hola mundo "), size/11+1)[:size]
 	one := frame.Append(nil, payload)
@@ -192,9 +204,9 @@ func echoRate(b *testing.B, addr string, clients, size int) float64 {
 		}()
 	}
 	time.Sleep(echoWarmup)
-	n0, t0 := echoed.Load(), time.Now()
+	n0, t0, c0 := echoed.Load(), time.Now(), cpuTime(s.cmd.Process.Pid)
 	time.Sleep(echoWindow)
-	n1, t1 := echoed.Load(), time.Now()
+	n1, t1, c1 := echoed.Load(), time.Now(), cpuTime(s.cmd.Process.Pid)
 	stop.Store(true)
 	wg.Wait()
 	close(errs)
@@ -207,7 +219,27 @@ func echoRate(b *testing.B, addr string, clients, size int) float64 {
 			b.Fatalf("client %d of %s: sent %d bytes, %d came back", i, addr, c.sent, c.recv)
 		}
 	}
-	return float64(n1-n0) / t1.Sub(t0).Seconds()
+	return echoResult{rate: float64(n1-n0) / t1.Sub(t0).Seconds(), cpuPerB: float64(c1-c0) / float64(n1-n0)}
+}
+
+// cpuTime is the run time in nanoseconds of process pid's threads so far
+// (the first field of each thread's schedstat), or 0 where there is no
+// /proc.
+func cpuTime(pid int) int64 {
+	tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+	var sum int64
+	for _, t := range tasks {
+		data, err := os.ReadFile(t)
+		if err != nil {
+			continue // a thread that ended
+		}
+		f := strings.Fields(string(data))
+		if len(f) > 0 {
+			ns, _ := strconv.ParseInt(f[0], 10, 64)
+			sum += ns
+		}
+	}
+	return sum
 }
 
 // median is the middle value of xs (the mean of the two middle ones).
@@ -240,19 +272,22 @@ func BenchmarkEcho(b *testing.B) {
 			b.Run(fmt.Sprintf("%s/clients=%d", sizeName(size), clients), func(b *testing.B) {
 				rates := make(map[string][]float64)
 				ratios := make(map[string][]float64)
+				cpu := make(map[string][]float64)
 				for i := 0; b.Loop(); i++ {
-					got := make(map[string]float64)
+					got := make(map[string]echoResult)
 					for j := range servers {
 						s := servers[(i+j)%len(servers)]
-						got[s.name] = echoRate(b, s.addr, clients, size)
-						rates[s.name] = append(rates[s.name], got[s.name])
+						got[s.name] = echoRate(b, s, clients, size)
+						rates[s.name] = append(rates[s.name], got[s.name].rate)
+						cpu[s.name] = append(cpu[s.name], got[s.name].cpuPerB*1e6/1e3)
 					}
 					for _, s := range servers[1:] {
-						ratios[s.name] = append(ratios[s.name], got[s.name]/got["raw"])
+						ratios[s.name] = append(ratios[s.name], got[s.name].rate/got["raw"].rate)
 					}
 				}
 				for _, s := range servers {
 					b.ReportMetric(median(rates[s.name])/1e6, s.name+"-MB/s")
+					b.ReportMetric(median(cpu[s.name]), s.name+"-cpu-µs/MB")
 				}
 				for _, s := range servers[1:] {
 					b.ReportMetric(median(ratios[s.name]), s.name+"/raw")
