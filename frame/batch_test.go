@@ -214,18 +214,25 @@ func TestServerLimitMidBatch(t *testing.T) {
 }
 
 // TestServerOnMessages: with OnMessages, every message event comes in
-// order in groups of at most messageBatch, big (spliced) frames too, and
-// none goes to OnEvent.
+// order, in groups that share a client and a time, big (spliced) frames
+// too, and none goes to OnEvent.
 func TestServerOnMessages(t *testing.T) {
 	rec := newRecorder()
-	var groups, most int
-	_, addr := startServer(t, ServerConfig{OnEvent: rec.on, Preview: 204, OnMessages: func(evs []Event) {
+	var groups int
+	_, addr := startServer(t, ServerConfig{OnEvent: rec.on, Preview: 204, OnMessages: func(m Messages) {
 		rec.mu.Lock()
 		groups++
-		most = max(most, len(evs))
 		rec.mu.Unlock()
-		for _, e := range evs {
-			rec.on(e)
+		n := 0
+		for p, size := range m.All() {
+			if m.Client != 1 || m.Time.IsZero() || m.Clients != 1 {
+				t.Errorf("messages of client %d at %v with %d clients; want client 1, a time, 1 client", m.Client, m.Time, m.Clients)
+			}
+			rec.on(m.Event(p, size))
+			n++
+		}
+		if n != m.Len() {
+			t.Errorf("All yielded %d messages, Len says %d", n, m.Len())
 		}
 	}})
 	c := dial(t, addr)
@@ -251,7 +258,7 @@ func TestServerOnMessages(t *testing.T) {
 	}
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	if most > messageBatch || groups >= frames {
-		t.Fatalf("%d groups, the largest %d events; want at most %d each, fewer groups than events", groups, most, messageBatch)
+	if groups >= frames {
+		t.Fatalf("%d groups for %d messages; want them grouped by read", groups, frames+1)
 	}
 }

@@ -1,13 +1,11 @@
 package frame
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"os"
-	"sync"
 	"time"
 )
 
@@ -48,7 +46,7 @@ func (s *Server) echo(c *client) (dropped bool, err error) {
 			// The deadline covers a whole frame, not each read: a peer
 			// sending one byte a minute is still dropped at the idle
 			// timeout.
-			c.conn.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+			c.read.extend(time.Now(), s.cfg.IdleTimeout, c.conn.SetReadDeadline)
 			newFrame = false
 		}
 		end := readEnd(len(rb.b), rb.n, need, last, keep)
@@ -98,9 +96,10 @@ func (s *Server) echo(c *client) (dropped bool, err error) {
 }
 
 // echoBatch writes frames, complete frames as they came in, back with
-// one write, then emits an event for each.
+// one write, then emits an event for each, of the time the echo started.
 func (s *Server) echoBatch(c *client, frames []byte, count int) (dropped bool, err error) {
-	c.conn.SetWriteDeadline(time.Now().Add(s.cfg.IdleTimeout))
+	now := time.Now()
+	c.write.extend(now, s.cfg.IdleTimeout, c.conn.SetWriteDeadline)
 	if _, err := c.conn.Write(frames); err != nil {
 		if errors.Is(err, os.ErrDeadlineExceeded) {
 			return true, &IdleError{Timeout: s.cfg.IdleTimeout, Echo: true}
@@ -108,59 +107,10 @@ func (s *Server) echoBatch(c *client, frames []byte, count int) (dropped bool, e
 		return s.ended(err)
 	}
 	c.frames.Add(uint64(count))
-	if s.cfg.OnEvent == nil && s.cfg.OnMessages == nil {
-		return false, nil
+	if s.cfg.OnEvent != nil || s.cfg.OnMessages != nil {
+		s.emitMessages(Messages{Client: c.id, Remote: c.remote, Clients: s.count(), Time: now, frames: frames, count: count})
 	}
-	ev := Event{Kind: EventMessage, Client: c.id, Remote: c.remote, Clients: s.count(), Time: time.Now()}
-	if s.cfg.OnMessages == nil {
-		for len(frames) > 0 {
-			total := HeaderSize + int(binary.LittleEndian.Uint32(frames))
-			ev.Payload = frames[HeaderSize:total:total]
-			s.cfg.OnEvent(ev)
-			frames = frames[total:]
-		}
-		return false, nil
-	}
-	bp := messageBatches.Get().(*[]Event)
-	evs := (*bp)[:0]
-	for len(frames) > 0 {
-		total := HeaderSize + int(binary.LittleEndian.Uint32(frames))
-		ev.Payload = frames[HeaderSize:total:total]
-		if evs = append(evs, ev); len(evs) == cap(evs) {
-			s.cfg.OnMessages(evs)
-			evs = evs[:0]
-		}
-		frames = frames[total:]
-	}
-	if len(evs) > 0 {
-		s.cfg.OnMessages(evs)
-	}
-	clear(evs[:cap(evs)]) // no payload kept past the call
-	*bp = evs[:0]
-	messageBatches.Put(bp)
 	return false, nil
-}
-
-// messageBatch is how many message events OnMessages gets at most at
-// once: the lock of a log taken once per few dozen lines, a few KiB of
-// events per busy client (pooled: an idle client holds none).
-const messageBatch = 64
-
-var messageBatches = sync.Pool{New: func() any { evs := make([]Event, 0, messageBatch); return &evs }}
-
-// message hands one message event to OnMessages or OnEvent.
-func (s *Server) message(ev Event) {
-	switch {
-	case s.cfg.OnMessages != nil:
-		bp := messageBatches.Get().(*[]Event)
-		evs := append((*bp)[:0], ev)
-		s.cfg.OnMessages(evs)
-		clear(evs)
-		*bp = evs[:0]
-		messageBatches.Put(bp)
-	case s.cfg.OnEvent != nil:
-		s.cfg.OnEvent(ev)
-	}
 }
 
 // spliceFrame echoes a big frame of need bytes whose first rb.n bytes
@@ -168,7 +118,8 @@ func (s *Server) message(ev Event) {
 // the socket back to it without entering the buffer; then its event,
 // with the first keep bytes.
 func (s *Server) spliceFrame(c *client, rb *readBuffer, need, keep int, prev []byte) (dropped bool, err error) {
-	c.conn.SetWriteDeadline(time.Now().Add(s.cfg.IdleTimeout))
+	now := time.Now()
+	c.write.extend(now, s.cfg.IdleTimeout, c.conn.SetWriteDeadline)
 	moved, rerr, werr := spliceBack(c.conn, rb.b[:rb.n], need-rb.n)
 	switch {
 	case werr != nil && errors.Is(werr, os.ErrDeadlineExceeded):
@@ -184,8 +135,7 @@ func (s *Server) spliceFrame(c *client, rb *readBuffer, need, keep int, prev []b
 	}
 	c.frames.Add(1)
 	if s.cfg.OnEvent != nil || s.cfg.OnMessages != nil {
-		s.message(Event{Kind: EventMessage, Client: c.id, Remote: c.remote, Clients: s.count(), Time: time.Now(),
-			Payload: rb.b[HeaderSize:keep:keep], Size: need - HeaderSize})
+		s.emitMessages(Messages{Client: c.id, Remote: c.remote, Clients: s.count(), Time: now, frames: rb.b[:keep], count: 1})
 	}
 	rb.n = 0
 	return false, nil
@@ -201,6 +151,29 @@ func (s *Server) spliceKeep(c *client) int {
 		return 0
 	}
 	return HeaderSize + s.cfg.Preview
+}
+
+// deadline is a connection's read or write deadline, kept the idle
+// timeout ahead of the client's progress. Setting one changes a runtime
+// timer, which a stream of small frames would pay on every read; so it is
+// moved only once progress has left it deadlineSlack of the timeout
+// behind: a client then has between 63/64 of the timeout and the whole.
+type deadline struct{ at time.Time }
+
+// deadlineSlack is how far, as a fraction of the timeout, a deadline may
+// lag behind: 4.7 s of the default 5 minutes.
+const deadlineSlack = 64
+
+// extend makes the deadline timeout after now, or leaves it when it is
+// within the slack of that, with set (SetReadDeadline or
+// SetWriteDeadline).
+func (d *deadline) extend(now time.Time, timeout time.Duration, set func(time.Time) error) {
+	at := now.Add(timeout)
+	if !d.at.IsZero() && at.Sub(d.at) < timeout/deadlineSlack {
+		return
+	}
+	d.at = at
+	set(at)
 }
 
 // readEnded classifies the error that stopped reading from a client,
@@ -231,11 +204,8 @@ func (s *Server) ended(err error) (dropped bool, _ error) {
 	return false, err
 }
 
-func (s *Server) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.clients)
-}
+// count is how many clients are connected.
+func (s *Server) count() int { return int(s.connected.Load()) }
 
 // keepSmall is the largest last frame kept as evidence for the
 // char-length check: the tutorial's messages are short lines of text.

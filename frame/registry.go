@@ -25,6 +25,8 @@ type client struct {
 	since  time.Time
 	conn   net.Conn
 	frames atomic.Uint64
+	// read and write are conn's deadlines, owned by its goroutine.
+	read, write deadline
 }
 
 // admit registers conn as a new client and returns it with the number of
@@ -46,6 +48,7 @@ func (s *Server) admit(conn net.Conn) (c *client, id uint64, n int, err error) {
 	}
 	c = &client{id: s.nextID, ip: ip, remote: conn.RemoteAddr().String(), since: time.Now(), conn: conn}
 	s.clients[c.id] = c
+	s.connected.Store(int64(len(s.clients)))
 	s.perIP[ip]++
 	s.wg.Add(1)
 	return c, c.id, len(s.clients), nil
@@ -60,6 +63,7 @@ func (s *Server) remove(id uint64) int {
 			delete(s.perIP, c.ip)
 		}
 		delete(s.clients, id)
+		s.connected.Store(int64(len(s.clients)))
 	}
 	return len(s.clients)
 }

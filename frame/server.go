@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/netip"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -50,11 +51,11 @@ type ServerConfig struct {
 	// that and should return quickly.
 	OnEvent func(Event)
 	// OnMessages, when set, receives the message events instead of
-	// OnEvent: those of one read of one client together, in order, a few
-	// dozen at a time (connects, drops and disconnects still go to
-	// OnEvent). The slice and its payloads are valid only during the
-	// call; it is called as OnEvent is.
-	OnMessages func([]Event)
+	// OnEvent: those of one read of one client together, in order
+	// (connects, drops and disconnects still go to OnEvent). Messages and
+	// its payloads are valid only during the call; it is called as
+	// OnEvent is.
+	OnMessages func(Messages)
 }
 
 // Server is the framed echo server of the guide: it writes every frame it
@@ -68,6 +69,7 @@ type Server struct {
 	done      chan struct{} // closed by Shutdown
 	listeners map[net.Listener]struct{}
 	clients   map[uint64]*client
+	connected atomic.Int64       // len(clients), read without the lock by every batch's event
 	perIP     map[netip.Addr]int // connected clients per remote address
 	nextID    uint64
 	wg        sync.WaitGroup // accept loops and client goroutines

@@ -222,71 +222,83 @@ func (l *clientLog) event(ev frame.Event) {
 	bp := lineBuffers.Get().(*[]byte)
 	line := l.render((*bp)[:0], ev)
 	if len(line) > 0 {
-		l.mu.Lock()
-		switch {
-		case l.closed:
-		case l.lines >= clientLogQueue || (l.lines > 0 && len(l.batch)+len(line) > clientLogBytes):
-			l.dropped++
-		default:
-			l.batch = append(l.batch, line...)
-			l.lines++
-		}
-		l.mu.Unlock()
-		select {
-		case l.wake <- struct{}{}:
-		default:
-		}
+		l.queue(line, 1)
 	}
 	*bp = line
 	lineBuffers.Put(bp)
 }
 
-// messages renders evs, message events, and queues their lines with one
-// lock; lines that do not fit the queue are counted as not shown.
-func (l *clientLog) messages(evs []frame.Event) {
-	if l.quiet || len(evs) == 0 {
+// messages renders m's lines, what they share (client, address, time,
+// count) once, and queues them with one lock; lines that do not fit the
+// queue are counted as not shown.
+func (l *clientLog) messages(m frame.Messages) {
+	if l.quiet || m.Len() == 0 {
 		return
 	}
+	t := m.Time
+	if t.IsZero() {
+		t = time.Now()
+	}
 	bp := lineBuffers.Get().(*[]byte)
-	lines := (*bp)[:0]
-	n := 0
-	for _, ev := range evs {
-		m := len(lines)
-		if lines = l.render(lines, ev); len(lines) > m {
-			n++
-		}
+	// The buffer holds what every line starts and ends with, then the
+	// lines.
+	buf := (*bp)[:0]
+	if l.jsonMode {
+		buf = appendJSONHead(buf, frame.EventMessage, m.Client, m.Remote)
+	} else {
+		buf = append(l.appendHead(buf, m.Client, m.Remote, t), ": "...)
 	}
-	if n > 0 {
-		l.mu.Lock()
-		switch {
-		case l.closed:
-		case l.lines+n <= clientLogQueue && len(l.batch)+len(lines) <= clientLogBytes:
-			l.batch = append(l.batch, lines...)
-			l.lines += n
-		default:
-			for rest := lines; len(rest) > 0; {
-				end := bytes.IndexByte(rest, '\n') + 1 // a message's line has one newline, at its end
-				if end == 0 {
-					end = len(rest)
-				}
-				line := rest[:end]
-				rest = rest[len(line):]
-				if l.lines >= clientLogQueue || (l.lines > 0 && len(l.batch)+len(line) > clientLogBytes) {
-					l.dropped++
-					continue
-				}
-				l.batch = append(l.batch, line...)
-				l.lines++
-			}
-		}
-		l.mu.Unlock()
-		select {
-		case l.wake <- struct{}{}:
-		default:
-		}
+	headEnd := len(buf)
+	if l.jsonMode {
+		buf = appendJSONTail(buf, m.Clients, t)
+	} else {
+		buf = append(buf, '\n')
 	}
-	*bp = lines
+	tailEnd := len(buf)
+	for p, size := range m.All() {
+		buf = append(buf, buf[:headEnd]...)
+		if l.jsonMode {
+			buf = appendJSONMessage(buf, p, size)
+		} else {
+			buf = appendHumanMessage(buf, p, size)
+		}
+		buf = append(buf, buf[headEnd:tailEnd]...)
+	}
+	l.queue(buf[tailEnd:], m.Len())
+	*bp = buf
 	lineBuffers.Put(bp)
+}
+
+// queue adds n lines to the batch with one lock; those that do not fit
+// are counted as not shown.
+func (l *clientLog) queue(lines []byte, n int) {
+	l.mu.Lock()
+	switch {
+	case l.closed:
+	case l.lines+n <= clientLogQueue && len(l.batch)+len(lines) <= clientLogBytes:
+		l.batch = append(l.batch, lines...)
+		l.lines += n
+	default:
+		for rest := lines; len(rest) > 0; {
+			end := bytes.IndexByte(rest, '\n') + 1 // a message's line has one newline, at its end
+			if end == 0 {
+				end = len(rest)
+			}
+			line := rest[:end]
+			rest = rest[len(line):]
+			if l.lines >= clientLogQueue || (l.lines > 0 && len(l.batch)+len(line) > clientLogBytes) {
+				l.dropped++
+				continue
+			}
+			l.batch = append(l.batch, line...)
+			l.lines++
+		}
+	}
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
 }
 
 // print writes each batch with one write until the log is closed.
@@ -340,34 +352,15 @@ func (l *clientLog) render(b []byte, ev frame.Event) []byte {
 		return appendClientJSON(b, ev, t)
 	}
 	start := len(b)
-	b = appendClock(b, t)
-	b = append(b, ' ')
-	b = append(b, l.label...)
-	b = append(b, "client "...)
-	b = strconv.AppendUint(b, ev.Client, 10)
-	b = append(b, ' ')
-	b = append(b, ev.Remote...)
+	b = l.appendHead(b, ev.Client, ev.Remote, t)
 	switch ev.Kind {
 	case frame.EventConnect:
 		b = append(b, " connected ("...)
 		b = strconv.AppendInt(b, int64(ev.Clients), 10)
 		b = append(b, " connected)"...)
 	case frame.EventMessage:
-		if probe.IsProbe(ev.Payload) {
-			b = append(b, ": reach probe, echoed"...)
-		} else {
-			b = append(b, ": "...)
-			b = appendPreview(b, ev.Payload, ev.PayloadSize(), messagePreview)
-			if p := wholeRunes(ev); !utf8.Valid(p) && !hasUTF8Letter(p) {
-				if lt, ok := frame.DetectCodePage(p); ok {
-					b = append(b, " ("...)
-					b = append(b, lt.String()...)
-					b = append(b, "; "...)
-					b = append(b, frame.LegacyAdvice...)
-					b = append(b, ')')
-				}
-			}
-		}
+		b = append(b, ": "...)
+		b = appendHumanMessage(b, ev.Payload, ev.PayloadSize())
 	case frame.EventDisconnect:
 		b = append(b, " disconnected ("...)
 		b = strconv.AppendInt(b, int64(ev.Clients), 10)
@@ -383,17 +376,59 @@ func (l *clientLog) render(b []byte, ev frame.Event) []byte {
 	return append(b, '\n')
 }
 
+// appendHead appends what a human line starts with: the time of day,
+// then which client.
+func (l *clientLog) appendHead(b []byte, client uint64, remote string, t time.Time) []byte {
+	b = appendClock(b, t)
+	b = append(b, ' ')
+	b = append(b, l.label...)
+	b = append(b, "client "...)
+	b = strconv.AppendUint(b, client, 10)
+	b = append(b, ' ')
+	return append(b, remote...)
+}
+
+// appendHumanMessage appends what a human line says of a message whose
+// payload p (its start, when shorter) is of size bytes: the reach probe
+// by name, else the message quoted, its code page named when it is not
+// UTF-8.
+func appendHumanMessage(b, p []byte, size int) []byte {
+	if probe.IsProbe(p) {
+		return append(b, "reach probe, echoed"...)
+	}
+	cut := cutAt(p, messagePreview)
+	b, printable := appendQuotedASCII(b, cut)
+	if len(cut) < size {
+		b = append(b, "... ("...)
+		b = strconv.AppendInt(b, int64(size), 10)
+		b = append(b, " bytes)"...)
+	}
+	if printable && len(cut) == len(p) {
+		return b // printable ASCII is UTF-8: no code page to name
+	}
+	if w := wholeRunes(p, size); !utf8.Valid(w) && !hasUTF8Letter(w) {
+		if lt, ok := frame.DetectCodePage(w); ok {
+			b = append(b, " ("...)
+			b = append(b, lt.String()...)
+			b = append(b, "; "...)
+			b = append(b, frame.LegacyAdvice...)
+			b = append(b, ')')
+		}
+	}
+	return b
+}
+
 // appendClock appends t's time of day, 15:04:05.
 func appendClock(b []byte, t time.Time) []byte {
 	h, m, s := t.Clock()
 	return append(b, byte('0'+h/10), byte('0'+h%10), ':', byte('0'+m/10), byte('0'+m%10), ':', byte('0'+s/10), byte('0'+s%10))
 }
 
-// wholeRunes is ev's payload, or when it holds only the start of the
-// message, that start without a character its end cuts.
-func wholeRunes(ev frame.Event) []byte {
-	p := ev.Payload
-	if ev.Size <= len(p) {
+// wholeRunes is a message's payload p, or when it holds only the start
+// of the message of size bytes, that start without a character its end
+// cuts.
+func wholeRunes(p []byte, size int) []byte {
+	if size <= len(p) {
 		return p
 	}
 	for i := len(p) - 1; i >= 0 && i >= len(p)-utf8.UTFMax; i-- {
@@ -405,20 +440,6 @@ func wholeRunes(ev frame.Event) []byte {
 		}
 	}
 	return p
-}
-
-// appendPreview appends p, the start of a message of size bytes, quoted
-// as strconv.Quote does, cut after limit bytes (at a character's start)
-// with the whole size said.
-func appendPreview(b, p []byte, size, limit int) []byte {
-	cut := cutAt(p, limit)
-	b = appendQuoted(b, cut)
-	if len(cut) < size {
-		b = append(b, "... ("...)
-		b = strconv.AppendInt(b, int64(size), 10)
-		b = append(b, " bytes)"...)
-	}
-	return b
 }
 
 // cutAt returns p's first limit bytes, fewer if that would split a UTF-8
@@ -438,17 +459,31 @@ func cutAt(p []byte, limit int) []byte {
 // appendQuoted appends strconv.Quote(string(p)); printable ASCII, the
 // common case, without the string copy.
 func appendQuoted(b, p []byte) []byte {
+	b, _ = appendQuotedASCII(b, p)
+	return b
+}
+
+// appendQuotedASCII is appendQuoted that also reports whether p was all
+// printable ASCII (and so valid UTF-8).
+func appendQuotedASCII(b, p []byte) ([]byte, bool) {
 	i := 0
+	for ; i+32 <= len(p); i += 32 {
+		q := p[i : i+32]
+		if notPrintable(binary.LittleEndian.Uint64(q))|notPrintable(binary.LittleEndian.Uint64(q[8:]))|
+			notPrintable(binary.LittleEndian.Uint64(q[16:]))|notPrintable(binary.LittleEndian.Uint64(q[24:])) != 0 {
+			break
+		}
+	}
 	for ; i+8 <= len(p) && printableWord(binary.LittleEndian.Uint64(p[i:])); i += 8 {
 	}
 	for _, c := range p[i:] {
 		if c < ' ' || c > '~' || c == '"' || c == '\\' {
-			return strconv.AppendQuote(b, string(p))
+			return strconv.AppendQuote(b, string(p)), false
 		}
 	}
 	b = append(b, '"')
 	b = append(b, p...)
-	return append(b, '"')
+	return append(b, '"'), true
 }
 
 // appendClientJSON appends ev as a JSON "client" event and a newline:
@@ -456,36 +491,56 @@ func appendQuoted(b, p []byte) []byte {
 // with SetEscapeHTML(false) writes them. A message that is not UTF-8 is
 // message_b64, its bytes in standard base64, rather than U+FFFD.
 func appendClientJSON(b []byte, ev frame.Event, t time.Time) []byte {
-	b = append(b, `{"event":"client","action":`...)
-	b = appendJSONString(b, string(ev.Kind))
-	b = append(b, `,"client":`...)
-	b = strconv.AppendUint(b, ev.Client, 10)
-	b = append(b, `,"remote":`...)
-	b = appendJSONString(b, ev.Remote)
+	b = appendJSONHead(b, ev.Kind, ev.Client, ev.Remote)
 	if ev.Kind == frame.EventMessage {
-		msg := cutAt(ev.Payload, jsonMessageLimit)
-		switch {
-		case len(msg) == 0:
-		case utf8.Valid(msg):
-			b = append(b, `,"message":`...)
-			b = appendJSONBytes(b, msg)
-		default:
-			b = append(b, `,"message_b64":"`...)
-			b = base64.StdEncoding.AppendEncode(b, msg)
-			b = append(b, '"')
-		}
-		b = append(b, `,"bytes":`...)
-		b = strconv.AppendInt(b, int64(ev.PayloadSize()), 10)
-		if len(msg) < ev.PayloadSize() {
-			b = append(b, `,"truncated":true`...)
-		}
+		b = appendJSONMessage(b, ev.Payload, ev.PayloadSize())
 	}
 	if ev.Err != nil {
 		b = append(b, `,"error":`...)
 		b = appendJSONString(b, ev.Err.Error())
 	}
+	return appendJSONTail(b, ev.Clients, t)
+}
+
+// appendJSONHead appends the fields a JSON client event starts with.
+func appendJSONHead(b []byte, kind frame.EventKind, client uint64, remote string) []byte {
+	b = append(b, `{"event":"client","action":`...)
+	b = appendJSONString(b, string(kind))
+	b = append(b, `,"client":`...)
+	b = strconv.AppendUint(b, client, 10)
+	b = append(b, `,"remote":`...)
+	return appendJSONString(b, remote)
+}
+
+// appendJSONMessage appends a message event's fields for payload p (its
+// start, when shorter) of a message of size bytes.
+func appendJSONMessage(b, p []byte, size int) []byte {
+	msg := cutAt(p, jsonMessageLimit)
+	// The plain start is ASCII: the message is UTF-8 if its rest is.
+	plain := plainRun(msg)
+	switch {
+	case len(msg) == 0:
+	case plain == len(msg) || utf8.Valid(msg[plain:]):
+		b = append(b, `,"message":`...)
+		b = appendJSONFrom(b, msg, plain)
+	default:
+		b = append(b, `,"message_b64":"`...)
+		b = base64.StdEncoding.AppendEncode(b, msg)
+		b = append(b, '"')
+	}
+	b = append(b, `,"bytes":`...)
+	b = strconv.AppendInt(b, int64(size), 10)
+	if len(msg) < size {
+		b = append(b, `,"truncated":true`...)
+	}
+	return b
+}
+
+// appendJSONTail appends the fields a JSON client event ends with, and
+// its newline.
+func appendJSONTail(b []byte, clients int, t time.Time) []byte {
 	b = append(b, `,"clients":`...)
-	b = strconv.AppendInt(b, int64(ev.Clients), 10)
+	b = strconv.AppendInt(b, int64(clients), 10)
 	b = append(b, `,"time":"`...)
 	b = appendJSONTime(b, t)
 	return append(b, "\"}\n"...)
@@ -550,10 +605,13 @@ func appendJSONTime(b []byte, t time.Time) []byte {
 
 // printableWord reports whether the 8 bytes in x are all printable ASCII
 // that strconv.Quote leaves as they are: plainWord's, but not DEL.
-func printableWord(x uint64) bool {
+func printableWord(x uint64) bool { return notPrintable(x) == 0 }
+
+// notPrintable is zero when the 8 bytes in x are printableWord's.
+func notPrintable(x uint64) uint64 {
 	const ones, highs = 0x0101010101010101, 0x8080808080808080
 	del := x ^ (ones * 0x7f)
-	return plainWord(x) && (del-ones)&^del&highs == 0
+	return notPlain(x) | (del-ones)&^del&highs
 }
 
 // jsonTimeLayout is RFC 3339 to the millisecond, in the host's zone.
@@ -564,12 +622,6 @@ const jsonTimeLayout = "2006-01-02T15:04:05.000Z07:00"
 // U+FFFD, as there).
 func appendJSONString[T string | []byte](b []byte, s T) []byte {
 	return appendJSONFrom(b, s, 0)
-}
-
-// appendJSONBytes is appendJSONString for a message, whose plain start
-// is found 32 bytes a step.
-func appendJSONBytes(b, p []byte) []byte {
-	return appendJSONFrom(b, p, plainRun(p))
 }
 
 // appendJSONFrom is appendJSONString of s whose first plain bytes are

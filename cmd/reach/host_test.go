@@ -2,10 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -159,6 +162,17 @@ func TestAppendQuotedIsStrconvQuote(t *testing.T) {
 			t.Errorf("appendQuoted(%q) = %s, want %s", s, got, want)
 		}
 	}
+	// Long messages are checked 32 and 8 bytes a step: a byte to quote at
+	// every position of a 70-byte message.
+	for _, c := range []byte{'"', '\\', '\n', 0x7f, 0xff, 0} {
+		for pos := range 70 {
+			p := bytes.Repeat([]byte("a"), 70)
+			p[pos] = c
+			if got, want := string(appendQuoted(nil, p)), strconv.Quote(string(p)); got != want {
+				t.Fatalf("appendQuoted(%q) = %s, want %s", p, got, want)
+			}
+		}
+	}
 }
 
 // gatedWriter blocks every Write until released and counts the writes.
@@ -237,6 +251,53 @@ func TestPlainWord(t *testing.T) {
 			if got := plainWord(x); got != want {
 				t.Errorf("plainWord(%q) = %t, want %t", w, got, want)
 			}
+		}
+	}
+}
+
+// TestBatchedLinesMatchOneByOne: the lines the log renders for a read's
+// messages together (what they share once) are the lines it renders for
+// each message's event alone, for every kind of message the log treats
+// apart, a big frame of which the server reads only the start included.
+func TestBatchedLinesMatchOneByOne(t *testing.T) {
+	var wire []byte
+	for _, m := range [][]byte{
+		[]byte("hola mundo"), []byte("¡hola, señor!"), []byte("caf\xe9 cr\xe8me"), []byte("line\nbreak \"quoted\" \\"),
+		probe.NewProbe(), {}, []byte("12345678"), bytes.Repeat([]byte("ñ"), 300), bytes.Repeat([]byte("x"), 100<<10),
+	} {
+		wire = frame.Append(wire, m)
+	}
+	for _, jsonMode := range []bool{false, true} {
+		var batched, single bytes.Buffer
+		lb := newClientLog(&IOStreams{Out: &batched, ErrOut: &batched}, jsonMode)
+		ls := newClientLog(&IOStreams{Out: &single, ErrOut: &single}, jsonMode)
+		srv := frame.NewServer(frame.ServerConfig{Preview: lb.preview(), OnMessages: func(m frame.Messages) {
+			lb.messages(m)
+			for p, size := range m.All() {
+				ls.event(m.Event(p, size))
+			}
+		}})
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		go srv.Serve(ln)
+		c, err := net.Dial("tcp", ln.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := c.Write(wire); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, make([]byte, len(wire))); err != nil {
+			t.Fatalf("echo: %v", err)
+		}
+		c.Close()
+		srv.Shutdown(context.Background())
+		lb.close()
+		ls.close()
+		if strings.Count(batched.String(), "\n") != 9 || batched.String() != single.String() {
+			t.Errorf("json %t: batched lines\n%s\nwant the 9 lines rendered one by one\n%s", jsonMode, batched.String(), single.String())
 		}
 	}
 }
