@@ -49,6 +49,16 @@ func (s *Server) echo(c *client) (dropped bool, err error) {
 			c.read.extend(time.Now(), s.cfg.IdleTimeout, c.conn.SetReadDeadline)
 			newFrame = false
 		}
+		if keep > 0 && rb.n == 0 && last >= bigFrame {
+			// Big frames come one after another: the next one's head is
+			// looked at in place and the whole frame spliced back.
+			if spliced, dropped, err := s.peekFrame(c, rb, keep, limit); err != nil {
+				return dropped, err
+			} else if spliced > 0 {
+				last, need, prev, newFrame = spliced, HeaderSize, prev[:0], true
+				continue
+			}
+		}
 		end := readEnd(len(rb.b), rb.n, need, last, keep)
 		n, rerr := c.conn.Read(rb.b[rb.n:end])
 		rb.n += n
@@ -139,6 +149,44 @@ func (s *Server) spliceFrame(c *client, rb *readBuffer, need, keep int, prev []b
 	}
 	rb.n = 0
 	return false, nil
+}
+
+// peekFrame echoes the next frame from c whole by splice when it is big
+// and its first keep bytes have arrived: they are copied into rb without
+// being taken, for its event. It returns the frame's size, header
+// included, or 0 when it did nothing (a small frame, a frame too large,
+// its start not all there, the stream's end or an error): then the frame
+// is read as any other, which says what was wrong.
+func (s *Server) peekFrame(c *client, rb *readBuffer, keep, limit int) (size int, dropped bool, err error) {
+	rb.resize(max(len(rb.b), keep))
+	n, perr := peekHead(c.conn, rb.b[:keep])
+	if perr != nil || n < keep {
+		return 0, false, nil
+	}
+	bt, serr := scanFrames(rb.b[:n], limit)
+	if serr != nil || bt.frames > 0 || bt.need < bigFrame {
+		return 0, false, nil
+	}
+	now := time.Now()
+	c.write.extend(now, s.cfg.IdleTimeout, c.conn.SetWriteDeadline)
+	moved, rerr, werr := spliceBack(c.conn, nil, bt.need)
+	switch {
+	case werr != nil && errors.Is(werr, os.ErrDeadlineExceeded):
+		return 0, true, &IdleError{Timeout: s.cfg.IdleTimeout, Echo: true}
+	case werr != nil:
+		dropped, err := s.ended(werr)
+		return 0, dropped, err
+	case rerr != nil:
+		// The frame's start was taken with what went back: the peer
+		// closed or failed partway.
+		dropped, err := s.readEnded(moved, bt.need, rerr)
+		return 0, dropped, err
+	}
+	c.frames.Add(1)
+	if s.cfg.OnEvent != nil || s.cfg.OnMessages != nil {
+		s.emitMessages(Messages{Client: c.id, Remote: c.remote, Clients: s.count(), Time: now, frames: rb.b[:keep], count: 1})
+	}
+	return bt.need, false, nil
 }
 
 // spliceKeep returns how many bytes of a big frame from c are read into

@@ -21,6 +21,12 @@ func canSplice(c net.Conn) bool {
 	return ok
 }
 
+// fcntlSetPipeSize is F_SETPIPE_SZ; pipeSize the room asked for.
+const (
+	fcntlSetPipeSize = 1031
+	pipeSize         = 128 << 10
+)
+
 // pipe is a kernel pipe that spliced bytes pass through.
 type pipe struct{ r, w int }
 
@@ -38,6 +44,10 @@ func getPipe() (*pipe, error) {
 	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
 		return nil, os.NewSyscallError("pipe2", err)
 	}
+	// Room for a whole 64 KiB frame at any offset in its pages (the
+	// default 16 pages hold one only when it starts a page); where the
+	// system refuses, the default does, with a pass more per frame.
+	syscall.Syscall(syscall.SYS_FCNTL, uintptr(fds[1]), fcntlSetPipeSize, pipeSize)
 	return &pipe{r: fds[0], w: fds[1]}, nil
 }
 
@@ -53,6 +63,32 @@ func putPipe(p *pipe) {
 func (p *pipe) close() {
 	syscall.Close(p.r)
 	syscall.Close(p.w)
+}
+
+// peekHead copies the first bytes waiting on c into buf without taking
+// them: a big frame's header and preview, so that the whole frame can
+// then be spliced back, its head included, in one pass. It waits for the
+// first byte as a read does; n is 0 at the end of the stream.
+func peekHead(c net.Conn, buf []byte) (n int, err error) {
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var rerr error
+	if err := rc.Read(func(fd uintptr) bool {
+		for {
+			n, _, rerr = syscall.Recvfrom(int(fd), buf, syscall.MSG_PEEK)
+			if rerr != syscall.EINTR {
+				return rerr != syscall.EAGAIN
+			}
+		}
+	}); err != nil {
+		return 0, err
+	}
+	if rerr != nil {
+		return 0, os.NewSyscallError("recvfrom", rerr)
+	}
+	return max(n, 0), nil
 }
 
 // spliceBack writes head to c, then passes the next n bytes c receives

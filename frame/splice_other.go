@@ -15,3 +15,8 @@ func canSplice(net.Conn) bool { return false }
 func spliceBack(net.Conn, []byte, int) (int, error, error) {
 	return 0, nil, errors.New("frame: splice is not supported here")
 }
+
+// peekHead is never called where canSplice is false.
+func peekHead(net.Conn, []byte) (int, error) {
+	return 0, errors.New("frame: peek is not supported here")
+}

@@ -57,18 +57,30 @@ func TestServerPreviewEchoesBigFramesWhole(t *testing.T) {
 // TestServerPreviewTruncatedBigFrame: a big frame that ends early, part
 // of it already spliced back, is a truncated frame as before.
 func TestServerPreviewTruncatedBigFrame(t *testing.T) {
-	rec := newRecorder()
-	_, addr := startServer(t, ServerConfig{OnEvent: rec.on, Preview: 204})
-	c := dial(t, addr)
-	frame := Append(nil, make([]byte, 100<<10))
-	if _, err := c.Write(frame[:HeaderSize+50<<10]); err != nil {
-		t.Fatal(err)
-	}
-	c.(*net.TCPConn).CloseWrite()
-	ev := rec.waitCount(t, "error", 1, kind(EventError))[0]
-	var te *TruncatedError
-	if !errors.As(ev.Err, &te) || te.InHeader || te.Got != 50<<10 || te.Want != 100<<10 {
-		t.Fatalf("error %v, want truncated at 51200 of 102400 payload bytes", ev.Err)
+	// After a big frame, the next one's head is looked at in place and
+	// the frame spliced whole: the same error either way.
+	for _, before := range []int{0, 1, 3} {
+		rec := newRecorder()
+		_, addr := startServer(t, ServerConfig{OnEvent: rec.on, Preview: 204})
+		c := dial(t, addr)
+		var whole []byte
+		for range before {
+			whole = Append(whole, bytes.Repeat([]byte("w"), 70<<10))
+		}
+		frame := Append(nil, make([]byte, 100<<10))
+		if _, err := c.Write(append(whole, frame[:HeaderSize+50<<10]...)); err != nil {
+			t.Fatal(err)
+		}
+		c.(*net.TCPConn).CloseWrite()
+		readEchoes(t, c, whole)
+		ev := rec.waitCount(t, "error", 1, kind(EventError))[0]
+		var te *TruncatedError
+		if !errors.As(ev.Err, &te) || te.InHeader || te.Got != 50<<10 || te.Want != 100<<10 {
+			t.Fatalf("after %d big frames: error %v, want truncated at 51200 of 102400 payload bytes", before, ev.Err)
+		}
+		if msgs := rec.count(kind(EventMessage)); msgs != before {
+			t.Fatalf("after %d big frames: %d message events", before, msgs)
+		}
 	}
 }
 
