@@ -26,10 +26,14 @@ import (
 const (
 	// echoWarmup lets TCP windows open and buffers reach their working
 	// size before anything is counted.
-	echoWarmup = 300 * time.Millisecond
+	echoWarmup = 200 * time.Millisecond
 	// echoWindow is one measurement: long enough for thousands of batches,
 	// short enough that the whole side-by-side run stays near a minute.
-	echoWindow = time.Second
+	echoWindow = 400 * time.Millisecond
+	// echoCycles is how many windows each server gets per iteration, the
+	// servers taking turns: the machine's load drifts less between
+	// neighbouring short windows than between long ones.
+	echoCycles = 2
 	// echoBlock is the unit of the load generator's flow control: a
 	// block is this many bytes of frames (or one bigger frame).
 	echoBlock = 16 << 10
@@ -256,10 +260,11 @@ func median(xs []float64) float64 {
 
 // BenchmarkEcho measures echo throughput side by side: reach serve (human
 // log, and --json) against a plain io.Copy echo, all three on loopback at
-// once, measured one after another in each iteration (the order rotating)
-// so that a change in the machine's load hits all three alike. It reports
-// each server's MB/s and reach's ratios to raw, medians over iterations
-// (run with -benchtime 3x: one iteration takes about 4 s). Every frame is
+// once, measured one after another in short windows, echoCycles turns per
+// iteration (the order rotating), so that a change in the machine's load
+// hits all three alike. It reports each server's MB/s and CPU time per
+// MB, and reach's ratios to raw, medians over iterations (run with
+// -benchtime 3x: one iteration takes about 4 s). Every frame is
 // checked to come back; the logs go to /dev/null.
 func BenchmarkEcho(b *testing.B) {
 	servers := []*echoServer{
@@ -275,9 +280,14 @@ func BenchmarkEcho(b *testing.B) {
 				cpu := make(map[string][]float64)
 				for i := 0; b.Loop(); i++ {
 					got := make(map[string]echoResult)
-					for j := range servers {
-						s := servers[(i+j)%len(servers)]
-						got[s.name] = echoRate(b, s, clients, size)
+					for k := range echoCycles {
+						for j := range servers {
+							s := servers[(i+k+j)%len(servers)]
+							r := echoRate(b, s, clients, size)
+							got[s.name] = echoResult{rate: got[s.name].rate + r.rate/echoCycles, cpuPerB: got[s.name].cpuPerB + r.cpuPerB/echoCycles}
+						}
+					}
+					for _, s := range servers {
 						rates[s.name] = append(rates[s.name], got[s.name].rate)
 						cpu[s.name] = append(cpu[s.name], got[s.name].cpuPerB*1e6/1e3)
 					}
