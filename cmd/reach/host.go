@@ -551,15 +551,16 @@ func appendJSONTail(b []byte, clients int, t time.Time) []byte {
 // message of plain text is checked 8 bytes at a time.
 func plainWord(x uint64) bool { return notPlain(x) == 0 }
 
-// notPlain is zero when the 8 bytes in x are plainWord's.
+// SWAR constants: a one and a high bit in every byte of a word.
+const ones, highs = 0x0101010101010101, 0x8080808080808080
+
+// notPlain is zero when the 8 bytes in x are plainWord's. A byte's high
+// bit is set when it is not ASCII (it is set in x), is below ' ' (taking
+// ' ' from it borrows), or is a quote or a backslash (its XOR with them
+// is zero, and taking one from zero borrows). A borrow runs on into the
+// next byte only from a byte already found.
 func notPlain(x uint64) uint64 {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	control := (x - ones*' ') &^ x & highs
-	quote := x ^ (ones * '"')
-	quote = (quote - ones) &^ quote & highs
-	backslash := x ^ (ones * '\\')
-	backslash = (backslash - ones) &^ backslash & highs
-	return (x & highs) | control | quote | backslash
+	return (x | (x - ones*' ') | ((x ^ ones*'"') - ones) | ((x ^ ones*'\\') - ones)) & highs
 }
 
 // plainRun returns how many of p's first bytes, a multiple of 8, are
@@ -609,9 +610,7 @@ func printableWord(x uint64) bool { return notPrintable(x) == 0 }
 
 // notPrintable is zero when the 8 bytes in x are printableWord's.
 func notPrintable(x uint64) uint64 {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	del := x ^ (ones * 0x7f)
-	return notPlain(x) | (del-ones)&^del&highs
+	return notPlain(x) | ((x^ones*0x7f)-ones)&highs
 }
 
 // jsonTimeLayout is RFC 3339 to the millisecond, in the host's zone.

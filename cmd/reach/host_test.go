@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -239,17 +240,17 @@ func TestQuietLogHidesMessagesOnly(t *testing.T) {
 }
 
 func TestPlainWord(t *testing.T) {
-	for c := range 256 {
-		for pos := range 8 {
-			w := []byte("abcdefgh")
-			w[pos] = byte(c)
-			x := uint64(0)
-			for i := 7; i >= 0; i-- {
-				x = x<<8 | uint64(w[i])
-			}
-			want := c >= ' ' && c < utf8.RuneSelf && c != '"' && c != '\\'
-			if got := plainWord(x); got != want {
-				t.Errorf("plainWord(%q) = %t, want %t", w, got, want)
+	// Neighbours at the edges of what is plain: a borrow from the byte
+	// found must not hide another, nor flag a plain one.
+	for _, fill := range []string{"abcdefgh", "        ", "~~~~~~~~", "!#!#!#!#"} {
+		for c := range 256 {
+			for pos := range 8 {
+				w := []byte(fill)
+				w[pos] = byte(c)
+				want := c >= ' ' && c < utf8.RuneSelf && c != '"' && c != '\\'
+				if got := plainWord(binary.LittleEndian.Uint64(w)); got != want {
+					t.Errorf("plainWord(%q) = %t, want %t", w, got, want)
+				}
 			}
 		}
 	}
@@ -298,6 +299,21 @@ func TestBatchedLinesMatchOneByOne(t *testing.T) {
 		ls.close()
 		if strings.Count(batched.String(), "\n") != 9 || batched.String() != single.String() {
 			t.Errorf("json %t: batched lines\n%s\nwant the 9 lines rendered one by one\n%s", jsonMode, batched.String(), single.String())
+		}
+	}
+}
+
+func TestPrintableWord(t *testing.T) {
+	for c := range 256 {
+		for pos := range 8 {
+			for _, fill := range []byte{'a', ' ', '~', '!'} {
+				w := bytes.Repeat([]byte{fill}, 8)
+				w[pos] = byte(c)
+				want := c >= ' ' && c <= '~' && c != '"' && c != '\\'
+				if got := printableWord(binary.LittleEndian.Uint64(w)); got != want {
+					t.Errorf("printableWord(%q) = %t, want %t", w, got, want)
+				}
+			}
 		}
 	}
 }
