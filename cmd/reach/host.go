@@ -185,6 +185,7 @@ type clientLog struct {
 	dropped int64  // events not shown: the batch was full
 	closed  bool
 	wake    chan struct{} // a batch waits; capacity 1
+	full    chan struct{} // the batch is half the queue: write it now; capacity 1
 	done    chan struct{} // the printer has ended
 }
 
@@ -196,7 +197,7 @@ func newClientLog(ios *IOStreams, jsonMode bool) *clientLog {
 // newHostLog is newClientLog that, when quiet, leaves out message events
 // (--quiet): connects, disconnects and drops still show.
 func newHostLog(ios *IOStreams, jsonMode, quiet bool) *clientLog {
-	l := &clientLog{ios: ios, jsonMode: jsonMode, quiet: quiet, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	l := &clientLog{ios: ios, jsonMode: jsonMode, quiet: quiet, wake: make(chan struct{}, 1), full: make(chan struct{}, 1), done: make(chan struct{})}
 	go l.print()
 	return l
 }
@@ -294,18 +295,39 @@ func (l *clientLog) queue(lines []byte, n int) {
 			l.lines++
 		}
 	}
+	full := l.lines >= clientLogQueue/2 || len(l.batch) >= clientLogBytes/2
 	l.mu.Unlock()
 	select {
 	case l.wake <- struct{}{}:
 	default:
 	}
+	if full {
+		select {
+		case l.full <- struct{}{}:
+		default:
+		}
+	}
 }
 
-// print writes each batch with one write until the log is closed.
+// flushDelay is how long the printer lets lines gather after the first
+// of a batch: a busy server's reads come in bursts, and one write (and
+// one wake of the printer) per burst rather than per read is a few
+// percent of its time. A line shows this much late at most.
+const flushDelay = 2 * time.Millisecond
+
+// print writes each batch with one write until the log is closed: a
+// flushDelay after its first line, or at once when it is half the queue.
 func (l *clientLog) print() {
 	defer close(l.done)
 	var spare []byte
+	gather := time.NewTimer(flushDelay)
 	for range l.wake {
+		gather.Reset(flushDelay)
+		select {
+		case <-gather.C:
+		case <-l.full:
+			gather.Stop()
+		}
 		l.mu.Lock()
 		b, closed := l.batch, l.closed
 		l.batch, l.lines = spare[:0], 0
@@ -329,6 +351,10 @@ func (l *clientLog) close() {
 	l.mu.Unlock()
 	select {
 	case l.wake <- struct{}{}:
+	default:
+	}
+	select {
+	case l.full <- struct{}{}:
 	default:
 	}
 	<-l.done
