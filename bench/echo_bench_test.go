@@ -100,6 +100,25 @@ func startEchoServer(b *testing.B, name, addr string, env []string, bin string, 
 	}
 }
 
+// requireAllLogged stops a reach server with Ctrl-C and fails b if its
+// log left any event out ("N client events not shown"): the benchmark
+// measures reach logging every frame, as the tutorial's server shows
+// every message.
+func (s *echoServer) requireAllLogged(b *testing.B) {
+	b.Helper()
+	s.cmd.Process.Signal(os.Interrupt)
+	done := make(chan error, 1)
+	go func() { done <- s.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(echoDrainTimeout):
+		b.Fatalf("%s did not stop within %s of Ctrl-C", s.name, echoDrainTimeout)
+	}
+	if strings.Contains(s.stderr.String(), "not shown") {
+		b.Fatalf("%s did not log every frame:\n%s", s.name, s.stderr)
+	}
+}
+
 // startRawEcho starts the plain io.Copy echo (this test binary, see
 // runRawEcho).
 func startRawEcho(b *testing.B) *echoServer {
@@ -305,6 +324,9 @@ func BenchmarkEcho(b *testing.B) {
 				b.ReportMetric(loadAverage(), "load1")
 			})
 		}
+	}
+	for _, s := range servers[1:] {
+		s.requireAllLogged(b)
 	}
 }
 

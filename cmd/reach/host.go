@@ -168,6 +168,13 @@ const (
 	// clientLogBytes bounds the same wait in bytes: 4096 JSON events of
 	// 4 KiB messages would be 16 MiB.
 	clientLogBytes = 1 << 20
+	// slowOutput is how long a write of the log may take before the
+	// output counts as slow. Until then the queue's bounds do not drop
+	// lines: a busy server's clients can fill them before the printer is
+	// next scheduled, with the output waiting for it.
+	slowOutput = 100 * time.Millisecond
+	// clientLogMaxBytes bounds what waits whatever the output does.
+	clientLogMaxBytes = 16 << 20
 )
 
 // clientLog prints the server's events. Each is rendered at once, in the
@@ -184,6 +191,11 @@ type clientLog struct {
 	lines   int    // how many
 	dropped int64  // events not shown: the batch was full
 	closed  bool
+	// writing is when the printer's write in progress began; zero when
+	// it is not writing. A write slower than slow makes the queue's
+	// bounds drop lines.
+	writing time.Time
+	slow    time.Duration
 	wake    chan struct{} // a batch waits; capacity 1
 	full    chan struct{} // the batch is half the queue: write it now; capacity 1
 	done    chan struct{} // the printer has ended
@@ -197,7 +209,8 @@ func newClientLog(ios *IOStreams, jsonMode bool) *clientLog {
 // newHostLog is newClientLog that, when quiet, leaves out message events
 // (--quiet): connects, disconnects and drops still show.
 func newHostLog(ios *IOStreams, jsonMode, quiet bool) *clientLog {
-	l := &clientLog{ios: ios, jsonMode: jsonMode, quiet: quiet, wake: make(chan struct{}, 1), full: make(chan struct{}, 1), done: make(chan struct{})}
+	l := &clientLog{ios: ios, jsonMode: jsonMode, quiet: quiet, slow: slowOutput,
+		wake: make(chan struct{}, 1), full: make(chan struct{}, 1), done: make(chan struct{})}
 	go l.print()
 	return l
 }
@@ -276,7 +289,7 @@ func (l *clientLog) queue(lines []byte, n int) {
 	l.mu.Lock()
 	switch {
 	case l.closed:
-	case l.lines+n <= clientLogQueue && len(l.batch)+len(lines) <= clientLogBytes:
+	case l.fits(n, len(lines)):
 		l.batch = append(l.batch, lines...)
 		l.lines += n
 	default:
@@ -287,7 +300,7 @@ func (l *clientLog) queue(lines []byte, n int) {
 			}
 			line := rest[:end]
 			rest = rest[len(line):]
-			if l.lines >= clientLogQueue || (l.lines > 0 && len(l.batch)+len(line) > clientLogBytes) {
+			if !l.fits(1, len(line)) {
 				l.dropped++
 				continue
 			}
@@ -307,6 +320,19 @@ func (l *clientLog) queue(lines []byte, n int) {
 		default:
 		}
 	}
+}
+
+// fits reports whether n more lines of size bytes may join the batch:
+// within the queue's bounds (a line always, when none waits), or past
+// them while the output keeps up, to clientLogMaxBytes. l.mu is held.
+func (l *clientLog) fits(n, size int) bool {
+	switch {
+	case l.lines == 0 || (l.lines+n <= clientLogQueue && len(l.batch)+size <= clientLogBytes):
+		return true
+	case len(l.batch)+size > clientLogMaxBytes:
+		return false
+	}
+	return l.writing.IsZero() || time.Since(l.writing) < l.slow
 }
 
 // flushDelay is how long the printer lets lines gather after the first
@@ -331,11 +357,17 @@ func (l *clientLog) print() {
 		l.mu.Lock()
 		b, closed := l.batch, l.closed
 		l.batch, l.lines = spare[:0], 0
+		if len(b) > 0 {
+			l.writing = time.Now()
+		}
 		l.mu.Unlock()
 		if len(b) > 0 {
 			l.ios.mu.Lock()
 			l.ios.Out.Write(b)
 			l.ios.mu.Unlock()
+			l.mu.Lock()
+			l.writing = time.Time{}
+			l.mu.Unlock()
 		}
 		spare = b
 		if closed {

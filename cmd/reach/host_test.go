@@ -179,12 +179,17 @@ func TestAppendQuotedIsStrconvQuote(t *testing.T) {
 // gatedWriter blocks every Write until released and counts the writes.
 type gatedWriter struct {
 	gate    chan struct{}
+	entered chan struct{} // a write began; capacity 1
 	mu      sync.Mutex
 	writes  int
 	written bytes.Buffer
 }
 
 func (w *gatedWriter) Write(p []byte) (int, error) {
+	select {
+	case w.entered <- struct{}{}:
+	default:
+	}
 	<-w.gate
 	w.mu.Lock()
 	defer w.mu.Unlock()
@@ -193,9 +198,16 @@ func (w *gatedWriter) Write(p []byte) (int, error) {
 }
 
 func TestClientLogNeverHoldsUpTheServer(t *testing.T) {
-	out := &gatedWriter{gate: make(chan struct{})}
+	out := &gatedWriter{gate: make(chan struct{}), entered: make(chan struct{}, 1)}
 	var errOut bytes.Buffer
 	l := newClientLog(&IOStreams{Out: out, ErrOut: &errOut}, false)
+	l.slow = 0 // a write that has not returned is a slow output at once
+	l.event(message("first"))
+	select {
+	case <-out.entered: // the printer is stuck in a write
+	case <-time.After(30 * time.Second):
+		t.Fatal("the printer never wrote the first line")
+	}
 	const events = 3 * clientLogQueue
 	sent := make(chan struct{})
 	go func() {
@@ -211,7 +223,7 @@ func TestClientLogNeverHoldsUpTheServer(t *testing.T) {
 	}
 	close(out.gate)
 	l.close()
-	lines := strings.Count(out.written.String(), "\n")
+	lines := strings.Count(out.written.String(), "\n") - 1
 	if lines >= events || lines < clientLogQueue {
 		t.Errorf("%d of %d events shown; want the queue's %d and the rest counted", lines, events, clientLogQueue)
 	}
@@ -220,6 +232,33 @@ func TestClientLogNeverHoldsUpTheServer(t *testing.T) {
 	}
 	if want := fmt.Sprintf("%d client events not shown", events-lines); !strings.Contains(errOut.String(), want) {
 		t.Errorf("stderr %q lacks %q", errOut.String(), want)
+	}
+}
+
+// TestClientLogKeepsUpWithAFastOutput: past the queue's bounds, lines
+// are dropped only while a write is slow: a printer that is merely not
+// scheduled yet loses none, up to the hard bound.
+func TestClientLogKeepsUpWithAFastOutput(t *testing.T) {
+	l := &clientLog{slow: slowOutput}
+	l.lines, l.batch = clientLogQueue, make([]byte, 100)
+	if !l.fits(1, 100) {
+		t.Error("a full queue with no write in progress refused a line")
+	}
+	l.writing = time.Now()
+	if !l.fits(1, 100) {
+		t.Error("a full queue with a write just begun refused a line")
+	}
+	l.writing = time.Now().Add(-2 * slowOutput)
+	if l.fits(1, 100) {
+		t.Error("a full queue behind a slow write took a line")
+	}
+	l.writing, l.batch = time.Time{}, make([]byte, clientLogMaxBytes)
+	if l.fits(1, 100) {
+		t.Error("a queue at the hard bound took a line")
+	}
+	l.lines, l.batch = 0, nil
+	if !l.fits(1, 2*clientLogMaxBytes) {
+		t.Error("an empty queue refused a line")
 	}
 }
 
