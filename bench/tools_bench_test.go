@@ -264,9 +264,11 @@ func BenchmarkMapSteps(b *testing.B) {
 	env := cache.env()
 	for _, c := range []struct {
 		name   string
-		method string // --method
+		method string // --method; "" for none: every service probed, as a user runs it
 		cached bool   // run with the router remembered
 	}{
+		{"reach-auto-cold", "", false},
+		{"reach-auto-cached", "", true},
 		{"reach-cold", "upnp", false},
 		{"reach-cached", "upnp", true},
 		{"reach-natpmp-cold", "nat-pmp", false},
@@ -283,10 +285,16 @@ func BenchmarkMapSteps(b *testing.B) {
 				if !c.cached {
 					cache.clear(b)
 				}
-				r, st := t.measureSteps(b, l, env, lab.PC, reachBin, "map", "--port", port, "--method", c.method)
+				args := []string{"map", "--port", port}
+				unmap := []string{"unmap", "--port", port}
+				if c.method != "" {
+					args = append(args, "--method", c.method)
+					unmap = append(unmap, "--method", c.method)
+				}
+				r, st := t.measureSteps(b, l, env, lab.PC, reachBin, args...)
 				must(b, "reach map", r, 0, externalAt)
 				split.add(b, st, r)
-				must(b, "reach unmap", run(b, l, env, lab.PC, reachBin, "unmap", "--port", port, "--method", c.method), 0)
+				must(b, "reach unmap", run(b, l, env, lab.PC, reachBin, unmap...), 0)
 			})
 			split.report(b)
 			expectEmptyTable(b, l)
