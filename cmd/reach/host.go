@@ -171,8 +171,10 @@ const (
 	// slowOutput is how long a write of the log may take before the
 	// output counts as slow. Until then the queue's bounds do not drop
 	// lines: a busy server's clients can fill them before the printer is
-	// next scheduled, with the output waiting for it.
-	slowOutput = 100 * time.Millisecond
+	// next scheduled, with the output waiting for it, and a printer back
+	// from its write may wait for a CPU too (a tenth of a second was seen
+	// with 100 busy clients on 2 cores).
+	slowOutput = time.Second
 	// clientLogMaxBytes bounds what waits whatever the output does.
 	clientLogMaxBytes = 16 << 20
 )
@@ -191,10 +193,10 @@ type clientLog struct {
 	lines   int    // how many
 	dropped int64  // events not shown: the batch was full
 	closed  bool
-	// writing is when the printer's write in progress began; zero when
-	// it is not writing. A write slower than slow makes the queue's
-	// bounds drop lines.
-	writing time.Time
+	// writing is when the printer's write in progress began, in Unix
+	// nanoseconds; zero when it is not writing. A write slower than slow
+	// makes the queue's bounds drop lines.
+	writing atomic.Int64
 	slow    time.Duration
 	wake    chan struct{} // a batch waits; capacity 1
 	full    chan struct{} // the batch is half the queue: write it now; capacity 1
@@ -324,7 +326,8 @@ func (l *clientLog) queue(lines []byte, n int) {
 
 // fits reports whether n more lines of size bytes may join the batch:
 // within the queue's bounds (a line always, when none waits), or past
-// them while the output keeps up, to clientLogMaxBytes. l.mu is held.
+// them while the output keeps up (no write in progress for slow), to
+// clientLogMaxBytes. l.mu is held.
 func (l *clientLog) fits(n, size int) bool {
 	switch {
 	case l.lines == 0 || (l.lines+n <= clientLogQueue && len(l.batch)+size <= clientLogBytes):
@@ -332,7 +335,8 @@ func (l *clientLog) fits(n, size int) bool {
 	case len(l.batch)+size > clientLogMaxBytes:
 		return false
 	}
-	return l.writing.IsZero() || time.Since(l.writing) < l.slow
+	began := l.writing.Load()
+	return began == 0 || time.Since(time.Unix(0, began)) < l.slow
 }
 
 // flushDelay is how long the printer lets lines gather after the first
@@ -358,16 +362,14 @@ func (l *clientLog) print() {
 		b, closed := l.batch, l.closed
 		l.batch, l.lines = spare[:0], 0
 		if len(b) > 0 {
-			l.writing = time.Now()
+			l.writing.Store(time.Now().UnixNano())
 		}
 		l.mu.Unlock()
 		if len(b) > 0 {
 			l.ios.mu.Lock()
 			l.ios.Out.Write(b)
 			l.ios.mu.Unlock()
-			l.mu.Lock()
-			l.writing = time.Time{}
-			l.mu.Unlock()
+			l.writing.Store(0)
 		}
 		spare = b
 		if closed {

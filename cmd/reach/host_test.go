@@ -244,15 +244,16 @@ func TestClientLogKeepsUpWithAFastOutput(t *testing.T) {
 	if !l.fits(1, 100) {
 		t.Error("a full queue with no write in progress refused a line")
 	}
-	l.writing = time.Now()
+	l.writing.Store(time.Now().UnixNano())
 	if !l.fits(1, 100) {
 		t.Error("a full queue with a write just begun refused a line")
 	}
-	l.writing = time.Now().Add(-2 * slowOutput)
+	l.writing.Store(time.Now().Add(-2 * slowOutput).UnixNano())
 	if l.fits(1, 100) {
 		t.Error("a full queue behind a slow write took a line")
 	}
-	l.writing, l.batch = time.Time{}, make([]byte, clientLogMaxBytes)
+	l.writing.Store(0)
+	l.batch = make([]byte, clientLogMaxBytes)
 	if l.fits(1, 100) {
 		t.Error("a queue at the hard bound took a line")
 	}
