@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -266,29 +267,89 @@ func (l *clientLog) messages(m frame.Messages) {
 	}
 	headEnd := len(buf)
 	if l.jsonMode {
+		buf = append(buf, jsonPlainMessage...)
 		buf = appendJSONTail(buf, m.Clients, t)
 	} else {
 		buf = append(buf, '\n')
 	}
 	tailEnd := len(buf)
-	for p, size := range m.All() {
-		buf = append(buf, buf[:headEnd]...)
-		if l.jsonMode {
-			buf = appendJSONMessage(buf, p, size)
-		} else {
+	if l.jsonMode {
+		buf = l.jsonMessages(buf, headEnd, tailEnd, m)
+	} else {
+		for p, size := range m.All() {
+			buf = append(buf, buf[:headEnd]...)
 			buf = appendHumanMessage(buf, p, size)
+			buf = append(buf, buf[headEnd:tailEnd]...)
 		}
-		buf = append(buf, buf[headEnd:tailEnd]...)
 	}
 	l.queue(buf[tailEnd:], m.Len())
 	*bp = buf
 	lineBuffers.Put(bp)
 }
 
+// jsonPlainMessage is what a JSON line has between its head and the
+// message's text, when the message is plain text.
+const jsonPlainMessage = `,"message":"`
+
+// jsonMessages appends the JSON lines of m's messages to buf, which
+// holds their head (to headEnd), jsonPlainMessage, and their tail (to
+// tailEnd). A message of plain text that fits whole, the common case, is
+// its head with `,"message":"`, its bytes, and `","bytes":N` with the
+// tail, kept for the next message of the same size: the bytes
+// encoding/json would write, in three copies.
+func (l *clientLog) jsonMessages(buf []byte, headEnd, tailEnd int, m frame.Messages) []byte {
+	msgEnd := headEnd + len(jsonPlainMessage)
+	head, plainHead, tail := buf[:headEnd], buf[:msgEnd], buf[msgEnd:tailEnd]
+	var room [128]byte
+	sizedTail := room[:0] // `","bytes":N` and the tail, for messages of lastSize
+	lastSize := -1
+	for p, size := range m.All() {
+		if size != len(p) || size == 0 || size > jsonMessageLimit || !isPlain(p) {
+			buf = append(buf, head...)
+			buf = appendJSONMessage(buf, p, size)
+			buf = append(buf, tail...)
+			continue
+		}
+		if size != lastSize {
+			sizedTail = append(strconv.AppendInt(append(sizedTail[:0], `","bytes":`...), int64(size), 10), tail...)
+			lastSize = size
+		}
+		buf = append(buf, plainHead...)
+		buf = append(buf, p...)
+		buf = append(buf, sizedTail...)
+	}
+	return buf
+}
+
+// isPlain reports whether p is all bytes that a JSON string holds as they
+// are.
+func isPlain(p []byte) bool {
+	i := plainRun(p)
+	for ; i < len(p); i++ {
+		if c := p[i]; c < ' ' || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
+}
+
 // queue adds n lines to the batch with one lock; those that do not fit
 // are counted as not shown.
 func (l *clientLog) queue(lines []byte, n int) {
 	l.mu.Lock()
+	for try := 0; try < starvedYields && len(l.batch)+len(lines) > clientLogMaxBytes && !l.slowWrite(); try++ {
+		// The printer is behind for want of a CPU, not for a slow
+		// output: let it run rather than lose the lines.
+		l.mu.Unlock()
+		for _, c := range []chan struct{}{l.wake, l.full} {
+			select {
+			case c <- struct{}{}:
+			default:
+			}
+		}
+		runtime.Gosched()
+		l.mu.Lock()
+	}
 	switch {
 	case l.closed:
 	case l.fits(n, len(lines)):
@@ -335,9 +396,20 @@ func (l *clientLog) fits(n, size int) bool {
 	case len(l.batch)+size > clientLogMaxBytes:
 		return false
 	}
-	began := l.writing.Load()
-	return began == 0 || time.Since(time.Unix(0, began)) < l.slow
+	return !l.slowWrite()
 }
+
+// slowWrite reports whether the printer's write in progress has taken
+// longer than slow: the output is slow (a paused pipe, a slow terminal).
+func (l *clientLog) slowWrite() bool {
+	began := l.writing.Load()
+	return began != 0 && time.Since(time.Unix(0, began)) >= l.slow
+}
+
+// starvedYields is how many times a client's lines wait for a printer
+// that is behind only for want of a CPU, once the batch is at its hard
+// bound: a few scheduling rounds, microseconds each.
+const starvedYields = 64
 
 // flushDelay is how long the printer lets lines gather after the first
 // of a batch: a busy server's reads come in bursts, and one write (and

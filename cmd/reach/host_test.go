@@ -235,6 +235,22 @@ func TestClientLogNeverHoldsUpTheServer(t *testing.T) {
 	}
 }
 
+// TestClientLogWaitsForAStarvedPrinter: at the hard bound, with the
+// output keeping up, a client's line waits for the printer to take the
+// batch rather than being lost.
+func TestClientLogWaitsForAStarvedPrinter(t *testing.T) {
+	var out bytes.Buffer
+	l := newClientLog(&IOStreams{Out: &out, ErrOut: &out}, false)
+	l.mu.Lock()
+	l.batch, l.lines = bytes.Repeat([]byte("x\n"), clientLogMaxBytes/2), clientLogMaxBytes/2
+	l.mu.Unlock()
+	l.event(message("after the bound"))
+	l.close()
+	if got := out.String(); !strings.Contains(got, "after the bound") || strings.Contains(got, "not shown") {
+		t.Errorf("the line after the hard bound was lost:\n%s", got[max(0, len(got)-300):])
+	}
+}
+
 // TestClientLogKeepsUpWithAFastOutput: past the queue's bounds, lines
 // are dropped only while a write is slow: a printer that is merely not
 // scheduled yet loses none, up to the hard bound.
@@ -305,6 +321,8 @@ func TestBatchedLinesMatchOneByOne(t *testing.T) {
 	for _, m := range [][]byte{
 		[]byte("hola mundo"), []byte("¡hola, señor!"), []byte("caf\xe9 cr\xe8me"), []byte("line\nbreak \"quoted\" \\"),
 		probe.NewProbe(), {}, []byte("12345678"), bytes.Repeat([]byte("ñ"), 300), bytes.Repeat([]byte("x"), 100<<10),
+		[]byte("ab"), []byte("cd"), []byte("efg"), bytes.Repeat([]byte("z"), jsonMessageLimit), bytes.Repeat([]byte("y"), jsonMessageLimit+1),
+		[]byte("tab\there"), []byte("99"),
 	} {
 		wire = frame.Append(wire, m)
 	}
@@ -337,8 +355,8 @@ func TestBatchedLinesMatchOneByOne(t *testing.T) {
 		srv.Shutdown(context.Background())
 		lb.close()
 		ls.close()
-		if strings.Count(batched.String(), "\n") != 9 || batched.String() != single.String() {
-			t.Errorf("json %t: batched lines\n%s\nwant the 9 lines rendered one by one\n%s", jsonMode, batched.String(), single.String())
+		if strings.Count(batched.String(), "\n") != 16 || batched.String() != single.String() {
+			t.Errorf("json %t: batched lines\n%s\nwant the 16 lines rendered one by one\n%s", jsonMode, batched.String(), single.String())
 		}
 	}
 }
