@@ -155,8 +155,8 @@ func (s *Server) spliceFrame(c *client, rb *readBuffer, need, keep int, prev []b
 // and its first keep bytes have arrived: they are copied into rb without
 // being taken, for its event. It returns the frame's size, header
 // included, or 0 when it did nothing (a small frame, a frame too large,
-// its start not all there, the stream's end or an error): then the frame
-// is read as any other, which says what was wrong.
+// its start not all there, the stream's end, a look that failed): then
+// the frame is read as any other, which says what was wrong.
 func (s *Server) peekFrame(c *client, rb *readBuffer, keep, limit int) (size int, dropped bool, err error) {
 	rb.resize(max(len(rb.b), keep))
 	n, perr := peekHead(c.conn, rb.b[:keep])
