@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"runtime"
 	"slices"
 	"strconv"
 	"sync"
@@ -201,6 +200,7 @@ type clientLog struct {
 	slow    time.Duration
 	wake    chan struct{} // a batch waits; capacity 1
 	full    chan struct{} // the batch is half the queue: write it now; capacity 1
+	taken   chan struct{} // closed when the printer takes the batch; l.mu
 	done    chan struct{} // the printer has ended
 }
 
@@ -213,7 +213,7 @@ func newClientLog(ios *IOStreams, jsonMode bool) *clientLog {
 // (--quiet): connects, disconnects and drops still show.
 func newHostLog(ios *IOStreams, jsonMode, quiet bool) *clientLog {
 	l := &clientLog{ios: ios, jsonMode: jsonMode, quiet: quiet, slow: slowOutput,
-		wake: make(chan struct{}, 1), full: make(chan struct{}, 1), done: make(chan struct{})}
+		wake: make(chan struct{}, 1), full: make(chan struct{}, 1), taken: make(chan struct{}), done: make(chan struct{})}
 	go l.print()
 	return l
 }
@@ -337,18 +337,8 @@ func isPlain(p []byte) bool {
 // are counted as not shown.
 func (l *clientLog) queue(lines []byte, n int) {
 	l.mu.Lock()
-	for try := 0; try < starvedYields && len(l.batch)+len(lines) > clientLogMaxBytes && !l.slowWrite(); try++ {
-		// The printer is behind for want of a CPU, not for a slow
-		// output: let it run rather than lose the lines.
-		l.mu.Unlock()
-		for _, c := range []chan struct{}{l.wake, l.full} {
-			select {
-			case c <- struct{}{}:
-			default:
-			}
-		}
-		runtime.Gosched()
-		l.mu.Lock()
+	for len(l.batch)+len(lines) > clientLogMaxBytes && !l.slowWrite() && !l.closed {
+		l.awaitPrinter()
 	}
 	switch {
 	case l.closed:
@@ -406,10 +396,31 @@ func (l *clientLog) slowWrite() bool {
 	return began != 0 && time.Since(time.Unix(0, began)) >= l.slow
 }
 
-// starvedYields is how many times a client's lines wait for a printer
-// that is behind only for want of a CPU, once the batch is at its hard
-// bound: a few scheduling rounds, microseconds each.
-const starvedYields = 64
+// awaitPrinter waits, l.mu held and released meanwhile, until the
+// printer takes the batch, or its write in progress has been slow: at the
+// hard bound with the output keeping up, the printer is behind only for
+// want of a CPU, and a client's lines wait for it rather than being lost.
+func (l *clientLog) awaitPrinter() {
+	taken := l.taken
+	var slow <-chan time.Time
+	if began := l.writing.Load(); began != 0 {
+		t := time.NewTimer(time.Until(time.Unix(0, began).Add(l.slow)))
+		defer t.Stop()
+		slow = t.C
+	}
+	l.mu.Unlock()
+	for _, c := range []chan struct{}{l.wake, l.full} {
+		select {
+		case c <- struct{}{}:
+		default:
+		}
+	}
+	select {
+	case <-taken:
+	case <-slow:
+	}
+	l.mu.Lock()
+}
 
 // flushDelay is how long the printer lets lines gather after the first
 // of a batch: a busy server's reads come in bursts, and one write (and
@@ -433,6 +444,8 @@ func (l *clientLog) print() {
 		l.mu.Lock()
 		b, closed := l.batch, l.closed
 		l.batch, l.lines = spare[:0], 0
+		close(l.taken)
+		l.taken = make(chan struct{})
 		if len(b) > 0 {
 			l.writing.Store(time.Now().UnixNano())
 		}
