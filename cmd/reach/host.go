@@ -551,8 +551,11 @@ func appendHumanMessage(b, p []byte, size int) []byte {
 	if printable && len(cut) == len(p) {
 		return b // printable ASCII is UTF-8: no code page to name
 	}
-	if w := wholeRunes(p, size); !utf8.Valid(w) && !hasUTF8Letter(w) {
+	// The code page is judged on the message's start, as much as a JSON
+	// event carries; the line shows the reading of the part it quotes.
+	if w := cutAt(wholeRunes(p, size), jsonMessageLimit); !utf8.Valid(w) && !hasUTF8Letter(w) {
 		if lt, ok := frame.DetectCodePage(w); ok {
+			lt.Text = firstRunes(lt.Text, len(cut)) // one character per byte
 			b = append(b, " ("...)
 			b = append(b, lt.String()...)
 			b = append(b, "; "...)
@@ -561,6 +564,17 @@ func appendHumanMessage(b, p []byte, size int) []byte {
 		}
 	}
 	return b
+}
+
+// firstRunes is s's first n characters.
+func firstRunes(s string, n int) string {
+	for i := range s {
+		if n == 0 {
+			return s[:i]
+		}
+		n--
+	}
+	return s
 }
 
 // appendClock appends t's time of day, 15:04:05.

@@ -132,6 +132,17 @@ func FuzzClientJSON(f *testing.F) {
 	})
 }
 
+// TestClientLineNamesCodePageWithinThePreview: a long message in a legacy
+// code page gets its code page named, and the line stays the preview's
+// length, not the message's.
+func TestClientLineNamesCodePageWithinThePreview(t *testing.T) {
+	msg := strings.Repeat("caf\xe9 cr\xe8me ", 1500) // Windows-1252, 18 KB
+	line := string((&clientLog{}).render(nil, message(msg)))
+	if !strings.Contains(line, "as windows-1252 it reads \"café crème café") || len(line) > 2000 {
+		t.Errorf("line of %d bytes for an %d-byte message:\n%.400s", len(line), len(msg), line)
+	}
+}
+
 func TestClientLineForPeople(t *testing.T) {
 	long := strings.Repeat("x", messagePreview-1) + "ñ"
 	cases := []struct {
