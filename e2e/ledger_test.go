@@ -68,6 +68,11 @@ func TestNoHoleLeftBehind(t *testing.T) {
 		if code := second.wait(); code != 1 || !strings.Contains(second.output(), "already exposed by reach pid") {
 			t.Errorf("second expose of 1234: exit %d, want 1 naming the first\n%s", code, second.output())
 		}
+		// reach map of the same port is refused the same way, as a
+		// verdict, not a crash.
+		if m := reach(t, l, lab.PC, "map", "--port", "1234"); m.code != 1 || !strings.Contains(m.stderr+m.stdout, "already exposed by reach pid") || strings.Contains(m.stderr, "panic") {
+			t.Errorf("reach map of the exposed port: exit %d, want 1 naming the first\n%s", m.code, m)
+		}
 		if list := upnpList(t, l, lab.PC); !listsMapping(list, 1234, mine) {
 			t.Errorf("the first expose's mapping is gone:\n%s", list)
 		}

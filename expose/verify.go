@@ -14,7 +14,9 @@ import (
 // address, or where no mapping was made the public address STUN saw (a
 // port forwarded by hand). Zero when there is nothing to probe.
 func (s *Session) probeTarget() (netip.AddrPort, string) {
+	s.mu.Lock() // outside probes add to s.ev while hosting
 	ev := s.ev
+	s.mu.Unlock()
 	if probe.ClassifyAddr(ev.LocalIP) == probe.AddrPublic {
 		return netip.AddrPort{}, "a probe from this host to its own address never leaves it; check from outside"
 	}
@@ -167,8 +169,8 @@ func (s *Session) announce(path probe.Path) {
 }
 
 // selfCheck probes again after a renewal when the setup was proved by
-// loopback; a failed probe deletes and re-makes the mapping, then probes
-// once more.
+// loopback; a failed probe deletes and re-makes the mapping (unless it
+// was there before reach started), then probes once more.
 func (s *Session) selfCheck(ctx context.Context) {
 	s.mu.Lock()
 	proved := s.ready != nil && s.ready.Diagnosis.VerifiedBy == probe.ViaLoopback
@@ -185,6 +187,11 @@ func (s *Session) selfCheck(ctx context.Context) {
 		return
 	}
 	if ctx.Err() != nil {
+		return
+	}
+	if s.adopted {
+		// Not reach's to delete and make again: it was there first.
+		s.emit(&SelfCheck{Target: target, Detail: "the probe did not come back; the mapping was there before reach started, so reach leaves it as it is"})
 		return
 	}
 	rctx, cancel := context.WithTimeout(ctx, releaseWait)

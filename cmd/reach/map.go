@@ -117,6 +117,9 @@ func runMap(ctx context.Context, ios *IOStreams, d *deps, o *mapOptions) error {
 	if ctx.Err() != nil {
 		return withCode(exitInterrupted, ctx.Err())
 	}
+	if ready == nil { // stopped before a verdict: the port is another reach's
+		return withCode(exitNo, jsonErr(o.JSON, err))
+	}
 	diag := ready.Diagnosis
 	if err != nil {
 		if !o.JSON {
