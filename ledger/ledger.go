@@ -92,7 +92,10 @@ func (l *Ledger) Update(change func([]Entry) []Entry) (Warning, error) {
 		return "", err
 	}
 	defer unlock()
-	entries, warn := l.read()
+	entries, warn, err := l.read()
+	if err != nil {
+		return "", err
+	}
 	out := change(append([]Entry(nil), entries...))
 	if len(out) > maxEntries {
 		out = out[len(out)-maxEntries:] // the oldest go first
@@ -114,8 +117,7 @@ func (l *Ledger) List() ([]Entry, Warning, error) {
 		return nil, "", err
 	}
 	defer unlock()
-	entries, warn := l.read()
-	return entries, warn, nil
+	return l.read()
 }
 
 // Add records e, replacing an entry of the same mapping.
@@ -144,21 +146,24 @@ func (l *Ledger) Remove(e Entry) (Warning, error) {
 	})
 }
 
-func (l *Ledger) read() ([]Entry, Warning) {
+// read returns the ledger's entries. A file that is not a ledger is set
+// aside with a warning and reach starts a new one; a file that cannot be
+// read (permissions, a disk error) is an error, and stays as it is.
+func (l *Ledger) read() ([]Entry, Warning, error) {
 	b, err := os.ReadFile(l.path())
-	if errors.Is(err, os.ErrNotExist) || (err == nil && len(b) == 0) {
-		return nil, ""
+	switch {
+	case errors.Is(err, os.ErrNotExist) || (err == nil && len(b) == 0):
+		return nil, "", nil
+	case err != nil:
+		return nil, "", fmt.Errorf("ledger: read %s: %w (check its permissions)", l.path(), err)
 	}
 	var f file
-	if err == nil {
-		err = json.Unmarshal(b, &f)
-	}
-	if err != nil {
+	if err := json.Unmarshal(b, &f); err != nil {
 		aside := l.path() + ".corrupt"
 		os.Rename(l.path(), aside)
-		return nil, Warning(fmt.Sprintf("the ledger of reach's mappings (%s) could not be read (%v); it was moved to %s and reach starts a new one", l.path(), err, aside))
+		return nil, Warning(fmt.Sprintf("the ledger of reach's mappings (%s) could not be read (%v); it was moved to %s and reach starts a new one", l.path(), err, aside)), nil
 	}
-	return f.Entries, ""
+	return f.Entries, "", nil
 }
 
 // file is the ledger's form on disk.

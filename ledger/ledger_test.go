@@ -65,6 +65,26 @@ func TestCorruptFileIsSetAside(t *testing.T) {
 	}
 }
 
+// A ledger that cannot be read (here a directory where the file should
+// be; for a user, permissions or a disk error) is an error, and is never
+// set aside as if it were corrupt: its entries are what heals leftovers.
+func TestUnreadableLedgerIsKept(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "ledger.json"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	l := Open(dir)
+	if _, _, err := l.List(); err == nil || !strings.Contains(err.Error(), "ledger.json") {
+		t.Errorf("List of an unreadable ledger: %v, want an error naming it", err)
+	}
+	if _, err := l.Add(entry(1234)); err == nil {
+		t.Error("Add over an unreadable ledger succeeded")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ledger.json.corrupt")); err == nil {
+		t.Error("an unreadable ledger was set aside as corrupt")
+	}
+}
+
 // The same mapping is one entry; the ledger stays bounded.
 func TestReplaceAndBound(t *testing.T) {
 	l := Open(t.TempDir())
