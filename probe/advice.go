@@ -32,8 +32,11 @@ func (a advisor) targetText(t netip.AddrPort) string {
 }
 
 func (a advisor) checkFromOutside(t netip.AddrPort) string {
+	if a.e.proto() == "udp" && a.e.OwnProgram {
+		return fmt.Sprintf("test %s/udp from outside your network with your program's own client (`reach check --proto udp` needs reach's echo server behind the port)", a.targetText(t))
+	}
 	if a.e.proto() == "udp" {
-		return fmt.Sprintf("test %s/udp from outside your network with your program's own client (reach check tests TCP)", a.targetText(t))
+		return fmt.Sprintf("run `reach check --proto udp %s` from outside your network (another network, or a phone's hotspot)", a.targetText(t))
 	}
 	return fmt.Sprintf("run `reach check %s` from outside your network (another network, or a phone's hotspot)", a.targetText(t))
 }

@@ -294,8 +294,8 @@ func (j *judge) loopbackCauses() {
 		}
 	}
 	switch {
-	case last == nil && j.e.proto() == "udp":
-		j.cause("reach proves TCP only: a UDP forward is tested with your program from outside")
+	case last == nil && j.e.proto() == "udp" && j.e.OwnProgram:
+		j.cause("your own UDP program does not echo reach's probe, so none went through the router: a UDP forward to it is tested with its own client from outside")
 	case last == nil:
 		j.cause("no probe was made through the router")
 	case last.Verdict == Refused:

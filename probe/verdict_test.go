@@ -78,9 +78,6 @@ type decideRow struct {
 	// candidates: the evidence fits several causes, so Causes must name
 	// at least two.
 	candidates bool
-	// bug is set where Decide is wrong today: the row asserts the right
-	// behaviour and fails until Decide is fixed.
-	bug string
 }
 
 func TestDecideSetups(t *testing.T) {
@@ -99,13 +96,6 @@ func TestDecideSetups(t *testing.T) {
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
 			d := Decide(r.e)
-			if r.bug != "" {
-				defer func() {
-					if t.Failed() {
-						t.Logf("KNOWN BUG in Decide (this row asserts the right behaviour): %s", r.bug)
-					}
-				}()
-			}
 			checkRow(t, r, d)
 			checkTruth(t, r.e, d)
 			if t.Failed() {
@@ -198,8 +188,7 @@ func checkTruth(t *testing.T, e Evidence, d Diagnosis) {
 	if routerHasNoPublicSide(e) && strings.Contains(adv, "by hand") {
 		t.Errorf("advice says to forward by hand, but the router says it has no external address:\n%s", adv)
 	}
-	// reach check tests TCP: advice for a UDP port must not send the user
-	// to a TCP test.
+	// Advice for a UDP port must not send the user to a TCP check.
 	if e.proto() == "udp" {
 		for _, a := range d.Advice {
 			if strings.Contains(a, "reach check") && !strings.Contains(a, "udp") {
@@ -337,8 +326,6 @@ func noneRows() []decideRow {
 			status: StatusUnverified,
 			target: "11.0.0.2:1234",
 			advice: []string{"reach check 11.0.0.2:1234"},
-			bug: "a loopback probe to this host's own interface address never crosses a network (ViaSelf in all but name), " +
-				"yet counts() accepts it as verified because the address is public and matches STUN",
 		},
 		{
 			name: "cloud VM, verified through a TURN relay",
@@ -358,8 +345,6 @@ func noneRows() []decideRow {
 			status: StatusUnverified,
 			target: "11.0.0.2:1234",
 			advice: []string{"port 1234/udp"},
-			bug: "advice says `reach check 11.0.0.2:1234`, a TCP test, for a UDP port " +
-				"(reach check has no --proto udp); it should name a UDP test or the user's own client",
 		},
 		{
 			name: "cloud VM, your program listens only on 127.0.0.1",
@@ -374,8 +359,6 @@ func noneRows() []decideRow {
 			causes:      []string{"loopback address"},
 			advice:      []string{"0.0.0.0"},
 			notHeadline: []string{"router"},
-			bug: "headline says 127.0.0.1 is what \"the router cannot reach\"; a cloud VM has no NAT router: " +
-				"it should say the internet (or other hosts) cannot reach it",
 		},
 		{
 			name: "cloud VM, nothing listens yet",
@@ -397,8 +380,6 @@ func noneRows() []decideRow {
 			nat:    NATNone,
 			status: StatusUnverified,
 			advice: []string{"reach check 11.0.0.2:PORT", "your port (tcp)"},
-			bug: "diagnose on a host whose own public address is known advises `reach check PUBLIC-IP:PORT`, a placeholder; " +
-				"it should say `reach check 11.0.0.2:PORT` (targetText's port-0 branch is never reached: target() returns no address without a port)",
 		},
 		{
 			name:      "host with a public address behind a VPN",
@@ -409,9 +390,6 @@ func noneRows() []decideRow {
 			evidence:  []string{"public address 11.0.0.2 on its own interface", "the internet sees it as 12.0.0.9", "VPN"},
 			advice:    []string{"VPN", "reach check 11.0.0.2:1234"},
 			notAdvice: []string{"reach check 12.0.0.9", "by hand", "UPnP"},
-			bug: "target is the VPN's exit 12.0.0.9:1234 (STUN), which forwards nothing to this host, and the advice says to " +
-				"turn the VPN off and then check 12.0.0.9; connections to the host's own address 11.0.0.2 arrive on its interface: " +
-				"target and `reach check` should be 11.0.0.2:1234",
 		},
 	}
 }
@@ -503,14 +481,25 @@ func publicRows() []decideRow {
 			e: home(func(e *Evidence) {
 				mappedUPnP(e)
 				e.Protocol = "udp"
+				e.OwnProgram = true // expose --no-serve --proto udp: the game serves the port
 			}),
 			nat:    NATPublic,
 			status: StatusUnverified,
 			target: "11.0.0.2:1234",
-			causes: []string{"TCP only"},
-			advice: []string{"port 1234/udp"},
-			bug: "the cause says \"reach proves TCP only\", yet the advice runs `reach check 11.0.0.2:1234` " +
-				"(a TCP test: reach check has no --proto udp); it should send the user to a UDP test with their own client",
+			causes: []string{"does not echo reach's probe"},
+			advice: []string{"11.0.0.2:1234/udp from outside your network with your program's own client"},
+		},
+		{
+			name: "mapped UDP port for reach's echo server, not probed",
+			e: home(func(e *Evidence) {
+				mappedUPnP(e)
+				e.Protocol = "udp"
+			}),
+			nat:    NATPublic,
+			status: StatusUnverified,
+			target: "11.0.0.2:1234",
+			causes: []string{"no probe was made through the router"},
+			advice: []string{"`reach check --proto udp 11.0.0.2:1234`"},
 		},
 		{
 			name: "mapped, no STUN answer, verified through NAT loopback",
@@ -711,9 +700,6 @@ func mappingRows() []decideRow {
 			advice:    []string{"--external-port", "VPN"},
 			notAdvice: []string{"UPnP", "by hand"},
 			target:    "12.0.0.9:1234",
-			bug: "when NAT is unknown (here the router's address differs from STUN) a failed mapping is dropped: " +
-				"status unverified, headline \"the evidence does not say...\", no cause, no conflict advice; the mapping " +
-				"was not made, so it should be unreachable with mappingAdvice's cause and advice",
 		},
 	}
 }
@@ -772,8 +758,6 @@ func listenerRows() []decideRow {
 			target:   "11.0.0.2:1234",
 			headline: []string{"forwarded: 11.0.0.2:1234 reaches your program"},
 			advice:   []string{"connect to 11.0.0.2:1234 with your program's own client"},
-			bug: "proved() sets the open advice (\"connect to ... with your program's own client\"), then reach() " +
-				"clears d.Advice for every proof, open included: the user gets no advice",
 		},
 		{
 			name: "your own program, connection through a private address is no proof",
@@ -968,8 +952,6 @@ func cgnatRows() []decideRow {
 			status:   StatusVerified,
 			by:       ViaOutside,
 			headline: []string{"reach check from 13.0.0.7"},
-			bug: "an outside probe whose target is 0.0.0.0:1234 (what expose records when no target was known) becomes " +
-				"Target 0.0.0.0:1234 and the headline \"reachable at 0.0.0.0:1234\"; the target is unknown and should stay so",
 		},
 		{
 			name: "CGNAT, loopback echo through the shared address",
@@ -1018,8 +1000,6 @@ func noExternalRows() []decideRow {
 			evidence:  []string{"reports no external address"},
 			advice:    []string{"bridge mode", "public IPv4 address", "WAN"},
 			notAdvice: []string{"UPnP", "by hand"},
-			bug: "the mapping was not made (NAT-PMP result 3), yet status is unverified and the headline does not say so; " +
-				"it should be unreachable (\"the router did not make the mapping\"), with the no-external-address advice, not \"by hand\"",
 		},
 		{
 			name: "UPnP router says disconnected (0.0.0.0), no STUN answer, no hops",
@@ -1095,8 +1075,6 @@ func noMappingRows() []decideRow {
 			nat:    NATNoMapping,
 			status: StatusUnverified,
 			advice: []string{"external port the same port TCP -> 192.168.1.10 port your port", "turn on UPnP", "reach check 11.0.0.2:PORT"},
-			bug: "diagnose behind a router without mapping service knows the public address (STUN 11.0.0.2) but gives no " +
-				"`reach check 11.0.0.2:PORT` line, since target() returns nothing without a port",
 		},
 		{
 			// Folded from nat_test.go.
@@ -1109,7 +1087,6 @@ func noMappingRows() []decideRow {
 			status: StatusUnverified,
 			target: "11.0.0.2:25565",
 			advice: []string{"turn on UPnP", "http://192.168.1.1/", "external port 25565 UDP -> 192.168.1.10 port 25565"},
-			bug:    "advice runs `reach check 11.0.0.2:25565`, a TCP test, for a UDP port (reach check has no --proto udp)",
 		},
 		{
 			// Folded from nat_test.go.
