@@ -46,8 +46,10 @@ func (j *judge) ipv6() {
 		j.fact("the router opened an IPv6 pinhole for %s (%s)", v.Target, e.Method)
 		v.Advice = []string{check}
 	default:
-		v.Status = StatusUnreachable
-		v.Headline = fmt.Sprintf("not reachable over IPv6 at %s yet: no pinhole", v.Target)
+		// No probe came back, and none says it cannot: most routers'
+		// IPv6 firewalls drop inbound connections, some let them in.
+		v.Status = StatusUnverified
+		v.Headline = fmt.Sprintf("IPv6: no pinhole opened for %s; it is reachable only if the router's IPv6 firewall lets it in (most drop inbound by default)", v.Target)
 		if e.Failure != "" {
 			v.Headline += " (" + e.Failure + ")"
 			j.fact("no IPv6 pinhole: %s", e.Failure)

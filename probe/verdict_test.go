@@ -1267,7 +1267,9 @@ func TestIPv6Verdict(t *testing.T) {
 		base(e)
 		e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Failure: "no pinhole service"}
 	}))
-	if d.IPv6 == nil || d.IPv6.Verified || d.IPv6.Status != StatusUnreachable || len(d.IPv6.Advice) == 0 {
+	// Nothing was probed, and some routers' IPv6 firewalls let inbound
+	// in: unverified, never "not reachable".
+	if d.IPv6 == nil || d.IPv6.Verified || d.IPv6.Status != StatusUnverified || len(d.IPv6.Advice) == 0 || strings.Contains(d.IPv6.Headline, "not reachable") {
 		t.Errorf("no pinhole: %+v", d.IPv6)
 	}
 	d = Decide(home(func(e *Evidence) {
