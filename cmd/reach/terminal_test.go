@@ -78,11 +78,14 @@ func TestSpinnerClearedBeforeAnyLine(t *testing.T) {
 	ios := &IOStreams{Out: out, ErrOut: out, IsTerminal: true}
 	st := newSteps(ios, false)
 	st.start("probing 11.0.0.2:1234 through the router")
-	time.Sleep(3 * spinnerPeriod / 2)
+	waitFor(t, func() bool { return strings.Contains(out.String(), "probing") }, "the spinner drawn")
 	ios.printf("client 1 11.0.0.1:50412 connected\n")
 	ios.result("a result")
 	ios.writeJSON(map[string]int{"n": 1})
-	time.Sleep(3 * spinnerPeriod / 2)
+	waitFor(t, func() bool {
+		got := out.String()
+		return strings.Contains(got[strings.Index(got, "a result\n"):], "probing")
+	}, "the spinner drawn again below the lines")
 	st.done(markOK, "verify", "echoed")
 	st.line("done")
 	got := out.String()
@@ -116,10 +119,7 @@ func TestSilenceAfterAStepSpins(t *testing.T) {
 	ios := &IOStreams{Out: out, ErrOut: out, IsTerminal: true}
 	st := newSteps(ios, false)
 	st.done(markOK, "gateway", "192.168.1.1")
-	time.Sleep(idleSpinnerDelay + 2*spinnerPeriod)
-	if !strings.Contains(out.String(), "working...") {
-		t.Fatalf("no spinner in a silence after a step: %q", out)
-	}
+	waitFor(t, func() bool { return strings.Contains(out.String(), "working...") }, "a spinner in the silence after a step")
 	ios.printf("hosting\n")
 	n := len(out.String())
 	time.Sleep(3 * spinnerPeriod)
