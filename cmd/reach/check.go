@@ -95,14 +95,23 @@ type checkJSON struct {
 }
 
 // scopeNote says what a check of a loopback or LAN address does not prove.
-func scopeNote(scope string) string {
+func scopeNote(scope string, verified bool) string {
+	var what string
 	switch scope {
 	case probe.ScopeLoopback:
-		return "this is this host's own loopback address: it proves the server runs, nothing about the internet; run the check from outside against the public address"
+		what = "this is this host's own loopback address"
+		if verified {
+			return what + ": it proves the server runs, nothing about the internet; run the check from outside against the public address"
+		}
 	case probe.ScopeLAN:
-		return "this is a private (LAN) address: it proves the server answers on your network, nothing about the internet; run the check from outside against the public address"
+		what = "this is a private (LAN) address"
+		if verified {
+			return what + ": it proves the server answers on your network, nothing about the internet; run the check from outside against the public address"
+		}
+	default:
+		return ""
 	}
-	return ""
+	return what + ": what it says is about this network, not the internet; run the check from outside against the public address"
 }
 
 func ms(d time.Duration) *float64 {
@@ -140,7 +149,7 @@ func runCheck(ctx context.Context, ios *IOStreams, d *deps, o *checkOptions) err
 	code := checkExit(res.Verdict)
 	if o.JSON {
 		out := checkJSON{Target: res.Target, Verdict: res.Verdict, Detail: res.Detail, Peer: res.Peer, Cause: res.Cause, Next: res.Next,
-			Scope: res.Scope, Note: scopeNote(res.Scope)}
+			Scope: res.Scope, Note: scopeNote(res.Scope, res.Verdict == probe.Verified)}
 		if len(res.RTTs) > 0 {
 			out.RTTMs = ms(res.RTTs[0])
 			if o.Count > 1 {
@@ -177,7 +186,7 @@ func renderCheck(ios *IOStreams, res probe.CheckResult, code int) {
 	} else {
 		ios.verdict(mark, "%s: %s: %s", res.Verdict, res.Target, shortDetail(res.Detail, ios.Verbose))
 	}
-	if n := scopeNote(res.Scope); n != "" {
+	if n := scopeNote(res.Scope, res.Verdict == probe.Verified); n != "" {
 		ios.printf("  note: %s\n", ios.wrap(n, 8, 4))
 	}
 	if res.Cause != "" {

@@ -192,6 +192,24 @@ func TestCheckAgainstServeIsVerified(t *testing.T) {
 	}
 }
 
+// A refused check of a loopback port says the address is local, and never
+// that it proves the server runs.
+func TestRefusedLoopbackCheckProvesNothing(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	r := runCLI(context.Background(), offlineDeps(t), "check", "--proto", "udp", addr)
+	if r.code != exitNo || !strings.Contains(r.out.String(), "refused") {
+		t.Fatalf("check of a closed UDP port: exit %d, out %q", r.code, r.out)
+	}
+	if all := r.out.String() + r.err.String(); !strings.Contains(all, "loopback address") || strings.Contains(all, "proves the server runs") {
+		t.Errorf("a refused loopback check says it proves the server runs, or not that the address is local:\n%s", all)
+	}
+}
+
 // With --json a usage error is JSON too, and "->" is not escaped.
 func TestJSONFailuresAreJSON(t *testing.T) {
 	r := runCLI(context.Background(), offlineDeps(t), "check", "nohost", "--json")
