@@ -273,7 +273,7 @@ func (e *repeatedFlagError) Error() string {
 var flagChoices = map[string][]string{
 	"proto":  {"tcp", "udp", "both"},
 	"method": {"auto", "upnp", "pcp", "nat-pmp"},
-	"ipv6":   {"auto", "on", "off"},
+	"ipv6":   {"auto", "off", "only"},
 	"stun":   {"off"},
 }
 

@@ -396,6 +396,8 @@ func TestFlagValuesComplete(t *testing.T) {
 		{[]string{"__complete", "map", "--proto", ""}, "tcp\nudp\n:4\n"},
 		{[]string{"__complete", "expose", "--method", ""}, "auto\nupnp\npcp\nnat-pmp\n:4\n"},
 		{[]string{"__complete", "diagnose", "--stun", ""}, "off\n:4\n"},
+		{[]string{"__complete", "expose", "--ipv6", ""}, "auto\noff\nonly\n:4\n"},
+		{[]string{"__complete", "map", "--ipv6", ""}, "auto\noff\nonly\n:4\n"},
 		{[]string{"__complete", "check", "--timeout", ""}, ":4\n"}, // no file names
 	} {
 		r := runCLI(context.Background(), offlineDeps(t), c.args...)
