@@ -271,10 +271,12 @@ func TestClientLogKeepsUpWithAFastOutput(t *testing.T) {
 	if !l.fits(1, 100) {
 		t.Error("a full queue with no write in progress refused a line")
 	}
+	l.slow = time.Hour // "just begun" whatever the machine's pace
 	l.writing.Store(time.Now().UnixNano())
 	if !l.fits(1, 100) {
 		t.Error("a full queue with a write just begun refused a line")
 	}
+	l.slow = slowOutput
 	l.writing.Store(time.Now().Add(-2 * slowOutput).UnixNano())
 	if l.fits(1, 100) {
 		t.Error("a full queue behind a slow write took a line")
@@ -338,11 +340,13 @@ func TestBatchedLinesMatchOneByOne(t *testing.T) {
 		wire = frame.Append(wire, m)
 	}
 	for _, jsonMode := range []bool{false, true} {
-		var batched, single bytes.Buffer
+		var batched, single, quiet bytes.Buffer
 		lb := newClientLog(&IOStreams{Out: &batched, ErrOut: &batched}, jsonMode)
 		ls := newClientLog(&IOStreams{Out: &single, ErrOut: &single}, jsonMode)
+		lq := newHostLog(&IOStreams{Out: &quiet, ErrOut: &quiet}, jsonMode, true) // --quiet
 		srv := frame.NewServer(frame.ServerConfig{Preview: lb.preview(), OnMessages: func(m frame.Messages) {
 			lb.messages(m)
+			lq.messages(m)
 			for p, size := range m.All() {
 				ls.event(m.Event(p, size))
 			}
@@ -366,6 +370,10 @@ func TestBatchedLinesMatchOneByOne(t *testing.T) {
 		srv.Shutdown(context.Background())
 		lb.close()
 		ls.close()
+		lq.close()
+		if quiet.Len() != 0 {
+			t.Errorf("json %t: --quiet showed messages:\n%s", jsonMode, quiet.String())
+		}
 		if strings.Count(batched.String(), "\n") != 16 || batched.String() != single.String() {
 			t.Errorf("json %t: batched lines\n%s\nwant the 16 lines rendered one by one\n%s", jsonMode, batched.String(), single.String())
 		}
