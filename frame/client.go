@@ -124,9 +124,9 @@ func (s *Server) echoBatch(c *client, frames []byte, count int) (dropped bool, e
 }
 
 // spliceFrame echoes a big frame of need bytes whose first rb.n bytes
-// (at least keep) are in rb: those with one write, the rest passed from
-// the socket back to it without entering the buffer; then its event,
-// with the first keep bytes.
+// are in rb: those with one write, the rest passed from the socket back
+// to it without entering the buffer; then its event, with the first keep
+// bytes of rb (read, or looked at in place by peekFrame with rb.n zero).
 func (s *Server) spliceFrame(c *client, rb *readBuffer, need, keep int, prev []byte) (dropped bool, err error) {
 	now := time.Now()
 	c.write.extend(now, s.cfg.IdleTimeout, c.conn.SetWriteDeadline)
@@ -167,24 +167,10 @@ func (s *Server) peekFrame(c *client, rb *readBuffer, keep, limit int) (size int
 	if serr != nil || bt.frames > 0 || bt.need < bigFrame {
 		return 0, false, nil
 	}
-	now := time.Now()
-	c.write.extend(now, s.cfg.IdleTimeout, c.conn.SetWriteDeadline)
-	moved, rerr, werr := spliceBack(c.conn, nil, bt.need)
-	switch {
-	case werr != nil && errors.Is(werr, os.ErrDeadlineExceeded):
-		return 0, true, &IdleError{Timeout: s.cfg.IdleTimeout, Echo: true}
-	case werr != nil:
-		dropped, err := s.ended(werr)
+	// The head stays in the socket: the splice takes the whole frame.
+	rb.n = 0
+	if dropped, err := s.spliceFrame(c, rb, bt.need, keep, nil); err != nil {
 		return 0, dropped, err
-	case rerr != nil:
-		// The frame's start was taken with what went back: the peer
-		// closed or failed partway.
-		dropped, err := s.readEnded(moved, bt.need, rerr)
-		return 0, dropped, err
-	}
-	c.frames.Add(1)
-	if s.cfg.OnEvent != nil || s.cfg.OnMessages != nil {
-		s.emitMessages(Messages{Client: c.id, Remote: c.remote, Clients: s.count(), Time: now, frames: rb.b[:keep], count: 1})
 	}
 	return bt.need, false, nil
 }
