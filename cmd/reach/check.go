@@ -248,17 +248,18 @@ func checkVia(ctx context.Context, d *deps, o *checkOptions, proto upnp.Protocol
 			res.Next = viaHint(v.Failure)
 			return res, nil
 		}
-		res.Verdict = probe.Unreachable
 		res.Next = viaHint(v.Failure)
 	}
-	return res, nil
+	// Every relay failed on its own side: that says nothing about the
+	// target, so there is no verdict, only what went wrong.
+	return probe.CheckResult{}, fmt.Errorf("no verdict on %s: %s; %s", o.Target, res.Detail, res.Next)
 }
 
 // viaHint is what to do after a relay's failure.
 func viaHint(f probe.ViaFailure) string {
 	switch f {
 	case "turn-unreachable":
-		return "check the relay's address and port, and that this network lets UDP out to it"
+		return "check the relay's address and port, and that this network lets you reach it"
 	case "turn-auth":
 		return "check the user and password in --via (TURN long-term credentials)"
 	case "peer-forbidden":

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"strconv"
@@ -207,6 +208,26 @@ func TestRefusedLoopbackCheckProvesNothing(t *testing.T) {
 	}
 	if all := r.out.String() + r.err.String(); !strings.Contains(all, "loopback address") || strings.Contains(all, "proves the server runs") {
 		t.Errorf("a refused loopback check says it proves the server runs, or not that the address is local:\n%s", all)
+	}
+}
+
+// A check through a relay that fails on its own side (here its address
+// refuses) gives no verdict on the target, only what went wrong with the
+// relay: a relay's failure is not evidence about the port.
+func TestCheckViaFailedRelayGivesNoVerdict(t *testing.T) {
+	addr, _ := startServe(t)
+	relay := freePort(t)
+	r := runCLI(context.Background(), offlineDeps(t), "check", "--json", "--via", fmt.Sprintf("turn:u:p@127.0.0.1:%d", relay), addr)
+	var e struct {
+		Verdict string `json:"verdict"`
+		Error   string `json:"error"`
+		Exit    int    `json:"exit"`
+	}
+	if err := json.Unmarshal([]byte(r.out.String()), &e); err != nil {
+		t.Fatalf("output %q: %v", r.out, err)
+	}
+	if r.code != 1 || e.Verdict != "" || e.Exit != 1 || !strings.Contains(e.Error, "no verdict on "+addr) || !strings.Contains(e.Error, "TURN relay") {
+		t.Errorf("exit %d, %+v; want exit 1, no verdict, an error naming the relay", r.code, e)
 	}
 }
 
