@@ -52,7 +52,11 @@ func Heal(ctx context.Context, r *upnp.Router, led *ledger.Ledger, emit func(Eve
 			kept = append(kept, e)
 			continue
 		}
-		if e.Command != "expose" || ledger.OwnerOf(e) == ledger.Running {
+		if e.Command != "expose" || ledger.OwnerOf(e) == ledger.Running || e.InternalIP != r.LocalIP {
+			// A mapping to another address was made from this host on
+			// another network (whose router has the same address) or
+			// before its address changed: that address may now be
+			// another host's, whose mapping this would delete.
 			kept = append(kept, e)
 			continue
 		}
@@ -65,9 +69,11 @@ func Heal(ctx context.Context, r *upnp.Router, led *ledger.Ledger, emit func(Eve
 			cancel()
 		}
 		switch {
-		case err == nil, errors.Is(err, upnp.ErrNoSuchMapping):
+		case err == nil:
 			led.Remove(e)
 			emit(&Step{Name: "heal", Mark: MarkWarn, Detail: "removed " + what})
+		case errors.Is(err, upnp.ErrNoSuchMapping):
+			led.Remove(e) // gone already (its lease ran out, or the router restarted)
 		case errors.Is(err, upnp.ErrNotOurs):
 			led.Remove(e) // the port now forwards elsewhere: not reach's any more
 		default:

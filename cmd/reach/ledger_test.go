@@ -49,6 +49,11 @@ func TestLedgerHealsLeftoversAndRefusesTakeOver(t *testing.T) {
 	d.Ledger.Add(leftover(4000, 1<<30)) // no such process: killed long ago
 	m.Add(context.Background(), upnp.Mapping{Protocol: upnp.TCP, ExternalPort: 4001, InternalIP: netip.MustParseAddr("127.0.0.1"), InternalPort: 4001})
 	d.Ledger.Add(leftover(4001, 1)) // pid 1 runs
+	other := netip.MustParseAddr("192.168.1.77")
+	m.Add(context.Background(), upnp.Mapping{Protocol: upnp.TCP, ExternalPort: 4002, InternalIP: other, InternalPort: 4002})
+	elsewhere := leftover(4002, 1<<30) // made from this host when it had another address
+	elsewhere.InternalIP = other
+	d.Ledger.Add(elsewhere)
 
 	r := runCLI(context.Background(), d, "mappings")
 	if r.code != exitOK || !strings.Contains(r.err.String(), "removed 4000/tcp left by reach expose (pid 1073741824, exited)") {
@@ -56,6 +61,9 @@ func TestLedgerHealsLeftoversAndRefusesTakeOver(t *testing.T) {
 	}
 	if m.has(4000) {
 		t.Error("the leftover mapping is still on the router")
+	}
+	if !m.has(4002) || strings.Contains(r.err.String(), "4002") {
+		t.Errorf("heal touched a mapping to another address (%s), which may be another host's now:\n%s", other, r.err)
 	}
 	if !strings.Contains(r.out.String(), "reach (running, pid 1)") {
 		t.Errorf("mappings does not mark the running reach's mapping:\n%s", r.out)
