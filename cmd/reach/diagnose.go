@@ -154,8 +154,8 @@ func runDiagnose(ctx context.Context, ios *IOStreams, d *deps, o *diagnoseOption
 		rep.Interface = interfaceOf(r.LocalIP)
 		st.done(markOK, "gateway", fmt.Sprintf("%s (this host %s on %s)", r.Gateway, r.LocalIP, orDash(rep.Interface)))
 		expose.Heal(ctx, r, d.Ledger, func(ev expose.Event) {
-			if h, ok := ev.(*expose.Step); ok {
-				rep.Healed = append(rep.Healed, h.Detail)
+			if h, ok := ev.(*expose.Step); ok && h.Name == "heal" && strings.HasPrefix(h.Detail, "removed ") {
+				rep.Healed = append(rep.Healed, h.Detail) // what was removed; warnings stay steps
 			}
 			st.render(ev)
 		})

@@ -2,12 +2,16 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/reach-net/reach/ledger"
+	"github.com/reach-net/reach/probe"
 	"github.com/reach-net/reach/upnp"
 )
 
@@ -116,5 +120,26 @@ func TestUnmapReadsBack(t *testing.T) {
 	r := runCLI(context.Background(), d, "unmap", "--port", "4100", "--json")
 	if r.code != exitOK || !strings.Contains(r.out.String(), `"removed":true`) || !strings.Contains(r.out.String(), `"checked":true`) || m.has(4100) {
 		t.Errorf("unmap of this host's mapping to another internal port: exit %d out %s err %s", r.code, r.out, r.err)
+	}
+}
+
+// diagnose's "healed" lists what was removed, not the ledger's warnings.
+func TestDiagnoseHealedListsRemovalsOnly(t *testing.T) {
+	d := fakeDeps(newFakeMapper("11.0.0.2"), false)
+	d.Hops = func(context.Context, netip.AddrPort, int) ([]probe.Hop, error) { return nil, nil }
+	dir := t.TempDir()
+	d.Ledger = ledger.Open(dir)
+	if err := os.WriteFile(filepath.Join(dir, "ledger.json"), []byte("{not json"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r := runCLI(context.Background(), d, "diagnose", "--json", "--stun", "off")
+	var rep struct {
+		Healed []string `json:"healed"`
+	}
+	if err := json.Unmarshal([]byte(r.out.String()), &rep); err != nil {
+		t.Fatalf("diagnose --json: %v\n%s", err, r.out)
+	}
+	if len(rep.Healed) != 0 {
+		t.Errorf("healed lists %q; the ledger's warning is not a removal", rep.Healed)
 	}
 }
