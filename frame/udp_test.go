@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -290,5 +291,53 @@ func TestUDPServerShutdown(t *testing.T) {
 	}
 	if err := s.Serve(pc); !errors.Is(err, ErrServerClosed) {
 		t.Errorf("Serve after Shutdown = %v", err)
+	}
+}
+
+// BenchmarkUDPEcho measures one datagram's round trip through the UDP
+// server on loopback, with the peer table holding only the sender or full
+// (the case where per-datagram work that grows with the table shows).
+func BenchmarkUDPEcho(b *testing.B) {
+	for _, peers := range []int{1, DefaultUDPPeers} {
+		b.Run(fmt.Sprintf("peers=%d", peers), func(b *testing.B) {
+			pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			s := NewUDPServer(UDPConfig{})
+			go s.Serve(pc)
+			defer s.Shutdown(context.Background())
+			addr := pc.LocalAddr().(*net.UDPAddr)
+			msg := Append(nil, []byte("hola"))
+			buf := make([]byte, 64)
+			echo := func(c *net.UDPConn) {
+				if _, err := c.Write(msg); err != nil {
+					b.Fatal(err)
+				}
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if n, err := c.Read(buf); err != nil || n != len(msg) {
+					b.Fatalf("echo: %d bytes, %v", n, err)
+				}
+			}
+			// The other peers are remembered first, each with one frame.
+			for range peers - 1 {
+				c, err := net.DialUDP("udp", nil, addr)
+				if err != nil {
+					b.Fatal(err)
+				}
+				echo(c)
+				c.Close()
+			}
+			c, err := net.DialUDP("udp", nil, addr)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer c.Close()
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				echo(c)
+			}
+		})
 	}
 }
