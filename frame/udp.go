@@ -63,7 +63,7 @@ type UDPServer struct {
 	mu     sync.Mutex
 	closed bool
 	conns  map[net.PacketConn]struct{}
-	peers  map[netip.AddrPort]*udpPeer
+	peers  udpPeers
 	nextID uint64
 	wg     sync.WaitGroup // Serve loops
 }
@@ -83,7 +83,7 @@ func NewUDPServer(cfg UDPConfig) *UDPServer {
 	return &UDPServer{
 		cfg:   cfg,
 		conns: make(map[net.PacketConn]struct{}),
-		peers: make(map[netip.AddrPort]*udpPeer),
+		peers: newUDPPeers(),
 	}
 }
 
@@ -109,17 +109,30 @@ func (s *UDPServer) Serve(pc net.PacketConn) error {
 		s.wg.Done()
 	}()
 
+	sock := udpSocketOf(pc)
 	buf := make([]byte, udpReadBuffer)
+	// deadline is the read deadline set on pc; zero: none. It is set only
+	// when there is none: the next expiry only moves later while peers
+	// are remembered, so a deadline set earlier wakes the loop early (at
+	// most once per idle timeout, to set the next one), never late, and
+	// a datagram costs no search for the peer heard from longest ago.
+	var deadline time.Time
 	for {
 		// Wake up when the oldest peer falls idle, to say it left.
-		pc.SetReadDeadline(s.nextExpiry())
-		n, from, err := pc.ReadFrom(buf)
+		if deadline.IsZero() {
+			if deadline = s.nextExpiry(); !deadline.IsZero() {
+				pc.SetReadDeadline(deadline)
+			}
+		}
+		n, from, err := sock.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			switch {
 			case s.isClosed():
 				return ErrServerClosed
 			case errors.Is(err, os.ErrDeadlineExceeded):
 				s.expire(time.Now())
+				deadline = s.nextExpiry()
+				pc.SetReadDeadline(deadline) // zero: no peer left to wait for
 				continue
 			case skippable(err):
 				time.Sleep(udpErrorPause)
@@ -127,8 +140,46 @@ func (s *UDPServer) Serve(pc net.PacketConn) error {
 			}
 			return fmt.Errorf("frame: udp read on %s: %w", pc.LocalAddr(), err)
 		}
-		s.handle(pc, buf[:n], from)
+		s.handle(sock, buf[:n], from)
 	}
+}
+
+// udpSocket is the part of a UDP socket the server uses, with addresses
+// as values: *net.UDPConn (every socket reach opens) reads and writes
+// them without an allocation per datagram.
+type udpSocket interface {
+	ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error)
+	WriteToUDPAddrPort(b []byte, to netip.AddrPort) (int, error)
+}
+
+// udpSocketOf returns pc as a udpSocket, adapting a net.PacketConn that
+// is not a *net.UDPConn.
+func udpSocketOf(pc net.PacketConn) udpSocket {
+	if u, ok := pc.(*net.UDPConn); ok {
+		return u
+	}
+	return packetSocket{pc}
+}
+
+// packetSocket is a net.PacketConn seen as a udpSocket: addresses are
+// converted on each datagram (one whose address is not ip:port is read
+// as the zero AddrPort).
+type packetSocket struct{ net.PacketConn }
+
+func (p packetSocket) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
+	n, from, err := p.ReadFrom(b)
+	if err != nil {
+		return n, netip.AddrPort{}, err
+	}
+	if u, ok := from.(*net.UDPAddr); ok {
+		return n, u.AddrPort(), nil
+	}
+	ap, _ := netip.ParseAddrPort(from.String())
+	return n, ap, nil
+}
+
+func (p packetSocket) WriteToUDPAddrPort(b []byte, to netip.AddrPort) (int, error) {
+	return p.WriteTo(b, net.UDPAddrFromAddrPort(to))
 }
 
 // skippable reports whether a UDP read error concerns one datagram or peer
@@ -143,39 +194,39 @@ func skippable(err error) bool {
 	return false
 }
 
-// handle echoes one datagram if it is one frame, and reports it.
-func (s *UDPServer) handle(pc net.PacketConn, b []byte, from net.Addr) {
-	remote := from.String()
-	ap, _ := netip.ParseAddrPort(remote)
-	ap = netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
+// handle echoes one datagram if it is one frame, and reports it. Peers
+// are keyed by from with an IPv4-mapped address unmapped (as a dual-stack
+// socket reports IPv4 senders); the echo goes to from as it came.
+func (s *UDPServer) handle(sock udpSocket, b []byte, from netip.AddrPort) {
+	ap := netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
 	payload, err := ParseDatagram(b, s.cfg.MaxFrame)
 	if err != nil {
-		id, n := s.known(ap)
+		id, remote, n := s.known(ap)
 		s.emit(Event{Kind: EventError, Client: id, Remote: remote, Err: err, Clients: n})
 		return
 	}
 	// Recorded before the echo leaves, so that a peer holding its echo
 	// finds itself in Clients with the frame counted.
-	p, isNew, gone, n := s.touch(ap, remote, time.Now())
+	p, isNew, gone, n := s.touch(ap, time.Now())
 	for _, g := range gone {
 		s.emit(Event{Kind: EventDisconnect, Client: g.id, Remote: g.remote, Err: ErrPeerForgotten, Clients: n})
 	}
 	if isNew {
-		s.emit(Event{Kind: EventConnect, Client: p.id, Remote: remote, Clients: n})
+		s.emit(Event{Kind: EventConnect, Client: p.id, Remote: p.remote, Clients: n})
 	}
-	if _, err := pc.WriteTo(b, from); err != nil {
+	if _, err := sock.WriteToUDPAddrPort(b, from); err != nil {
 		s.uncount(ap)
-		s.emit(Event{Kind: EventError, Client: p.id, Remote: remote, Err: fmt.Errorf("frame: udp echo to %s: %w", remote, err), Clients: n})
+		s.emit(Event{Kind: EventError, Client: p.id, Remote: p.remote, Err: fmt.Errorf("frame: udp echo to %s: %w", p.remote, err), Clients: n})
 		return
 	}
-	s.emit(Event{Kind: EventMessage, Client: p.id, Remote: remote, Payload: payload, Clients: n})
+	s.emit(Event{Kind: EventMessage, Client: p.id, Remote: p.remote, Payload: payload, Clients: n})
 }
 
 // uncount takes back the frame touch counted for ap, whose echo failed.
 func (s *UDPServer) uncount(ap netip.AddrPort) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if p, ok := s.peers[ap]; ok && p.frames > 0 {
+	if p, ok := s.peers.byAddr[ap]; ok && p.frames > 0 {
 		p.frames--
 	}
 }
@@ -216,11 +267,11 @@ func (s *UDPServer) Shutdown(ctx context.Context) error {
 		return fmt.Errorf("frame: udp shutdown: %w", ctx.Err())
 	}
 	s.mu.Lock()
-	gone := make([]udpPeer, 0, len(s.peers))
-	for k, p := range s.peers {
+	gone := make([]udpPeer, 0, len(s.peers.byAddr))
+	for _, p := range s.peers.byAddr {
 		gone = append(gone, *p)
-		delete(s.peers, k)
 	}
+	s.peers = newUDPPeers()
 	s.mu.Unlock()
 	slices.SortFunc(gone, func(a, b udpPeer) int { return cmp.Compare(a.id, b.id) })
 	for _, g := range gone {

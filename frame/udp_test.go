@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"sync"
 	"testing"
 	"time"
@@ -339,5 +340,128 @@ func BenchmarkUDPEcho(b *testing.B) {
 				echo(c)
 			}
 		})
+	}
+}
+
+// The table keeps its peers in the order they were last heard from: the
+// peer forgotten when it is full, and the next to fall idle, is the one
+// heard from longest ago, not the first to come.
+func TestUDPPeersHeardFromLongestAgo(t *testing.T) {
+	ev := newUDPEvents()
+	s := NewUDPServer(UDPConfig{MaxPeers: 3, IdleTimeout: time.Minute, OnEvent: ev.on})
+	peer := func(port uint16) netip.AddrPort { return netip.AddrPortFrom(netip.MustParseAddr("192.0.2.1"), port) }
+	t0 := time.Now()
+	at := func(d time.Duration) time.Time { return t0.Add(d) }
+	for i, port := range []uint16{1, 2, 3, 1} { // peer 1 speaks again last
+		s.touch(peer(port), at(time.Duration(i)*time.Second))
+		checkPeerOrder(t, s)
+	}
+	if got, want := s.nextExpiry(), at(time.Second+time.Minute); !got.Equal(want) {
+		t.Errorf("next expiry %v after t0, want %v: peer 2 is the one heard from longest ago", got.Sub(t0), want.Sub(t0))
+	}
+	_, isNew, gone, n := s.touch(peer(4), at(4*time.Second))
+	if !isNew || len(gone) != 1 || gone[0].remote != "192.0.2.1:2" || n != 3 {
+		t.Errorf("a fourth peer in a table of 3: new %v, forgot %+v, %d peers; want peer 2 forgotten", isNew, gone, n)
+	}
+	// A time taken before the newest peer's (another socket's loop) does
+	// not put a peer ahead of it.
+	s.touch(peer(3), at(3*time.Second))
+	checkPeerOrder(t, s)
+	s.expire(at(4*time.Second + time.Minute))
+	checkPeerOrder(t, s)
+	if cl := s.Clients(); len(cl) != 0 {
+		t.Errorf("after every peer's idle timeout: %+v remembered", cl)
+	}
+	evs := filter(ev.wait(t, "idle disconnects", func(evs []Event) bool { return count(EventDisconnect)(evs) == 3 }), EventDisconnect)
+	for i, want := range []uint64{1, 3, 4} {
+		if evs[i].Client != want || !errors.Is(evs[i].Err, ErrIdleTimeout) {
+			t.Errorf("disconnect %d: %+v, want client %d idle", i, evs[i], want)
+		}
+	}
+	if !s.nextExpiry().IsZero() {
+		t.Errorf("next expiry %v with no peer", s.nextExpiry())
+	}
+}
+
+// checkPeerOrder fails t unless s's list of peers holds every remembered
+// peer once, linked both ways, in the order they were last heard from.
+func checkPeerOrder(t *testing.T, s *UDPServer) {
+	t.Helper()
+	n := 0
+	var older *udpPeer
+	for p := s.peers.oldest; p != nil; older, p = p, p.newer {
+		if p.older != older || s.peers.byAddr[p.addr] != p {
+			t.Fatalf("peer %d is linked wrongly or not in the map", p.id)
+		}
+		if older != nil && p.last.Before(older.last) {
+			t.Fatalf("peer %d, heard from at %v, comes after peer %d, heard from at %v", p.id, p.last, older.id, older.last)
+		}
+		n++
+	}
+	if older != s.peers.newest || n != len(s.peers.byAddr) {
+		t.Fatalf("%d peers in the list, %d in the map", n, len(s.peers.byAddr))
+	}
+}
+
+// A peer that speaks again before its idle timeout is not forgotten when
+// the timeout of its first datagram comes: it is forgotten an idle timeout
+// after its last one.
+func TestUDPServerIdleCountsFromTheLastDatagram(t *testing.T) {
+	const idle = 400 * time.Millisecond
+	ev := newUDPEvents()
+	_, addr, _ := startUDP(t, UDPConfig{IdleTimeout: idle, OnEvent: ev.on})
+	c := dialUDP(t, addr)
+	var sent []time.Time // when each datagram left, before the server saw it
+	for i := range 2 {
+		if i > 0 {
+			time.Sleep(idle / 4)
+		}
+		msg := Append(nil, []byte{byte('0' + i)})
+		sent = append(sent, time.Now())
+		if got := exchange(t, c, msg, 5*time.Second); !bytes.Equal(got, msg) {
+			t.Fatalf("echo %x", got)
+		}
+	}
+	evs := ev.wait(t, "an idle disconnect", func(evs []Event) bool {
+		return count(EventDisconnect)(evs) > 0 && count(EventMessage)(evs) == 2
+	})
+	// The server cannot be early, whatever the machine's pace: each
+	// disconnect comes at least an idle timeout after the last datagram
+	// its client sent. (A stalled test may have sent the second datagram
+	// after the first peer fell idle: then it is a second client.)
+	last := map[uint64]time.Time{}
+	for i, m := range filter(evs, EventMessage) {
+		last[m.Client] = sent[i]
+	}
+	for _, d := range filter(evs, EventDisconnect) {
+		if early := last[d.Client].Add(idle).Sub(d.Time); early > 0 {
+			t.Errorf("client %d forgotten %v before an idle timeout after its last datagram", d.Client, early)
+		}
+	}
+}
+
+// On a dual-stack socket an IPv4 sender is one peer at its IPv4 address,
+// as it sees itself, and its echo reaches it.
+func TestUDPServerDualStackShowsIPv4Senders(t *testing.T) {
+	pc, err := net.ListenPacket("udp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := newUDPEvents()
+	s := NewUDPServer(UDPConfig{OnEvent: ev.on})
+	go s.Serve(pc)
+	t.Cleanup(func() { s.Shutdown(context.Background()) })
+	c := dialUDP(t, &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: pc.LocalAddr().(*net.UDPAddr).Port})
+	msg := Append(nil, []byte("hola"))
+	for range 2 {
+		if got := exchange(t, c, msg, 5*time.Second); !bytes.Equal(got, msg) {
+			t.Fatalf("echo %x", got)
+		}
+	}
+	evs := ev.wait(t, "two messages", func(evs []Event) bool { return count(EventMessage)(evs) == 2 })
+	for _, e := range evs {
+		if e.Remote != c.LocalAddr().String() || e.Client != 1 {
+			t.Errorf("event %+v: want client 1 at %s", e, c.LocalAddr())
+		}
 	}
 }
