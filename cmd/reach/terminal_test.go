@@ -6,6 +6,8 @@ import (
 	"errors"
 	"net/netip"
 	"regexp"
+	"runtime"
+	"runtime/debug"
 	"strings"
 	"testing"
 	"time"
@@ -165,16 +167,68 @@ func TestLinesFitTheWidth(t *testing.T) {
 }
 
 func TestVersionFromBuildInfo(t *testing.T) {
-	v := readVersion(nil, false)
-	if v.Version != version || v.Go == "" {
-		t.Errorf("no build info: %+v", v)
+	toolchain := runtime.Version()
+	platform := runtime.GOOS + "/" + runtime.GOARCH
+	stamped := func(mainVersion string, settings ...string) *debug.BuildInfo {
+		info := &debug.BuildInfo{Main: debug.Module{Path: "github.com/reach-net/reach", Version: mainVersion}}
+		for i := 0; i+1 < len(settings); i += 2 {
+			info.Settings = append(info.Settings, debug.BuildSetting{Key: settings[i], Value: settings[i+1]})
+		}
+		return info
 	}
+	const rev, when = "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b", "2025-11-30T10:00:00Z"
+	for _, tc := range []struct {
+		name    string
+		ldflags string // -X main.version; empty: not set ("dev")
+		info    *debug.BuildInfo
+		ok      bool
+		want    buildVersion
+		line    string
+	}{
+		{name: "no build info", ok: false,
+			want: buildVersion{Version: "dev"}, line: "dev (" + toolchain + " " + platform + ")"},
+		{name: "go install of a tagged module", info: stamped("v1.2.0"), ok: true,
+			want: buildVersion{Version: "v1.2.0"}, line: "v1.2.0 (" + toolchain + " " + platform + ")"},
+		{name: "go build in a clean clone", ok: true,
+			info: stamped("(devel)", "vcs", "git", "vcs.revision", rev, "vcs.time", when, "vcs.modified", "false"),
+			want: buildVersion{Version: "dev", Revision: rev, Time: when},
+			line: "dev (rev 1a2b3c4d5e6f, " + when + "; " + toolchain + " " + platform + ")"},
+		{name: "go build with uncommitted changes", ok: true,
+			info: stamped("v1.2.1-0.20251130100000-1a2b3c4d5e6f+dirty", "vcs.revision", rev, "vcs.time", when, "vcs.modified", "true"),
+			want: buildVersion{Version: "v1.2.1-0.20251130100000-1a2b3c4d5e6f+dirty", Revision: rev, Time: when, Modified: true},
+			line: "v1.2.1-0.20251130100000-1a2b3c4d5e6f+dirty (rev 1a2b3c4d5e6f, " + when + ", modified; " + toolchain + " " + platform + ")"},
+		{name: "-ldflags version wins over the module's", ldflags: "v2.0.0", ok: true,
+			info: stamped("v1.2.0", "vcs.revision", "abc123", "vcs.modified", "true"),
+			want: buildVersion{Version: "v2.0.0", Revision: "abc123", Modified: true},
+			line: "v2.0.0 (rev abc123, modified; " + toolchain + " " + platform + ")"},
+		{name: "build info said absent", ok: false, info: stamped("v1.2.0", "vcs.revision", rev),
+			want: buildVersion{Version: "dev"}, line: "dev (" + toolchain + " " + platform + ")"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.ldflags != "" {
+				saved := version
+				version = tc.ldflags
+				t.Cleanup(func() { version = saved })
+			}
+			tc.want.Go, tc.want.Platform = toolchain, platform
+			got := readVersion(tc.info, tc.ok)
+			if got != tc.want {
+				t.Errorf("readVersion = %+v\nwant %+v", got, tc.want)
+			}
+			if got.String() != tc.line {
+				t.Errorf("line %q\nwant %q", got.String(), tc.line)
+			}
+		})
+	}
+	// The command prints this binary's own reading, the same for both
+	// spellings.
+	want := "reach version " + currentVersion().String() + "\n"
 	r := runCLI(context.Background(), offlineDeps(t), "version")
-	if r.code != 0 || !strings.HasPrefix(r.out.String(), "reach version ") {
-		t.Errorf("reach version: exit %d, %q", r.code, r.out)
+	if r.code != 0 || r.out.String() != want {
+		t.Errorf("reach version: exit %d, %q; want %q", r.code, r.out, want)
 	}
-	if r2 := runCLI(context.Background(), offlineDeps(t), "--version"); r2.out.String() != r.out.String() {
-		t.Errorf("--version %q and reach version %q differ", r2.out, r.out)
+	if r2 := runCLI(context.Background(), offlineDeps(t), "--version"); r2.out.String() != want {
+		t.Errorf("reach --version: %q; want %q", r2.out, want)
 	}
 }
 
