@@ -87,6 +87,11 @@ func startServer(t testing.TB, cfg ServerConfig) (*Server, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startServerOn(t, cfg, ln)
+}
+
+// startServerOn is startServer on a listener the test made.
+func startServerOn(t testing.TB, cfg ServerConfig, ln net.Listener) (*Server, string) {
 	s := NewServer(cfg)
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
@@ -353,5 +358,77 @@ func TestShutdownGivesUpAtContext(t *testing.T) {
 	}
 	if err := <-served; !errors.Is(err, ErrServerClosed) {
 		t.Fatalf("Serve = %v", err)
+	}
+}
+
+// readReportingListener hands the server connections that report the size
+// of each of its reads that returned bytes.
+type readReportingListener struct {
+	net.Listener
+	reads chan int
+}
+
+func (l readReportingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return readReportingConn{c, l.reads}, nil
+}
+
+type readReportingConn struct {
+	net.Conn
+	reads chan<- int
+}
+
+func (c readReportingConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		c.reads <- n
+	}
+	return n, err
+}
+
+// One frame sent in pieces, each read by the server before the next is
+// sent (the header itself split), is one message, echoed whole.
+func TestServerOneFrameSplitAcrossReads(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	reads := make(chan int, 1024)
+	rec := newRecorder()
+	_, addr := startServerOn(t, ServerConfig{OnEvent: rec.on}, readReportingListener{ln, reads})
+	c := dial(t, addr)
+	payload := []byte(strings.Repeat("one frame, many reads; ", 400)) // 9 KiB
+	wire := Append(nil, payload)
+	cuts := [][2]int{{0, 1}, {1, 3}, {3, 100}, {100, 3000}, {3000, 7000}, {7000, len(wire)}}
+	var sizes []int
+	for i, cut := range cuts {
+		if _, err := c.Write(wire[cut[0]:cut[1]]); err != nil {
+			t.Fatal(err)
+		}
+		// The next piece is not sent before the server has read all of
+		// this one, so none of its reads can hold bytes of two pieces.
+		for got := 0; got < cut[1]-cut[0]; {
+			select {
+			case n := <-reads:
+				got += n
+				sizes = append(sizes, n)
+			case <-time.After(waitLimit):
+				t.Fatalf("the server read %d of the %d bytes of piece %d", got, cut[1]-cut[0], i)
+			}
+		}
+		if i < len(cuts)-1 && rec.count(kind(EventMessage)) != 0 {
+			t.Fatalf("a message event after %d of the frame's %d bytes", cut[1], len(wire))
+		}
+	}
+	if len(sizes) < len(cuts) {
+		t.Fatalf("the server read the frame in %d reads (%v), want at least %d", len(sizes), sizes, len(cuts))
+	}
+	readEchoes(t, c, wire)
+	msgs := rec.waitCount(t, "message", 1, kind(EventMessage))
+	if len(msgs) != 1 || !bytes.Equal(msgs[0].Payload, payload) {
+		t.Fatalf("%d message events; want one with the whole payload", len(msgs))
 	}
 }
