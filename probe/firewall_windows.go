@@ -8,16 +8,17 @@ import (
 	"os/exec"
 )
 
-// HostFirewall reads which Windows Defender Firewall profiles are on, from
-// netsh, which needs no administrator for this. The state is unknown, with
-// an error, if netsh fails; unknown without one if its output is in a
-// shape parseNetshState does not know.
+// HostFirewall reads whether Windows Defender Firewall is on for the
+// profiles in use now (Domain, Private or Public: the ones of the networks
+// this host is on), from netsh, which needs no administrator for this. The
+// state is unknown, with an error, if netsh fails; unknown without one if
+// its output is in a shape parseNetshCurrent does not know.
 func HostFirewall(ctx context.Context) (FirewallState, error) {
 	ctx, cancel := context.WithTimeout(ctx, firewallCommandTimeout)
 	defer cancel()
-	out, err := exec.CommandContext(ctx, "netsh", "advfirewall", "show", "allprofiles", "state").Output()
+	out, err := exec.CommandContext(ctx, "netsh", netshCurrentArgs...).Output()
 	if err != nil {
-		return FirewallState{Status: FirewallUnknown, Source: netshStateCommand}, fmt.Errorf("probe: host firewall: %s: %w", netshStateCommand, err)
+		return FirewallState{Status: FirewallUnknown, Source: netshCurrentCommand}, fmt.Errorf("probe: host firewall: %s: %w", netshCurrentCommand, err)
 	}
-	return parseNetshState(string(out)), nil
+	return parseNetshCurrent(string(out)), nil
 }
