@@ -50,7 +50,7 @@ func FindIPv6(ctx context.Context) (IPv6Info, error) {
 	if err != nil || routes == nil {
 		return info, nil // the gateway is unknown here; the address still holds
 	}
-	info.Gateway, info.Interface = defaultIPv6Gateway(routes, interfaceOf(addr))
+	info.Gateway, info.Interface = defaultIPv6Gateway(routes, InterfaceOf(addr))
 	return info, nil
 }
 
@@ -78,9 +78,11 @@ func ipv6Source(ctx context.Context, target netip.AddrPort) (netip.Addr, error) 
 	return a, nil
 }
 
-// interfaceOf is the name of the interface holding a; empty if none does
-// or the interfaces cannot be read.
-func interfaceOf(a netip.Addr) string {
+// InterfaceOf is the name of the network interface holding a, IPv4 or
+// IPv6 (an IPv4-mapped address is read as IPv4); empty if none does or
+// the interfaces cannot be read.
+func InterfaceOf(a netip.Addr) string {
+	a = a.Unmap()
 	ifs, err := net.Interfaces()
 	if err != nil {
 		return ""
@@ -91,8 +93,9 @@ func interfaceOf(a netip.Addr) string {
 			continue
 		}
 		for _, ia := range addrs {
+			// Go lists an interface's IPv4 addresses in 16-byte form.
 			if n, ok := ia.(*net.IPNet); ok {
-				if b, ok := netip.AddrFromSlice(n.IP); ok && b == a {
+				if b, ok := netip.AddrFromSlice(n.IP); ok && b.Unmap() == a {
 					return ifc.Name
 				}
 			}

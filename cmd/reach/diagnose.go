@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/reach-net/reach/expose"
-	"net"
 	"net/netip"
 	"strings"
 
@@ -151,7 +150,7 @@ func runDiagnose(ctx context.Context, ios *IOStreams, d *deps, o *diagnoseOption
 	} else {
 		ev.Gateway, ev.LocalIP, ev.Looked = r.Gateway, r.LocalIP, true
 		rep.Gateway, rep.LocalIP = r.Gateway.String(), r.LocalIP.String()
-		rep.Interface = interfaceOf(r.LocalIP)
+		rep.Interface = probe.InterfaceOf(r.LocalIP)
 		st.done(markOK, "gateway", fmt.Sprintf("%s (this host %s on %s)", r.Gateway, r.LocalIP, orDash(rep.Interface)))
 		expose.Heal(ctx, r, d.Ledger, func(ev expose.Event) {
 			if h, ok := ev.(*expose.Step); ok && h.Name == "heal" && strings.HasPrefix(h.Detail, "removed ") {
@@ -270,23 +269,6 @@ func serviceJSON(s upnp.ServiceState) serviceReport {
 	}
 	r.ReportedExternal, r.Quirks = s.ReportedExternal, s.Quirks
 	return r
-}
-
-// interfaceOf names the network interface that holds ip.
-func interfaceOf(ip netip.Addr) string {
-	ifs, err := net.Interfaces()
-	if err != nil {
-		return ""
-	}
-	for _, ifc := range ifs {
-		addrs, _ := ifc.Addrs()
-		for _, a := range addrs {
-			if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr() == ip {
-				return ifc.Name
-			}
-		}
-	}
-	return ""
 }
 
 func orDash(s string) string {
