@@ -1,7 +1,7 @@
 package probe
 
 import (
-	"slices"
+	"reflect"
 	"testing"
 )
 
@@ -29,25 +29,20 @@ func TestParseNetshCurrent(t *testing.T) {
 	if st := parseNetshState(netshAllPublicOff); st.Status != FirewallOn {
 		t.Fatalf("fixture: allprofiles reads %q", st.Status)
 	}
-	for _, tc := range []struct {
-		name     string
-		out      string
-		status   FirewallStatus
-		profiles []string
+	on := func(profiles ...string) FirewallState {
+		return FirewallState{Status: FirewallOn, Profiles: profiles, Source: netshCurrentCommand}
+	}
+	for name, tc := range map[string]struct {
+		out  string
+		want FirewallState
 	}{
-		{"public in use, off (Domain and Private on, not in use)", netshCurrentPublicOff, FirewallOff, nil},
-		{"public in use, on", netshCurrentPublic, FirewallOn, []string{"Public"}},
-		{"two profiles in use, one on", netshCurrentTwo, FirewallOn, []string{"Private"}},
-		{"an error message", "The requested operation requires elevation (Run as administrator).\r\n", FirewallUnknown, nil},
+		"public in use, off (Domain and Private on, not in use)": {netshCurrentPublicOff, FirewallState{Status: FirewallOff, Source: netshCurrentCommand}},
+		"public in use, on":           {netshCurrentPublic, on("Public")},
+		"two profiles in use, one on": {netshCurrentTwo, on("Private")},
+		"an error message":            {"The requested operation requires elevation (Run as administrator).\r\n", FirewallState{Status: FirewallUnknown, Source: netshCurrentCommand}},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			st := parseNetshCurrent(tc.out)
-			if st.Status != tc.status || !slices.Equal(st.Profiles, tc.profiles) {
-				t.Errorf("status %q, profiles %q; want %q, %q", st.Status, st.Profiles, tc.status, tc.profiles)
-			}
-			if st.Source != netshCurrentCommand {
-				t.Errorf("source %q, want %q", st.Source, netshCurrentCommand)
-			}
-		})
+		if got := parseNetshCurrent(tc.out); !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: %+v, want %+v", name, got, tc.want)
+		}
 	}
 }
