@@ -13,8 +13,11 @@ type Status string
 const (
 	// StatusVerified: a probe echo came back through the public address.
 	StatusVerified Status = "verified"
-	// StatusOpen: a connection through the public address reached the
-	// program, which does not answer reach probes (the user's own).
+	// StatusOpen: a connection through the public address was accepted
+	// but no echo came back: the program is the user's own, which does not
+	// answer reach probes, or (with candidate causes) something else
+	// answered in place of reach's server. The port is open from outside,
+	// the program unverified.
 	StatusOpen Status = "open"
 	// StatusUnverified: nothing says no, nothing proved yes.
 	StatusUnverified Status = "unverified"

@@ -5,17 +5,24 @@ import (
 	"net/netip"
 )
 
-// ipv6 decides the IPv6 side. A global address needs no NAT traversal,
-// but home routers drop unsolicited inbound IPv6 until a pinhole is
-// opened; only a probe that came in over IPv6 verifies it.
+// ipv6 decides the IPv6 side, then carries it into the headline where the
+// IPv4 verdict alone would mislead.
 func (j *judge) ipv6() {
-	e := j.e.IPv6
-	if e == nil {
+	if j.e.IPv6 == nil {
 		return
 	}
+	v := j.ipv6Verdict()
+	j.d.IPv6 = v
+	j.combineIPv6(v)
+}
+
+// ipv6Verdict is the IPv6 verdict. A global address needs no NAT
+// traversal, but home routers drop unsolicited inbound IPv6 until a
+// pinhole is opened; only a probe that came in over IPv6 verifies it.
+func (j *judge) ipv6Verdict() *IPv6Verdict {
+	e := j.e.IPv6
 	port := j.e.Port
 	v := &IPv6Verdict{}
-	j.d.IPv6 = v
 	if !e.Address.IsValid() || !e.Global {
 		v.Status = StatusUnreachable
 		v.Headline = "no IPv6: this host has no global IPv6 address"
@@ -23,7 +30,7 @@ func (j *judge) ipv6() {
 			v.Headline = fmt.Sprintf("no IPv6: this host's IPv6 address %s is not global (link-local or private)", e.Address)
 		}
 		j.fact("%s", v.Headline)
-		return
+		return v
 	}
 	v.Target = netip.AddrPortFrom(e.Address, port)
 	j.fact("this host's global IPv6 address is %s", e.Address)
@@ -32,7 +39,7 @@ func (j *judge) ipv6() {
 			v.Status, v.Verified = StatusVerified, true
 			v.Headline = fmt.Sprintf("reachable over IPv6 at %s (verified by %s)", v.Target, viaText(p))
 			j.fact("probe through %s (%s): verified", p.Target, p.Via)
-			return
+			return v
 		}
 	}
 	check := fmt.Sprintf("run `reach check '%s'` from a host with IPv6 on another network", v.Target)
@@ -59,8 +66,47 @@ func (j *judge) ipv6() {
 			check,
 		}
 	}
-	// Under carrier-grade or double NAT, IPv6 is the way out: say so.
-	if (j.d.NAT == NATCGNAT || j.d.NAT == NATDouble) && e.Pinhole {
-		j.d.Headline = fmt.Sprintf("not reachable over IPv4 (%s); %s", j.d.NAT, v.Headline)
+	return v
+}
+
+// combineIPv6 puts the IPv6 result into the headline when IPv4 is not
+// reachable: under carrier-grade or double NAT IPv6 is the way out, so the
+// headline says "not reachable over IPv4" and then what IPv6 showed,
+// whatever it showed; in any other case a verified IPv6 path makes a flat
+// "not reachable" false, so the headline names IPv4 and adds it. IPv6's
+// advice comes first then: it is the practical way in.
+func (j *judge) combineIPv6(v *IPv6Verdict) {
+	d := &j.d
+	if d.Status != StatusUnreachable {
+		return // the IPv4 headline is no "no"; IPv6 is its own line
 	}
+	switch nat := natWords(d.NAT); {
+	case nat != "":
+		head := fmt.Sprintf("not reachable over IPv4 (%s)", nat)
+		if m := j.e.Mapping; m != nil && m.Made {
+			head = fmt.Sprintf("mapped on your router (port %d), but %s", m.ExternalPort, head)
+		}
+		d.Headline = head + "; " + v.Headline
+	case v.Verified:
+		d.Headline = "IPv4: " + d.Headline + "; " + v.Headline
+	default:
+		return
+	}
+	advice := v.Advice
+	if v.Verified {
+		advice = []string{fmt.Sprintf("people with IPv6 can connect now, to %s; for IPv4:", v.Target)}
+	}
+	d.Advice = append(append([]string(nil), advice...), d.Advice...)
+}
+
+// natWords names a NAT that keeps the internet out over IPv4; empty for
+// the other verdicts.
+func natWords(n NAT) string {
+	switch n {
+	case NATCGNAT:
+		return "carrier-grade NAT"
+	case NATDouble:
+		return "double NAT"
+	}
+	return ""
 }

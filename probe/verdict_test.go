@@ -93,6 +93,7 @@ func TestDecideSetups(t *testing.T) {
 	rows = append(rows, otherRows()...)
 	rows = append(rows, firewallRows()...)
 	rows = append(rows, ipv6Rows()...)
+	rows = append(rows, relayRows()...)
 	for _, r := range rows {
 		t.Run(r.name, func(t *testing.T) {
 			d := Decide(r.e)
@@ -155,8 +156,14 @@ func checkTruth(t *testing.T, e Evidence, d Diagnosis) {
 			t.Errorf("verified, yet causes %q and advice %q", d.Causes, d.Advice)
 		}
 	case StatusOpen:
-		if len(d.Causes) != 0 {
-			t.Errorf("open, yet causes %q", d.Causes)
+		// The user's own program explains the missing echo; anything
+		// else that answered in place of reach's server is unproved, so
+		// the candidates are named.
+		if e.OwnProgram && len(d.Causes) != 0 {
+			t.Errorf("open (your own program), yet causes %q", d.Causes)
+		}
+		if !e.OwnProgram && len(d.Causes) < 2 {
+			t.Errorf("open though reach's server listens: the evidence fits several causes, but Causes names %q", d.Causes)
 		}
 		fallthrough
 	default:
@@ -208,6 +215,19 @@ func checkTruth(t *testing.T, e Evidence, d Diagnosis) {
 	}
 	if strings.Contains(d.Headline, "0.0.0.0") {
 		t.Errorf("headline names 0.0.0.0: %q", d.Headline)
+	}
+	// A connection from outside that something accepted proves the port
+	// open: only another NAT in front (which the relay's address does not
+	// cross) or no network at all makes that "not reachable".
+	for _, p := range e.Probes {
+		if p.Via == ViaTURN && p.Verdict == Open && d.NAT != NATCGNAT && d.NAT != NATDouble &&
+			(d.Status == StatusUnreachable || strings.Contains(d.Headline, "not reachable")) {
+			t.Errorf("a TURN relay's connection through %s was accepted, yet %s: %q", p.Target, d.Status, d.Headline)
+		}
+	}
+	// A verified IPv6 path is never hidden behind a flat "not reachable".
+	if v6 := d.IPv6; v6 != nil && v6.Verified && d.Status == StatusUnreachable && !strings.Contains(d.Headline, v6.Headline) {
+		t.Errorf("reachable over IPv6 (verified), yet the headline says only %q", d.Headline)
 	}
 }
 
@@ -1228,6 +1248,7 @@ func ipv6Rows() []decideRow {
 		e.Services = []ServiceEvidence{{Method: "upnp-igd2", ExternalAddr: tShared}}
 		e.ExternalAddr, e.STUN = tShared, tPub
 	}
+	from6 := ProbeEvidence{Target: netip.AddrPortFrom(v6, 1234), Via: ViaOutside, Verdict: Verified, From: netip.MustParseAddrPort("[2001:db8:fe::1]:5000")}
 	return []decideRow{
 		{
 			name: "CGNAT, IPv6 pinhole open, not verified yet",
@@ -1236,8 +1257,83 @@ func ipv6Rows() []decideRow {
 				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "upnp-igd2-pinhole"}
 			}),
 			nat: NATCGNAT, status: StatusUnreachable, target: "11.0.0.2:1234",
-			headline:  []string{"not reachable over IPv4 (cgnat)", "pinhole open at [2001:db8:1::10]:1234", "not verified"},
+			headline:  []string{"not reachable over IPv4 (carrier-grade NAT)", "pinhole open at [2001:db8:1::10]:1234", "not verified"},
+			advice:    []string{"reach check '[2001:db8:1::10]:1234'", "public IPv4 address"},
 			notAdvice: []string{"by hand", "UPnP"},
+		},
+		{
+			name: "CGNAT, IPv6 pinhole open, a reach check came in over IPv6",
+			e: home(func(e *Evidence) {
+				cg(e)
+				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "pcp", Probes: []ProbeEvidence{from6}}
+			}),
+			nat: NATCGNAT, status: StatusUnreachable, target: "11.0.0.2:1234",
+			headline:    []string{"not reachable over IPv4 (carrier-grade NAT); reachable over IPv6 at [2001:db8:1::10]:1234 (verified by a reach check from 2001:db8:fe::1)"},
+			notHeadline: []string{"not reachable from the internet", "not verified"},
+			advice:      []string{"people with IPv6 can connect now, to [2001:db8:1::10]:1234", "public IPv4 address"},
+			notAdvice:   []string{"by hand", "reach check '["},
+		},
+		{
+			name: "double NAT, mapped on the router, verified over IPv6",
+			e: home(func(e *Evidence) {
+				e.Services = []ServiceEvidence{{Method: "upnp-igd2", ExternalAddr: tModem}}
+				e.Mapping = &MappingEvidence{Made: true, Method: "upnp-igd2", ExternalPort: 1234}
+				e.ExternalAddr, e.STUN = tModem, tVPN
+				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "upnp-igd2-pinhole", Probes: []ProbeEvidence{from6}}
+			}),
+			nat: NATDouble, status: StatusUnreachable, target: "12.0.0.9:1234",
+			headline: []string{"mapped on your router (port 1234), but not reachable over IPv4 (double NAT); reachable over IPv6 at [2001:db8:1::10]:1234 (verified"},
+			advice:   []string{"people with IPv6 can connect now", "bridge mode"},
+		},
+		{
+			name: "CGNAT, no IPv6 pinhole service",
+			e: home(func(e *Evidence) {
+				cg(e)
+				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Failure: "no pinhole service on the router"}
+			}),
+			nat: NATCGNAT, status: StatusUnreachable, target: "11.0.0.2:1234",
+			headline:    []string{"not reachable over IPv4 (carrier-grade NAT); IPv6: no pinhole opened for [2001:db8:1::10]:1234", "no pinhole service on the router"},
+			notHeadline: []string{"reachable over IPv6 at"},
+			advice:      []string{"allow inbound IPv6 to [2001:db8:1::10]:1234", "public IPv4 address"},
+		},
+		{
+			name: "CGNAT, no global IPv6 address",
+			e: home(func(e *Evidence) {
+				cg(e)
+				e.IPv6 = &IPv6Evidence{}
+			}),
+			nat: NATCGNAT, status: StatusUnreachable, target: "11.0.0.2:1234",
+			headline: []string{"not reachable over IPv4 (carrier-grade NAT); no IPv6: this host has no global IPv6 address"},
+			advice:   []string{"public IPv4 address"},
+		},
+		{
+			name: "CGNAT, diagnose on a host with global IPv6",
+			e: home(func(e *Evidence) {
+				cg(e)
+				e.Port = 0
+				e.IPv6 = &IPv6Evidence{Address: v6, Global: true}
+			}),
+			nat: NATCGNAT, status: StatusUnreachable,
+			headline: []string{"not reachable over IPv4 (carrier-grade NAT); IPv6: this host has a global address"},
+		},
+		{
+			name: "no IPv4 default route, verified over IPv6 (an IPv6-only network)",
+			e: Evidence{Port: 1234, LocalIP: tLAN, STUNAsked: true,
+				IPv6: &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "pcp", Probes: []ProbeEvidence{from6}}},
+			nat: NATNoGateway, status: StatusUnreachable,
+			headline: []string{"IPv4: not reachable: this host has no default gateway; reachable over IPv6 at [2001:db8:1::10]:1234 (verified"},
+			advice:   []string{"people with IPv6 can connect now", "default route"},
+		},
+		{
+			name: "public router, mapped, IPv4 unverified, verified over IPv6: IPv6 stays its own line",
+			e: home(func(e *Evidence) {
+				mappedUPnP(e)
+				e.Probes = []ProbeEvidence{loopback("11.0.0.2:1234", Refused)}
+				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "pcp", Probes: []ProbeEvidence{from6}}
+			}),
+			nat: NATPublic, status: StatusUnverified, target: "11.0.0.2:1234",
+			headline:    []string{"mapped at 11.0.0.2:1234, not verified from here"},
+			notHeadline: []string{"IPv6"},
 		},
 		{
 			name: "public router, IPv6 pinhole refused",
