@@ -133,9 +133,9 @@ func (r *exposeRenderer) ready(e *expose.Ready) {
 	}
 	r.st.finishSpinner()
 	if r.o.both {
-		r.ios.verdict(statusMark(d), "%s: %s", e.Protocol, d.Headline)
+		r.ios.verdict(headlineMark(d), "%s: %s", e.Protocol, d.Headline)
 	} else {
-		r.ios.verdict(statusMark(d), "%s", d.Headline)
+		r.ios.verdict(headlineMark(d), "%s", d.Headline)
 	}
 	r.ios.diagnosis(d)
 	if v6 := d.IPv6; v6 != nil && e.Evidence.IPv6 != nil && e.Evidence.IPv6.Global && !strings.Contains(d.Headline, v6.Headline) {
@@ -183,7 +183,7 @@ func (r *exposeRenderer) listening(e *expose.Listening) {
 		return
 	}
 	r.ios.printf("your program now listens on %s\n", e.Addr)
-	r.ios.verdict(statusMark(d), "%s", d.Headline)
+	r.ios.verdict(headlineMark(d), "%s", d.Headline)
 	r.ios.diagnosis(d)
 }
 
@@ -265,6 +265,16 @@ func (r *exposeRenderer) selfCheck(e *expose.SelfCheck) {
 // target is host:port for a line.
 func target(host string, port uint16) string {
 	return net.JoinHostPort(host, strconv.Itoa(int(port)))
+}
+
+// headlineMark is the colour of a verdict's headline: its status's, except
+// that "not reachable over IPv4" carrying a verified IPv6 path is partial,
+// not a failure.
+func headlineMark(d probe.Diagnosis) string {
+	if v6 := d.IPv6; d.Status == probe.StatusUnreachable && v6 != nil && v6.Verified && strings.Contains(d.Headline, v6.Headline) {
+		return markWarn
+	}
+	return statusMark(d)
 }
 
 // statusMark is the colour of a verdict line.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/reach-net/reach/expose"
 	"github.com/reach-net/reach/probe"
 	"github.com/reach-net/reach/upnp"
 )
@@ -378,4 +380,145 @@ func TestExposeNoServeProvesTheForward(t *testing.T) {
 	if got := er.stop(t); got.code != exitOK || m.has(uint16(port)) {
 		t.Errorf("exit %d, mapping left %v", got.code, m.has(uint16(port)))
 	}
+}
+
+// The verdict line of expose as a person reads it, drawn by probe.Decide
+// from the evidence of each setup: a TURN relay whose connection was
+// accepted says open, never "not reachable"; silence from the user's own
+// UDP program is not verified, never "not reachable"; under carrier-grade
+// NAT the line carries what IPv6 showed, once.
+func TestExposeVerdictLines(t *testing.T) {
+	pub := netip.MustParseAddr("11.0.0.2")
+	v6 := netip.MustParseAddr("2001:db8:1::10")
+	relay := func(v probe.Verdict, detail string) probe.ProbeEvidence {
+		return probe.ProbeEvidence{Target: netip.AddrPortFrom(pub, 1234), Via: probe.ViaTURN, Verdict: v, Detail: detail}
+	}
+	from6 := probe.ProbeEvidence{Target: netip.AddrPortFrom(v6, 1234), Via: probe.ViaOutside, Verdict: probe.Verified,
+		From: netip.MustParseAddrPort("[2001:db8:fe::1]:5000")}
+	home := func(mod func(e *probe.Evidence)) probe.Evidence {
+		e := probe.Evidence{Port: 1234, LocalIP: netip.MustParseAddr("192.168.1.10"), Gateway: netip.MustParseAddr("192.168.1.1"),
+			Looked: true, STUNAsked: true, STUN: pub, ExternalAddr: pub,
+			Services: []probe.ServiceEvidence{{Method: "upnp-igd2", ExternalAddr: pub}},
+			Mapping:  &probe.MappingEvidence{Made: true, Method: "upnp-igd2", ExternalPort: 1234}}
+		mod(&e)
+		return e
+	}
+	cgnat := func(e *probe.Evidence) {
+		shared := netip.MustParseAddr("100.64.3.4")
+		e.Services = []probe.ServiceEvidence{{Method: "upnp-igd2", ExternalAddr: shared}}
+		e.ExternalAddr, e.Mapping = shared, nil
+	}
+	for _, tc := range []struct {
+		name      string
+		ev        probe.Evidence
+		colour    string // the verdict line's
+		line, not []string
+		rest      []string // under it, on stderr
+		once      string   // printed exactly once, anywhere
+	}{
+		{
+			name: "reach's server, the relay connected, then its data connection failed",
+			ev: home(func(e *probe.Evidence) {
+				e.Probes = []probe.ProbeEvidence{relay(probe.Open, "the relay connected to 11.0.0.2:1234, then failed to join our data connection to it: EOF")}
+			}),
+			colour: sgrYellow,
+			line:   []string{"open from outside, not verified: a TURN relay reached 11.0.0.2:1234"},
+			not:    []string{"not reachable"},
+			rest:   []string{"possible causes:", "another device", "reach mappings"},
+		},
+		{
+			name: "your own UDP program, silent to the relay",
+			ev: home(func(e *probe.Evidence) {
+				e.Protocol, e.OwnProgram = "udp", true
+				e.Probes = []probe.ProbeEvidence{relay(probe.NoAnswer, "the relay sent 4 UDP probes to 11.0.0.2:1234; no echo came back")}
+			}),
+			colour: sgrYellow,
+			line:   []string{"not verified", "silence proves nothing by itself"},
+			not:    []string{"not reachable"},
+			rest:   []string{"possible causes:", "does not answer reach's probe", "your program's own client"},
+		},
+		{
+			name: "carrier-grade NAT, verified over IPv6",
+			ev: home(func(e *probe.Evidence) {
+				cgnat(e)
+				e.IPv6 = &probe.IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "pcp", Probes: []probe.ProbeEvidence{from6}}
+			}),
+			colour: sgrYellow,
+			line:   []string{"not reachable over IPv4 (carrier-grade NAT); reachable over IPv6 at [2001:db8:1::10]:1234 (verified"},
+			rest:   []string{"-> people with IPv6 can connect now, to [2001:db8:1::10]:1234"},
+			once:   "reachable over IPv6 at",
+		},
+		{
+			name: "carrier-grade NAT, IPv6 pinhole open, not verified",
+			ev: home(func(e *probe.Evidence) {
+				cgnat(e)
+				e.IPv6 = &probe.IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "pcp"}
+			}),
+			colour: sgrRed,
+			line:   []string{"not reachable over IPv4 (carrier-grade NAT); IPv6: pinhole open at [2001:db8:1::10]:1234 (pcp), not verified"},
+			once:   "reach check '[2001:db8:1::10]:1234'",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			ios := &IOStreams{Out: &out, ErrOut: &errOut, ColorOut: true}
+			r := newExposeRenderer(ios, &exposeOptions{})
+			r.ready(&expose.Ready{Diagnosis: probe.Decide(tc.ev), Evidence: tc.ev, Port: 1234, Protocol: upnp.Protocol(tc.ev.Protocol), Serving: !tc.ev.OwnProgram})
+			line, _, _ := strings.Cut(out.String(), "\n")
+			if !strings.HasPrefix(line, tc.colour) {
+				t.Errorf("verdict line %q, want it coloured %q", line, tc.colour)
+			}
+			for _, w := range tc.line {
+				if !strings.Contains(line, w) {
+					t.Errorf("verdict line %q lacks %q", line, w)
+				}
+			}
+			for _, w := range tc.not {
+				if strings.Contains(line, w) {
+					t.Errorf("verdict line %q says %q", line, w)
+				}
+			}
+			for _, w := range tc.rest {
+				if !strings.Contains(errOut.String(), w) {
+					t.Errorf("lines under the verdict lack %q:\n%s", w, errOut.String())
+				}
+			}
+			if all := out.String() + errOut.String(); tc.once != "" && strings.Count(all, tc.once) != 1 {
+				t.Errorf("%q printed %d times, want once:\n%s", tc.once, strings.Count(all, tc.once), all)
+			}
+		})
+	}
+}
+
+// A TURN relay whose connection to the port was accepted, then failed
+// before the echo: check --via says open (exit 3), and expose --via's ready
+// says status open with the candidates, never unreachable.
+func TestViaOpenIsOpen(t *testing.T) {
+	const bindFail = "the relay connected to %s, then failed to join our data connection to it: EOF"
+	checkVia := func(_ context.Context, srv probe.TURNServer, target netip.AddrPort, proto string, _ probe.ViaConfig) probe.ViaResult {
+		return probe.ViaResult{Relay: srv.String(), Target: target, Proto: proto, Verdict: probe.Open, Failure: probe.ViaTURNError,
+			Detail: fmt.Sprintf(bindFail, target), Cause: "the TURN server refused or dropped the second connection; the port is open, the echo unchecked",
+			Err: errors.New("EOF")}
+	}
+	relay := "turn:reach:secret@127.0.0.1:3478" // never dialed: CheckVia is a fake
+
+	d := offlineDeps(t)
+	d.CheckVia = checkVia
+	r := runCLI(context.Background(), d, "check", "--via", relay, "127.0.0.1:1234")
+	if r.code != exitPartial || !strings.HasPrefix(r.out.String(), "open: 127.0.0.1:1234") || strings.Contains(r.out.String()+r.err.String(), "not reachable") {
+		t.Errorf("check --via: exit %d, out %q, err %q; want exit 3 and an open verdict", r.code, r.out, r.err)
+	}
+
+	m := newFakeMapper("11.0.0.2")
+	d = fakeDeps(m, false)
+	d.CheckVia = checkVia
+	er := startExpose(t, d, "--port", strconv.Itoa(freePort(t)), "--via", relay)
+	ready := er.next(t, "ready")
+	detail, _ := ready["detail"].(string)
+	causes, _ := ready["causes"].([]any)
+	if ready["status"] != "open" || ready["verified"] != false || !strings.Contains(detail, "open from outside, not verified") ||
+		strings.Contains(detail, "not reachable") || len(causes) < 2 {
+		t.Errorf("expose --via ready = %v, want status open, not verified, with candidate causes", ready)
+	}
+	er.stop(t)
 }
