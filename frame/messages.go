@@ -61,3 +61,13 @@ func (s *Server) emitMessages(m Messages) {
 		}
 	}
 }
+
+// NewMessages is the Messages of frames, complete frames as Append
+// writes them: for a log's tests and benchmarks, which have no server.
+func NewMessages(client uint64, remote string, clients int, t time.Time, frames []byte) Messages {
+	m := Messages{Client: client, Remote: remote, Clients: clients, Time: t, frames: frames}
+	for b := frames; len(b) >= HeaderSize; m.count++ {
+		b = b[min(HeaderSize+int(binary.LittleEndian.Uint32(b)), len(b)):]
+	}
+	return m
+}

@@ -179,9 +179,11 @@ const (
 	clientLogMaxBytes = 16 << 20
 )
 
-// clientLog prints the server's events. Each is rendered at once, in the
-// server's goroutine (its payload is valid only during the call), and
-// added to a batch; a printer goroutine writes each batch with one write.
+// clientLog prints the server's events. Each read's lines are rendered
+// at once, in the server's goroutine (its payload is valid only during
+// the call), into a buffer that is then handed to a printer goroutine,
+// which writes what is handed to it with one write: a read's lines are
+// copied once, when they are rendered.
 type clientLog struct {
 	ios      *IOStreams
 	jsonMode bool
@@ -189,19 +191,27 @@ type clientLog struct {
 	label    string // before "client" in a human line: "udp " for the UDP server
 
 	mu      sync.Mutex
-	batch   []byte // lines rendered, not yet written
-	lines   int    // how many
-	dropped int64  // events not shown: the batch was full
+	chunks  []logChunk // lines rendered, not yet written, in order
+	size    int        // their bytes
+	lines   int        // how many
+	dropped int64      // events not shown: the queue was full
 	closed  bool
 	// writing is when the printer's write in progress began, in Unix
 	// nanoseconds; zero when it is not writing. A write slower than slow
 	// makes the queue's bounds drop lines.
 	writing atomic.Int64
 	slow    time.Duration
-	wake    chan struct{} // a batch waits; capacity 1
-	full    chan struct{} // the batch is half the queue: write it now; capacity 1
-	taken   chan struct{} // closed when the printer takes the batch; l.mu
+	wake    chan struct{} // lines wait; capacity 1
+	full    chan struct{} // the queue is half full: write it now; capacity 1
+	taken   chan struct{} // closed when the printer takes the queue; l.mu
 	done    chan struct{} // the printer has ended
+}
+
+// logChunk is lines waiting for the printer: b, in the buffer *bp of
+// lineBuffers, which goes back to the pool once b is written.
+type logChunk struct {
+	bp *[]byte
+	b  []byte
 }
 
 // newClientLog returns a log of every event, lines for people or JSON.
@@ -227,8 +237,29 @@ func (l *clientLog) preview() int {
 	return messagePreview + utf8.UTFMax
 }
 
-// lineBuffers hold a line while it is rendered, before it joins a batch.
-var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 256); return &b }}
+// lineBuffers hold what is rendered: a line, or a read's lines, until
+// the printer has written them. They start as big as a busy read's lines
+// (a read of 16 KiB of chat lines is 50 KiB of JSON), so that rendering
+// them does not grow one, and a buffer that gathers lines takes many.
+var lineBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
+
+// Sizes of the log's buffers.
+const (
+	// smallLines is up to how many bytes a read's lines are copied into
+	// the buffer before them, not handed over as a buffer of their own.
+	smallLines = 2 << 10
+	// pooledBuffer is the largest buffer that goes back to lineBuffers:
+	// a burst's buffers do not stay for good.
+	pooledBuffer = 1 << 20
+)
+
+// putLineBuffer gives bp back to lineBuffers, unless it is big.
+func putLineBuffer(bp *[]byte) {
+	if cap(*bp) <= pooledBuffer {
+		*bp = (*bp)[:0]
+		lineBuffers.Put(bp)
+	}
+}
 
 // event renders ev and queues the line, or counts it as not shown when
 // the output is behind.
@@ -237,12 +268,12 @@ func (l *clientLog) event(ev frame.Event) {
 		return
 	}
 	bp := lineBuffers.Get().(*[]byte)
-	line := l.render((*bp)[:0], ev)
-	if len(line) > 0 {
-		l.queue(line, 1)
+	*bp = l.render((*bp)[:0], ev)
+	if len(*bp) == 0 {
+		putLineBuffer(bp)
+		return
 	}
-	*bp = line
-	lineBuffers.Put(bp)
+	l.queue(bp, 0, 1)
 }
 
 // messages renders m's lines, what they share (client, address, time,
@@ -282,9 +313,8 @@ func (l *clientLog) messages(m frame.Messages) {
 			buf = append(buf, buf[headEnd:tailEnd]...)
 		}
 	}
-	l.queue(buf[tailEnd:], m.Len())
 	*bp = buf
-	lineBuffers.Put(bp)
+	l.queue(bp, tailEnd, m.Len())
 }
 
 // jsonPlainMessage is what a JSON line has between its head and the
@@ -333,17 +363,20 @@ func isPlain(p []byte) bool {
 	return true
 }
 
-// queue adds n lines to the batch with one lock; those that do not fit
-// are counted as not shown.
-func (l *clientLog) queue(lines []byte, n int) {
+// queue hands the n lines in *bp from start to the printer, with one
+// lock; those that do not fit the queue are counted as not shown. bp is
+// the log's after the call.
+func (l *clientLog) queue(bp *[]byte, start, n int) {
+	lines := (*bp)[start:]
 	l.mu.Lock()
-	for len(l.batch)+len(lines) > clientLogMaxBytes && !l.slowWrite() && !l.closed {
+	for l.size+len(lines) > clientLogMaxBytes && !l.slowWrite() && !l.closed {
 		l.awaitPrinter()
 	}
 	switch {
 	case l.closed:
+		putLineBuffer(bp)
 	case l.fits(n, len(lines)):
-		l.batch = append(l.batch, lines...)
+		l.add(bp, lines)
 		l.lines += n
 	default:
 		for rest := lines; len(rest) > 0; {
@@ -357,11 +390,12 @@ func (l *clientLog) queue(lines []byte, n int) {
 				l.dropped++
 				continue
 			}
-			l.batch = append(l.batch, line...)
+			l.copyIn(line)
 			l.lines++
 		}
+		putLineBuffer(bp)
 	}
-	full := l.lines >= clientLogQueue/2 || len(l.batch) >= clientLogBytes/2
+	full := l.lines >= clientLogQueue/2 || l.size >= clientLogBytes/2
 	l.mu.Unlock()
 	select {
 	case l.wake <- struct{}{}:
@@ -375,15 +409,42 @@ func (l *clientLog) queue(lines []byte, n int) {
 	}
 }
 
-// fits reports whether n more lines of size bytes may join the batch:
+// add queues lines, held in *bp: a few bytes are copied after the lines
+// before them, more are queued in bp as they are. l.mu is held.
+func (l *clientLog) add(bp *[]byte, lines []byte) {
+	if len(lines) <= smallLines {
+		l.copyIn(lines)
+		putLineBuffer(bp)
+		return
+	}
+	l.chunks = append(l.chunks, logChunk{bp: bp, b: lines})
+	l.size += len(lines)
+}
+
+// copyIn queues a copy of lines: after the last lines queued when their
+// buffer has room, else in a buffer of lineBuffers. l.mu is held.
+func (l *clientLog) copyIn(lines []byte) {
+	l.size += len(lines)
+	if k := len(l.chunks) - 1; k >= 0 {
+		if c := &l.chunks[k]; cap(c.b)-len(c.b) >= len(lines) {
+			c.b = append(c.b, lines...)
+			return
+		}
+	}
+	bp := lineBuffers.Get().(*[]byte)
+	*bp = append((*bp)[:0], lines...)
+	l.chunks = append(l.chunks, logChunk{bp: bp, b: *bp})
+}
+
+// fits reports whether n more lines of size bytes may join the queue:
 // within the queue's bounds (a line always, when none waits), or past
 // them while the output keeps up (no write in progress for slow), to
 // clientLogMaxBytes. l.mu is held.
 func (l *clientLog) fits(n, size int) bool {
 	switch {
-	case l.lines == 0 || (l.lines+n <= clientLogQueue && len(l.batch)+size <= clientLogBytes):
+	case l.lines == 0 || (l.lines+n <= clientLogQueue && l.size+size <= clientLogBytes):
 		return true
-	case len(l.batch)+size > clientLogMaxBytes:
+	case l.size+size > clientLogMaxBytes:
 		return false
 	}
 	return !l.slowWrite()
@@ -397,7 +458,7 @@ func (l *clientLog) slowWrite() bool {
 }
 
 // awaitPrinter waits, l.mu held and released meanwhile, until the
-// printer takes the batch, or its write in progress has been slow: at the
+// printer takes the queue, or its write in progress has been slow: at the
 // hard bound with the output keeping up, the printer is behind only for
 // want of a CPU, and a client's lines wait for it rather than being lost.
 func (l *clientLog) awaitPrinter() {
@@ -423,16 +484,19 @@ func (l *clientLog) awaitPrinter() {
 }
 
 // flushDelay is how long the printer lets lines gather after the first
-// of a batch: a busy server's reads come in bursts, and one write (and
+// it is woken for: a busy server's reads come in bursts, and one write (and
 // one wake of the printer) per burst rather than per read is a few
 // percent of its time. A line shows this much late at most.
 const flushDelay = 2 * time.Millisecond
 
-// print writes each batch with one write until the log is closed: a
-// flushDelay after its first line, or at once when it is half the queue.
+// print writes what is queued with one write until the log is closed: a
+// flushDelay after its first line, or at once when the queue is half
+// full.
 func (l *clientLog) print() {
 	defer close(l.done)
-	var spare []byte
+	var spare []logChunk
+	var bufs [][]byte
+	var scratch []byte // where a writer that is not a file gets bufs joined
 	gather := time.NewTimer(flushDelay)
 	for range l.wake {
 		gather.Reset(flushDelay)
@@ -442,21 +506,30 @@ func (l *clientLog) print() {
 			gather.Stop()
 		}
 		l.mu.Lock()
-		b, closed := l.batch, l.closed
-		l.batch, l.lines = spare[:0], 0
+		chunks, closed := l.chunks, l.closed
+		l.chunks, l.size, l.lines = spare[:0], 0, 0
 		close(l.taken)
 		l.taken = make(chan struct{})
-		if len(b) > 0 {
+		if len(chunks) > 0 {
 			l.writing.Store(time.Now().UnixNano())
 		}
 		l.mu.Unlock()
-		if len(b) > 0 {
+		if len(chunks) > 0 {
+			bufs = bufs[:0]
+			for _, c := range chunks {
+				bufs = append(bufs, c.b)
+			}
 			l.ios.mu.Lock()
-			l.ios.Out.Write(b)
+			writeBuffers(l.ios.Out, bufs, &scratch)
 			l.ios.mu.Unlock()
 			l.writing.Store(0)
+			clear(bufs)
+			for i, c := range chunks {
+				putLineBuffer(c.bp)
+				chunks[i] = logChunk{}
+			}
 		}
-		spare = b
+		spare = chunks
 		if closed {
 			return
 		}

@@ -253,7 +253,8 @@ func TestClientLogWaitsForAStarvedPrinter(t *testing.T) {
 	var out bytes.Buffer
 	l := newClientLog(&IOStreams{Out: &out, ErrOut: &out}, false)
 	l.mu.Lock()
-	l.batch, l.lines = bytes.Repeat([]byte("x\n"), clientLogMaxBytes/2), clientLogMaxBytes/2
+	filler := bytes.Repeat([]byte("x\n"), clientLogMaxBytes/2)
+	l.chunks, l.size, l.lines = []logChunk{{bp: &filler, b: filler}}, len(filler), clientLogMaxBytes/2
 	l.mu.Unlock()
 	l.event(message("after the bound"))
 	l.close()
@@ -267,7 +268,7 @@ func TestClientLogWaitsForAStarvedPrinter(t *testing.T) {
 // scheduled yet loses none, up to the hard bound.
 func TestClientLogKeepsUpWithAFastOutput(t *testing.T) {
 	l := &clientLog{slow: slowOutput}
-	l.lines, l.batch = clientLogQueue, make([]byte, 100)
+	l.lines, l.size = clientLogQueue, 100
 	if !l.fits(1, 100) {
 		t.Error("a full queue with no write in progress refused a line")
 	}
@@ -282,11 +283,11 @@ func TestClientLogKeepsUpWithAFastOutput(t *testing.T) {
 		t.Error("a full queue behind a slow write took a line")
 	}
 	l.writing.Store(0)
-	l.batch = make([]byte, clientLogMaxBytes)
+	l.size = clientLogMaxBytes
 	if l.fits(1, 100) {
 		t.Error("a queue at the hard bound took a line")
 	}
-	l.lines, l.batch = 0, nil
+	l.lines, l.size = 0, 0
 	if !l.fits(1, 2*clientLogMaxBytes) {
 		t.Error("an empty queue refused a line")
 	}

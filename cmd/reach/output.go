@@ -390,3 +390,20 @@ type stepEvent struct {
 	Notes  []string `json:"notes,omitempty"`
 	Error  string   `json:"error,omitempty"`
 }
+
+// writeJoined writes bufs to w in order with one Write, joined in
+// *scratch (kept for the next call), and returns its error: the bytes of
+// one batch of the log stay one write wherever they go.
+func writeJoined(w io.Writer, bufs [][]byte, scratch *[]byte) error {
+	if len(bufs) == 1 {
+		_, err := w.Write(bufs[0])
+		return err
+	}
+	b := (*scratch)[:0]
+	for _, p := range bufs {
+		b = append(b, p...)
+	}
+	_, err := w.Write(b)
+	*scratch = b
+	return err
+}
