@@ -67,7 +67,7 @@ func (o *hostOptions) validate() error {
 
 // hosted is a running framed echo server: TCP, UDP or both on one port.
 type hosted struct {
-	addrs    []string // what it listens on, for the first line
+	listens  []listening // what it listens on, for the first line
 	logs     []*clientLog
 	shutdown []func(context.Context) error
 	done     chan error // the first server that stopped by itself
@@ -94,7 +94,7 @@ func host(ios *IOStreams, jsonMode bool, o hostOptions, proto string) (*hosted, 
 			OnEvent:     log.event,
 			OnMessages:  log.messages,
 		})
-		h.add("tcp "+ln.Addr().String(), log, srv.Shutdown)
+		h.add(listening{"tcp", ln.Addr().String()}, log, srv.Shutdown)
 		go func() { h.done <- srv.Serve(ln) }()
 	}
 	if proto == "udp" || proto == "both" {
@@ -106,14 +106,22 @@ func host(ios *IOStreams, jsonMode bool, o hostOptions, proto string) (*hosted, 
 		log := newHostLog(ios, jsonMode, o.Quiet)
 		log.label = "udp "
 		srv := frame.NewUDPServer(frame.UDPConfig{MaxFrame: o.MaxFrame, IdleTimeout: o.IdleTimeout, OnEvent: log.event})
-		h.add("udp "+pc.LocalAddr().String(), log, srv.Shutdown)
+		h.add(listening{"udp", pc.LocalAddr().String()}, log, srv.Shutdown)
 		go func() { h.done <- srv.Serve(pc) }()
 	}
 	return h, nil
 }
 
-func (h *hosted) add(addr string, log *clientLog, shutdown func(context.Context) error) {
-	h.addrs = append(h.addrs, addr)
+// listening is one server's protocol and address.
+type listening struct {
+	proto string // "tcp" or "udp"
+	addr  string // ip:port
+}
+
+func (l listening) String() string { return l.proto + " " + l.addr }
+
+func (h *hosted) add(l listening, log *clientLog, shutdown func(context.Context) error) {
+	h.listens = append(h.listens, l)
 	h.logs = append(h.logs, log)
 	h.shutdown = append(h.shutdown, shutdown)
 	h.running++

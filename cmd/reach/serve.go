@@ -56,9 +56,15 @@ func runServe(ctx context.Context, ios *IOStreams, o *serveOptions) error {
 		return err
 	}
 	if o.JSON {
-		ios.writeJSON(map[string]any{"event": "listening", "address": strings.Join(h.addrs, ", ")})
+		for _, l := range h.listens {
+			ios.writeJSON(map[string]any{"event": "listening", "address": l.addr, "protocol": l.proto})
+		}
 	} else {
-		ios.printf("serving the framed echo protocol on %s (Ctrl-C to stop)\n", strings.Join(h.addrs, " and "))
+		names := make([]string, len(h.listens))
+		for i, l := range h.listens {
+			names[i] = l.String()
+		}
+		ios.printf("serving the framed echo protocol on %s (Ctrl-C to stop)\n", strings.Join(names, " and "))
 	}
 	var serveErr error
 	select {

@@ -2,7 +2,9 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -53,5 +55,35 @@ func TestServeNamesALegacyCodePage(t *testing.T) {
 	waitFor(t, func() bool { return strings.Contains(out.String(), "windows-1252") }, "the log names the code page")
 	if strings.Contains(out.String(), "\uFFFD") {
 		t.Errorf("the log shows U+FFFD: %s", out)
+	}
+}
+
+// serve --json says where it listens with one event per protocol, each
+// address an ip:port a program can dial.
+func TestServeJSONListening(t *testing.T) {
+	port := freePort(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	r := cliRun{out: &syncBuffer{}, err: &syncBuffer{}}
+	done := make(chan int, 1)
+	go func() {
+		done <- execute(ctx, &IOStreams{Out: r.out, ErrOut: r.err}, offlineDeps(t),
+			[]string{"serve", "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--proto", "both", "--json"})
+	}()
+	waitFor(t, func() bool { return strings.Count(r.out.String(), `"listening"`) == 2 }, "serve --json says where it listens")
+	cancel()
+	<-done
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	var got []string
+	for _, line := range strings.Split(strings.TrimSpace(r.out.String()), "\n") {
+		var ev struct{ Event, Address, Protocol string }
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("not JSON: %q", line)
+		}
+		if ev.Event == "listening" {
+			got = append(got, ev.Protocol+" "+ev.Address)
+		}
+	}
+	if want := []string{"tcp " + addr, "udp " + addr}; !slices.Equal(got, want) {
+		t.Errorf("listening events %q, want %q", got, want)
 	}
 }
