@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -16,39 +15,25 @@ import (
 )
 
 // receiverEnv makes this test binary, started inside a lab host, a program
-// of the user's own that only receives: "tcp" the guide's server (reads
-// each frame, prints it, never answers), "udp" a UDP program that reads
-// every datagram and answers none. It runs before TestMain (init), so a
-// helper run neither builds reach nor runs tests.
+// of the user's own that only receives, as the guide's server does: it
+// reads each frame, prints it, and never answers. It runs before TestMain
+// (init), so a helper run neither builds reach nor runs tests.
 const receiverEnv = "REACH_E2E_RECEIVER"
 
 // receiverStart bounds a receiver coming up: one exec inside the lab.
 const receiverStart = 10 * time.Second
 
 func init() {
-	if mode := os.Getenv(receiverEnv); mode != "" {
-		os.Exit(receive(mode, os.Args[len(os.Args)-1]))
+	if os.Getenv(receiverEnv) != "" {
+		os.Exit(receive(os.Args[len(os.Args)-1]))
 	}
 }
 
 // receive listens on addr, says "listening", then receives until killed.
-func receive(mode, addr string) int {
+func receive(addr string) int {
 	fail := func(err error) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
-	}
-	if mode == "udp" {
-		pc, err := net.ListenPacket("udp4", addr)
-		if err != nil {
-			return fail(err)
-		}
-		fmt.Println("listening")
-		buf := make([]byte, 64<<10)
-		for {
-			if _, _, err := pc.ReadFrom(buf); err != nil {
-				return fail(err)
-			}
-		}
 	}
 	ln, err := net.Listen("tcp4", addr)
 	if err != nil {
@@ -77,9 +62,38 @@ func receive(mode, addr string) int {
 	}
 }
 
+// receiverOutput is what a receiver printed.
+type receiverOutput struct {
+	mu  sync.Mutex
+	out strings.Builder
+}
+
+func (r *receiverOutput) Write(p []byte) (int, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.out.Write(p)
+}
+
+func (r *receiverOutput) String() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.out.String()
+}
+
+// waitFor waits until the receiver printed a line with s.
+func (r *receiverOutput) waitFor(t *testing.T, s string) {
+	t.Helper()
+	for end := time.Now().Add(receiverStart); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if strings.Contains(r.String(), s) {
+			return
+		}
+	}
+	t.Errorf("the receiver did not print %q within %s; it printed:\n%s", s, receiverStart, r)
+}
+
 // startReceiver starts a receiver in host on addr and waits until it
 // listens; it is stopped when the test ends.
-func startReceiver(t *testing.T, l *lab.Lab, host, mode, addr string) {
+func startReceiver(t *testing.T, l *lab.Lab, host, addr string) *receiverOutput {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {
@@ -87,28 +101,19 @@ func startReceiver(t *testing.T, l *lab.Lab, host, mode, addr string) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cmd := l.Command(ctx, host, exe, addr)
-	cmd.Env = append(os.Environ(), receiverEnv+"="+mode)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
+	cmd.Env = append(os.Environ(), receiverEnv+"=1")
+	out := &receiverOutput{}
+	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
-	line := make(chan string, 1)
-	go func() {
-		s, _ := bufio.NewReader(out).ReadString('\n')
-		line <- s
-	}()
-	select {
-	case s := <-line:
-		if strings.TrimSpace(s) != "listening" {
-			t.Fatalf("%s receiver on %s in %s did not start: %q", mode, addr, host, s)
+	for end := time.Now().Add(receiverStart); !strings.Contains(out.String(), "listening\n"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("receiver on %s in %s did not start within %s: %q", addr, host, receiverStart, out)
 		}
-	case <-time.After(receiverStart):
-		t.Fatalf("%s receiver on %s in %s did not start within %s", mode, addr, host, receiverStart)
 	}
+	return out
 }
 
 // A TURN relay outside reaches a program that only receives, as the
@@ -122,7 +127,7 @@ func TestViaReachesAReceiveOnlyServer(t *testing.T) {
 	t.Run("your own program behind expose --no-serve, and check --via", func(t *testing.T) {
 		t.Parallel()
 		l := newLab(t, lab.Options{UPnP: true})
-		startReceiver(t, l, lab.PC, "tcp", ":1234")
+		startReceiver(t, l, lab.PC, ":1234")
 		exp := startExpose(t, l, lab.PC, exposeArgs("--no-serve", "--via", lab.TURNServer)...)
 		ready := exp.waitEvent("ready")
 		if ready.str("status") != "open" || ready["verified"] == true || !strings.Contains(ready.str("detail"), "reaches your program") {
@@ -140,7 +145,7 @@ func TestViaReachesAReceiveOnlyServer(t *testing.T) {
 	t.Run("reach's server, the port forwarded by hand to another device", func(t *testing.T) {
 		t.Parallel()
 		l := newLab(t, lab.Options{NoService: true, Forwards: []lab.Forward{{Proto: "tcp", ExternalPort: 1234, InternalIP: lab.Dev2Addr}}})
-		startReceiver(t, l, lab.Dev2, "tcp", ":1234")
+		recv := startReceiver(t, l, lab.Dev2, ":1234")
 		exp := startExpose(t, l, lab.PC, exposeArgs("--via", lab.TURNServer)...)
 		ready := exp.waitEvent("ready")
 		detail := ready.str("detail")
@@ -151,5 +156,7 @@ func TestViaReachesAReceiveOnlyServer(t *testing.T) {
 			t.Errorf("causes = %v, want the candidates, not one cause", ready["causes"])
 		}
 		words(t, "causes", ready.list("causes"), []string{"another device"}, nil)
+		// The relay's probe is an ordinary frame: the receiver read it.
+		recv.waitFor(t, ": reach-probe/1 ")
 	})
 }
