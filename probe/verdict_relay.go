@@ -26,7 +26,11 @@ func (j *judge) outsideSaysNo(a advisor) bool {
 	d.Status = StatusUnreachable
 	d.Headline = fmt.Sprintf("not reachable from outside: a TURN relay's probe through %s got %s", last.Target, last.Verdict)
 	if last.Verdict == Reset {
-		j.cause("something accepted the relay's connection through %s and then cut it: another program, or another device the router forwards the port to", last.Target)
+		what := "another program, or another device the router forwards the port to"
+		if d.NAT == NATNone {
+			what = "another program, or something the cloud puts in front of this host"
+		}
+		j.cause("something accepted the relay's connection through %s and then cut it: %s", last.Target, what)
 		if e.OwnProgram {
 			j.cause("or your program closes connections that send it something it does not understand")
 		}

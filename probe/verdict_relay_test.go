@@ -150,6 +150,16 @@ func relayRows() []decideRow {
 			candidates: true,
 		},
 		{
+			name: "cloud VM, the relay's connection was reset",
+			e: Evidence{Port: 1234, LocalIP: tPub, Gateway: tCloud, STUN: tPub, STUNAsked: true,
+				Probes: []ProbeEvidence{relay(Reset, "connected, then the connection was reset before any answer")}},
+			nat: NATNone, status: StatusUnreachable, target: "11.0.0.2:1234",
+			headline:   []string{"got reset"},
+			causes:     []string{"something the cloud puts in front of this host"},
+			notCauses:  []string{"router forwards"},
+			candidates: true,
+		},
+		{
 			name: "no forward: the relay's connection was refused",
 			e: home(func(e *Evidence) {
 				noService(e)
