@@ -123,27 +123,6 @@ func TestServerManyFramesInOneWrite(t *testing.T) {
 	}
 }
 
-func TestServerOneFrameInManyReads(t *testing.T) {
-	rec := newRecorder()
-	_, addr := startServer(t, ServerConfig{OnEvent: rec.on})
-	c := dial(t, addr)
-	payload := []byte(strings.Repeat("one frame, many segments; ", 400)) // 10 KiB
-	wire := Append(nil, payload)
-	// Pieces with a pause between them arrive in separate reads, the
-	// header itself split.
-	for _, cut := range [][2]int{{0, 1}, {1, 3}, {3, 100}, {100, 3000}, {3000, 7000}, {7000, len(wire)}} {
-		if _, err := c.Write(wire[cut[0]:cut[1]]); err != nil {
-			t.Fatal(err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	readEchoes(t, c, wire)
-	msgs := rec.waitCount(t, "message", 1, kind(EventMessage))
-	if len(msgs) != 1 || !bytes.Equal(msgs[0].Payload, payload) {
-		t.Fatalf("%d message events; want one with the whole payload", len(msgs))
-	}
-}
-
 func TestServerFramesBiggerThanTheIdleBuffer(t *testing.T) {
 	rec := newRecorder()
 	_, addr := startServer(t, ServerConfig{OnEvent: rec.on})

@@ -15,5 +15,6 @@ func startTime(pid int) (uint64, bool) {
 	if err != nil {
 		return 0, false
 	}
+	defer p.Release() // on Windows the handle FindProcess opened
 	return 0, alive(p)
 }

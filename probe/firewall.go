@@ -38,9 +38,10 @@ type FirewallState struct {
 	// programs allowed included: allowing reach does not help until
 	// "Block all incoming connections" is turned off.
 	BlockAll bool
-	// Profiles are the Windows Defender Firewall profiles that are on
-	// ("Domain", "Private", "Public"; the translated names on a Windows
-	// not in English); nil elsewhere.
+	// Profiles are the Windows Defender Firewall profiles in use (those
+	// of the networks this host is on) that are on ("Domain", "Private",
+	// "Public"; the translated names on a Windows not in English); nil
+	// elsewhere.
 	Profiles []string
 	// Source is the command the state was read from; empty if none ran.
 	Source string
@@ -48,17 +49,26 @@ type FirewallState struct {
 
 // Commands HostFirewall runs; neither needs admin rights.
 const (
-	netshStateCommand    = "netsh advfirewall show allprofiles state"
 	socketfilterfwPath   = "/usr/libexec/ApplicationFirewall/socketfilterfw"
 	socketfilterfwSource = socketfilterfwPath + " --getglobalstate --getblockall"
 )
 
-// parseNetshState reads the output of `netsh advfirewall show allprofiles
-// state` (or currentprofile): per profile a "... Profile Settings:" line,
-// a line of dashes and a "State ON" or "State OFF" line. The labels are
-// translated on a Windows not in English, so profiles are found by that
-// shape, not by their words; a state other than ON or OFF leaves the
-// result unknown.
+// netshStateArgs ask netsh for the state of the firewall profiles in
+// force now (those of the networks this host is on) rather than of all
+// three: a profile that is on but not in use filters nothing, and one in
+// use decides alone what reaches a program.
+var netshStateArgs = []string{"advfirewall", "show", "currentprofile", "state"}
+
+// netshStateCommand is the command HostFirewall runs on Windows, as the
+// evidence names it.
+var netshStateCommand = "netsh " + strings.Join(netshStateArgs, " ")
+
+// parseNetshState reads the output of `netsh advfirewall show
+// currentprofile state` (allprofiles has the same shape): per profile a
+// "... Profile Settings:" line, a line of dashes and a "State ON" or
+// "State OFF" line. The labels are translated on a Windows not in
+// English, so profiles are found by that shape, not by their words; a
+// state other than ON or OFF leaves the result unknown.
 func parseNetshState(out string) FirewallState {
 	st := FirewallState{Status: FirewallUnknown, Source: netshStateCommand}
 	var profile, prev string

@@ -22,26 +22,26 @@ const (
 // The firewall's state is that of the profiles in use: a profile that is
 // on but not in use makes it neither on nor a cause.
 func TestParseNetshCurrent(t *testing.T) {
-	if netshCurrentCommand != "netsh advfirewall show currentprofile state" {
-		t.Errorf("HostFirewall runs %q, want the current profile's state", netshCurrentCommand)
+	if netshStateCommand != "netsh advfirewall show currentprofile state" {
+		t.Errorf("HostFirewall runs %q, want the current profile's state", netshStateCommand)
 	}
 	// The same machine read through allprofiles: on, from profiles not in use.
 	if st := parseNetshState(netshAllPublicOff); st.Status != FirewallOn {
 		t.Fatalf("fixture: allprofiles reads %q", st.Status)
 	}
 	on := func(profiles ...string) FirewallState {
-		return FirewallState{Status: FirewallOn, Profiles: profiles, Source: netshCurrentCommand}
+		return FirewallState{Status: FirewallOn, Profiles: profiles, Source: netshStateCommand}
 	}
 	for name, tc := range map[string]struct {
 		out  string
 		want FirewallState
 	}{
-		"public in use, off (Domain and Private on, not in use)": {netshCurrentPublicOff, FirewallState{Status: FirewallOff, Source: netshCurrentCommand}},
+		"public in use, off (Domain and Private on, not in use)": {netshCurrentPublicOff, FirewallState{Status: FirewallOff, Source: netshStateCommand}},
 		"public in use, on":           {netshCurrentPublic, on("Public")},
 		"two profiles in use, one on": {netshCurrentTwo, on("Private")},
-		"an error message":            {"The requested operation requires elevation (Run as administrator).\r\n", FirewallState{Status: FirewallUnknown, Source: netshCurrentCommand}},
+		"an error message":            {"The requested operation requires elevation (Run as administrator).\r\n", FirewallState{Status: FirewallUnknown, Source: netshStateCommand}},
 	} {
-		if got := parseNetshCurrent(tc.out); !reflect.DeepEqual(got, tc.want) {
+		if got := parseNetshState(tc.out); !reflect.DeepEqual(got, tc.want) {
 			t.Errorf("%s: %+v, want %+v", name, got, tc.want)
 		}
 	}

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/reach-net/reach/expose"
 	"net/netip"
 	"strings"
 
+	"github.com/reach-net/reach/expose"
 	"github.com/reach-net/reach/probe"
 	"github.com/reach-net/reach/upnp"
 	"github.com/spf13/cobra"
