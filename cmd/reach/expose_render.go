@@ -26,7 +26,7 @@ func newExposeRenderer(ios *IOStreams, o *exposeOptions) *exposeRenderer {
 	st := newSteps(ios, o.JSON)
 	st.stream = o.JSON
 	udp := newHostLog(ios, o.JSON, o.Quiet)
-	udp.label = "udp "
+	udp.proto = "udp"
 	return &exposeRenderer{ios: ios, o: o, st: st, log: newHostLog(ios, o.JSON, o.Quiet), logUDP: udp, json: o.JSON}
 }
 

@@ -104,7 +104,7 @@ func host(ios *IOStreams, jsonMode bool, o hostOptions, proto string) (*hosted, 
 			return nil, listenErr(o.Port, addr, err)
 		}
 		log := newHostLog(ios, jsonMode, o.Quiet)
-		log.label = "udp "
+		log.proto = "udp"
 		srv := frame.NewUDPServer(frame.UDPConfig{MaxFrame: o.MaxFrame, IdleTimeout: o.IdleTimeout, OnEvent: log.event})
 		h.add(listening{"udp", pc.LocalAddr().String()}, log, srv.Shutdown)
 		go func() { h.done <- srv.Serve(pc) }()
@@ -196,7 +196,7 @@ type clientLog struct {
 	ios      *IOStreams
 	jsonMode bool
 	quiet    bool   // no message events
-	label    string // before "client" in a human line: "udp " for the UDP server
+	proto    string // "tcp" or "udp": a JSON event's protocol; a human line says "udp client"
 
 	mu      sync.Mutex
 	chunks  []logChunk // lines rendered, not yet written, in order
@@ -230,7 +230,7 @@ func newClientLog(ios *IOStreams, jsonMode bool) *clientLog {
 // newHostLog is newClientLog that, when quiet, leaves out message events
 // (--quiet): connects, disconnects and drops still show.
 func newHostLog(ios *IOStreams, jsonMode, quiet bool) *clientLog {
-	l := &clientLog{ios: ios, jsonMode: jsonMode, quiet: quiet, slow: slowOutput,
+	l := &clientLog{ios: ios, jsonMode: jsonMode, quiet: quiet, proto: "tcp", slow: slowOutput,
 		wake: make(chan struct{}, 1), full: make(chan struct{}, 1), taken: make(chan struct{}), done: make(chan struct{})}
 	go l.print()
 	return l
@@ -300,7 +300,7 @@ func (l *clientLog) messages(m frame.Messages) {
 	// lines.
 	buf := (*bp)[:0]
 	if l.jsonMode {
-		buf = appendJSONHead(buf, frame.EventMessage, m.Client, m.Remote)
+		buf = appendJSONHead(buf, frame.EventMessage, l.proto, m.Client, m.Remote)
 	} else {
 		buf = append(l.appendHead(buf, m.Client, m.Remote, t), ": "...)
 	}
@@ -575,7 +575,7 @@ func (l *clientLog) render(b []byte, ev frame.Event) []byte {
 		t = time.Now()
 	}
 	if l.jsonMode {
-		return appendClientJSON(b, ev, t)
+		return appendClientJSON(b, ev, l.proto, t)
 	}
 	start := len(b)
 	b = l.appendHead(b, ev.Client, ev.Remote, t)
@@ -607,7 +607,9 @@ func (l *clientLog) render(b []byte, ev frame.Event) []byte {
 func (l *clientLog) appendHead(b []byte, client uint64, remote string, t time.Time) []byte {
 	b = appendClock(b, t)
 	b = append(b, ' ')
-	b = append(b, l.label...)
+	if l.proto == "udp" {
+		b = append(b, "udp "...)
+	}
 	b = append(b, "client "...)
 	b = strconv.AppendUint(b, client, 10)
 	b = append(b, ' ')
@@ -730,8 +732,8 @@ func appendQuotedASCII(b, p []byte) ([]byte, bool) {
 // the fields of clientEvent (host_test.go) in its order, as encoding/json
 // with SetEscapeHTML(false) writes them. A message that is not UTF-8 is
 // message_b64, its bytes in standard base64, rather than U+FFFD.
-func appendClientJSON(b []byte, ev frame.Event, t time.Time) []byte {
-	b = appendJSONHead(b, ev.Kind, ev.Client, ev.Remote)
+func appendClientJSON(b []byte, ev frame.Event, proto string, t time.Time) []byte {
+	b = appendJSONHead(b, ev.Kind, proto, ev.Client, ev.Remote)
 	if ev.Kind == frame.EventMessage {
 		b = appendJSONMessage(b, ev.Payload, ev.PayloadSize())
 	}
@@ -743,9 +745,11 @@ func appendClientJSON(b []byte, ev frame.Event, t time.Time) []byte {
 }
 
 // appendJSONHead appends the fields a JSON client event starts with.
-func appendJSONHead(b []byte, kind frame.EventKind, client uint64, remote string) []byte {
+func appendJSONHead(b []byte, kind frame.EventKind, proto string, client uint64, remote string) []byte {
 	b = append(b, `{"event":"client","action":`...)
 	b = appendJSONString(b, string(kind))
+	b = append(b, `,"protocol":`...)
+	b = appendJSONString(b, proto)
 	b = append(b, `,"client":`...)
 	b = strconv.AppendUint(b, client, 10)
 	b = append(b, `,"remote":`...)

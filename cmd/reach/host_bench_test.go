@@ -31,7 +31,7 @@ func BenchmarkClientLine(b *testing.B) {
 			if jsonMode {
 				name = m.name + "/json"
 			}
-			l := &clientLog{jsonMode: jsonMode}
+			l := &clientLog{jsonMode: jsonMode, proto: "tcp"}
 			ev := frame.Event{Kind: frame.EventMessage, Client: 42, Remote: "203.0.113.7:50123", Payload: m.payload, Clients: 100, Time: at}
 			if m.size > len(m.payload) {
 				ev.Size = m.size

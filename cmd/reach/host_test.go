@@ -26,6 +26,7 @@ import (
 type clientEvent struct {
 	Event      string `json:"event"`
 	Action     string `json:"action"`
+	Protocol   string `json:"protocol"`
 	Client     uint64 `json:"client"`
 	Remote     string `json:"remote"`
 	Message    string `json:"message,omitempty"`
@@ -40,7 +41,7 @@ type clientEvent struct {
 // referenceJSON encodes ev through clientEvent with encoding/json, as
 // IOStreams.writeJSON does.
 func referenceJSON(t testing.TB, ev frame.Event) string {
-	ce := clientEvent{Event: "client", Action: string(ev.Kind), Client: ev.Client, Remote: ev.Remote, Clients: ev.Clients,
+	ce := clientEvent{Event: "client", Action: string(ev.Kind), Protocol: "tcp", Client: ev.Client, Remote: ev.Remote, Clients: ev.Clients,
 		Time: ev.Time.Format(jsonTimeLayout)}
 	if ev.Kind == frame.EventMessage {
 		n := len(ev.Payload)
@@ -88,7 +89,7 @@ func TestClientJSONMatchesEncodingJSON(t *testing.T) {
 		message(strings.Repeat("a", jsonMessageLimit-1) + "ñ and more"), // the cut falls inside ñ
 	}
 	for i, ev := range events {
-		got := string(appendClientJSON(nil, ev, ev.Time))
+		got := string(appendClientJSON(nil, ev, "tcp", ev.Time))
 		if want := referenceJSON(t, ev); got != want {
 			t.Errorf("event %d:\n got %s\nwant %s", i, got, want)
 		}
@@ -97,7 +98,7 @@ func TestClientJSONMatchesEncodingJSON(t *testing.T) {
 
 func TestClientJSONBinaryMessageIsBase64(t *testing.T) {
 	payload := []byte{'a', 0xf1, 'o', 0xff, 0} // "año" in Windows-1252, and bytes no text has
-	line := appendClientJSON(nil, message(string(payload)), at)
+	line := appendClientJSON(nil, message(string(payload)), "tcp", at)
 	var got map[string]any
 	if err := json.Unmarshal(line, &got); err != nil {
 		t.Fatalf("%s: %v", line, err)
@@ -126,7 +127,7 @@ func FuzzClientJSON(f *testing.F) {
 		if errText != "" {
 			ev.Err = errors.New(errText)
 		}
-		if got, want := string(appendClientJSON(nil, ev, at)), referenceJSON(t, ev); got != want {
+		if got, want := string(appendClientJSON(nil, ev, "tcp", at)), referenceJSON(t, ev); got != want {
 			t.Fatalf("\n got %s\nwant %s", got, want)
 		}
 	})

@@ -59,7 +59,8 @@ func TestServeNamesALegacyCodePage(t *testing.T) {
 }
 
 // serve --json says where it listens with one event per protocol, each
-// address an ip:port a program can dial.
+// address an ip:port a program can dial, and each client event says which
+// protocol it came over.
 func TestServeJSONListening(t *testing.T) {
 	port := freePort(t)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -70,20 +71,29 @@ func TestServeJSONListening(t *testing.T) {
 			[]string{"serve", "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--proto", "both", "--json"})
 	}()
 	waitFor(t, func() bool { return strings.Count(r.out.String(), `"listening"`) == 2 }, "serve --json says where it listens")
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	probe.Check(ctx, addr, probe.CheckConfig{})
+	probe.CheckUDP(ctx, addr, probe.CheckConfig{})
+	waitFor(t, func() bool { return strings.Count(r.out.String(), `"action":"message"`) == 2 }, "serve --json logs both probes")
 	cancel()
 	<-done
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	var got []string
+	var listening, messages []string
 	for _, line := range strings.Split(strings.TrimSpace(r.out.String()), "\n") {
-		var ev struct{ Event, Address, Protocol string }
+		var ev struct{ Event, Action, Address, Protocol string }
 		if err := json.Unmarshal([]byte(line), &ev); err != nil {
 			t.Fatalf("not JSON: %q", line)
 		}
-		if ev.Event == "listening" {
-			got = append(got, ev.Protocol+" "+ev.Address)
+		switch {
+		case ev.Event == "listening":
+			listening = append(listening, ev.Protocol+" "+ev.Address)
+		case ev.Event == "client" && ev.Action == "message":
+			messages = append(messages, ev.Protocol)
 		}
 	}
-	if want := []string{"tcp " + addr, "udp " + addr}; !slices.Equal(got, want) {
-		t.Errorf("listening events %q, want %q", got, want)
+	if want := []string{"tcp " + addr, "udp " + addr}; !slices.Equal(listening, want) {
+		t.Errorf("listening events %q, want %q", listening, want)
+	}
+	if slices.Sort(messages); !slices.Equal(messages, []string{"tcp", "udp"}) {
+		t.Errorf("the probes' message events say protocols %q, want tcp and udp", messages)
 	}
 }
