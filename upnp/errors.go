@@ -1,8 +1,12 @@
 package upnp
 
 import (
+	"bytes"
+	"encoding/xml"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 
 	"github.com/huin/goupnp/soap"
@@ -95,18 +99,12 @@ func (e *SOAPError) Advice() string {
 const goupnpHTTPStatus = "goupnp: SOAP request got HTTP "
 
 // soapErrorFrom turns a goupnp SOAP fault inside err into a *SOAPError for
-// action, with Code 0 for a fault without a UPnPError detail or an HTTP
-// error status without a SOAP body; it returns nil when err holds neither
-// (a transport error).
+// action, with Code 0 for a fault without a UPnPError detail; it returns
+// nil when err holds none (a transport error, an HTTP error status
+// without a SOAP fault: see httpErrorFrom).
 func soapErrorFrom(err error, action string) *SOAPError {
 	var fault *soap.SOAPFaultError
 	if !errors.As(err, &fault) {
-		if err == nil {
-			return nil
-		}
-		if _, status, ok := strings.Cut(err.Error(), goupnpHTTPStatus); ok {
-			return &SOAPError{Action: action, Description: "HTTP " + strings.TrimSpace(status)}
-		}
 		return nil
 	}
 	desc := fault.Detail.UPnPError.ErrorDescription
@@ -114,6 +112,91 @@ func soapErrorFrom(err error, action string) *SOAPError {
 		desc = fault.FaultString
 	}
 	return &SOAPError{Code: fault.Detail.UPnPError.Errorcode, Description: desc, Action: action}
+}
+
+// HTTPError means the router answered a SOAP action with an HTTP error
+// status and no SOAP fault (an empty body, or a web page such as a 503
+// "busy" page): its UPnP server failed without saying what became of the
+// request. It is no refusal: the router may have carried the action out,
+// so what an add may have made is deleted again.
+type HTTPError struct {
+	// Action is the SOAP action, e.g. "AddPortMapping".
+	Action string
+	// Status is the HTTP status, e.g. "500 Internal Server Error".
+	Status string
+}
+
+// Error names the action and the HTTP status.
+func (e *HTTPError) Error() string {
+	return fmt.Sprintf("router answered %s with HTTP %s, no UPnP fault", e.Action, e.Status)
+}
+
+// Advice says what the user can do, in words that name no command or flag.
+func (e *HTTPError) Advice() string {
+	return "the router's UPnP server failed on the request without saying why; try again in a moment, " +
+		"and if it keeps failing restart the router or forward the port by hand"
+}
+
+// httpErrorFrom turns goupnp's error for an HTTP error status without a
+// SOAP fault into an *HTTPError for action; nil for any other error.
+func httpErrorFrom(err error, action string) *HTTPError {
+	var fault *soap.SOAPFaultError
+	if err == nil || errors.As(err, &fault) {
+		return nil
+	}
+	if _, status, ok := strings.Cut(err.Error(), goupnpHTTPStatus); ok {
+		return &HTTPError{Action: action, Status: strings.TrimSpace(status)}
+	}
+	return nil
+}
+
+// faultlessTransport hands goupnp an HTTP error answer that carries no
+// SOAP fault (a router's HTML error page) as one without a body: goupnp
+// then reports its status ("SOAP request got HTTP 503 ..."), where it
+// would otherwise say only that the page is no SOAP envelope.
+type faultlessTransport struct{ next http.RoundTripper }
+
+// soapHTTPClient is hc for SOAP actions: error answers without a SOAP
+// fault keep their HTTP status (faultlessTransport).
+func soapHTTPClient(hc *http.Client) http.Client {
+	c := *hc
+	next := c.Transport
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	c.Transport = faultlessTransport{next: next}
+	return c
+}
+
+// RoundTrip performs req; an answer other than 200 OK whose body holds no
+// SOAP fault gets an empty body.
+func (t faultlessTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	if err != nil || resp.StatusCode == http.StatusOK {
+		return resp, err
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxResponseBytes+1))
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	if hasSOAPFault(body) {
+		resp.Body = io.NopCloser(bytes.NewReader(body))
+		return resp, nil
+	}
+	resp.Body, resp.ContentLength = http.NoBody, 0
+	return resp, nil
+}
+
+// hasSOAPFault reports whether body is an XML document with a Fault in
+// its Body, as a SOAP fault is (namespaces aside).
+func hasSOAPFault(body []byte) bool {
+	var env struct {
+		Body struct {
+			Fault *struct{} `xml:"Fault"`
+		} `xml:"Body"`
+	}
+	return xml.Unmarshal(body, &env) == nil && env.Body.Fault != nil
 }
 
 // faultCode returns the UPnP error code inside err, or 0 if it holds none.

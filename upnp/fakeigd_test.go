@@ -46,6 +46,14 @@ type fakeIGD struct {
 	omitFields    map[string]map[string]bool // action -> reply fields left out
 	externalIP    string
 	loseAdds      int // AddPortMapping requests carried out whose answer never comes
+	// brokenAdds AddPortMapping requests are carried out and then
+	// answered as broken says (see answerBroken): a web server in front
+	// of the UPnP daemon that fails after it acted.
+	brokenAdds int
+	broken     string
+	// pageAll: every SOAP action is answered with HTTP 503 and an HTML
+	// page, and none is carried out (the UPnP daemon is down).
+	pageAll bool
 
 	quirks fakeQuirks // the router family's oddities (see zoo_test.go)
 }
@@ -269,25 +277,74 @@ func (f *fakeIGD) addOtherDevice(reply []byte) {
 
 // serveControlOrLose carries out a SOAP action and answers it, or, for an
 // AddPortMapping while loseAdds > 0, carries it out and never answers: the
-// reply is lost, as on a router that stalls after acting.
+// reply is lost, as on a router that stalls after acting. While brokenAdds
+// > 0 an AddPortMapping is carried out and answered as broken says; with
+// pageAll no action is carried out, each gets an error page.
 func (f *fakeIGD) serveControlOrLose(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	down := f.pageAll
+	f.mu.Unlock()
+	if down {
+		errorPage(w, http.StatusServiceUnavailable)
+		return
+	}
 	rec := httptest.NewRecorder()
 	f.serveControl(rec, r)
 	f.mu.Lock()
-	lose := f.loseAdds > 0 && strings.HasSuffix(strings.Trim(r.Header.Get("SOAPACTION"), `"`), "#AddPortMapping")
-	if lose {
-		f.loseAdds--
+	how := ""
+	if isAction(r, "AddPortMapping") {
+		switch {
+		case f.loseAdds > 0:
+			f.loseAdds--
+			how = "hang"
+		case f.brokenAdds > 0:
+			f.brokenAdds--
+			how = f.broken
+		}
 	}
 	f.mu.Unlock()
-	if lose {
+	answerBroken(w, r, rec, how)
+}
+
+// isAction reports whether r is a SOAP request for action.
+func isAction(r *http.Request, action string) bool {
+	return strings.HasSuffix(strings.Trim(r.Header.Get("SOAPACTION"), `"`), "#"+action)
+}
+
+// answerBroken answers a request a fake router has carried out (its
+// answer is in rec) the way how says: "page" (HTTP 500 with an HTML page,
+// no SOAP fault), "empty" (HTTP 500, no body), "drop" (the connection
+// closes), "hang" (no answer until the client gives up), or "" (rec, as
+// it is).
+func answerBroken(w http.ResponseWriter, r *http.Request, rec *httptest.ResponseRecorder, how string) {
+	switch how {
+	case "page":
+		errorPage(w, http.StatusInternalServerError)
+	case "empty":
+		w.WriteHeader(http.StatusInternalServerError)
+	case "drop":
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+	case "hang":
 		<-r.Context().Done()
-		return
+	default:
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(rec.Body.Bytes())
 	}
-	for k, v := range rec.Header() {
-		w.Header()[k] = v
-	}
-	w.WriteHeader(rec.Code)
-	w.Write(rec.Body.Bytes())
+}
+
+// errorPage answers with an HTTP error status and an HTML page, as the
+// web server of many routers does when the UPnP daemon behind it fails:
+// no SOAP fault.
+func errorPage(w http.ResponseWriter, status int) {
+	w.Header().Set("Content-Type", "text/html")
+	w.WriteHeader(status)
+	fmt.Fprintf(w, "<!DOCTYPE html>\n<html><head><title>%d %s</title></head><body><h1>%s</h1><p>The server could not handle the request.<br></p></body></html>\n",
+		status, http.StatusText(status), http.StatusText(status))
 }
 
 func (f *fakeIGD) set(fn func(f *fakeIGD)) {

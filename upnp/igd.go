@@ -137,8 +137,9 @@ func openIGD(ctx context.Context, cfg Config, gw, local netip.Addr, location *ur
 		return nil, fmt.Errorf("upnp: device at %s (%q, %s) has no WANIPConnection or WANPPPConnection service: %w",
 			location, root.Device.FriendlyName, root.Device.DeviceType, ErrNoIGD)
 	}
+	soapc := soapHTTPClient(hc)
 	for _, c := range found {
-		c.GetServiceClient().SOAPClient.HTTPClient = *hc
+		c.GetServiceClient().SOAPClient.HTTPClient = soapc
 	}
 	g.conn = found[0]
 	if len(found) > 1 {
@@ -291,14 +292,18 @@ func (g *IGD) actionError(action string, err error) error {
 }
 
 // stepErr describes a failed SOAP action, without the package prefix: a
-// typed *SOAPError for a UPnP fault; for a transport or parse error, the
-// action and control URL.
+// typed *SOAPError for a UPnP fault, an *HTTPError for an HTTP error
+// status without one; for a transport or parse error, the action and
+// control URL.
 func (g *IGD) stepErr(action string, err error) error {
 	if err == nil {
 		return nil
 	}
 	if se := soapErrorFrom(err, action); se != nil {
 		return se
+	}
+	if he := httpErrorFrom(err, action); he != nil {
+		return he
 	}
 	var numErr *strconv.NumError
 	if errors.As(err, &numErr) || strings.Contains(err.Error(), "soap boolean") {

@@ -230,11 +230,17 @@ func (g *IGD) Delete(ctx context.Context, m Mapping) error {
 }
 
 // mapError wraps err from operation op on mapping m, turning "no such
-// entry" (UPnP 714) into ErrNoSuchMapping.
+// entry" (UPnP 714) into ErrNoSuchMapping. An HTTP error comes first (its
+// action says what reach asked), the mapping after it, so that a one-line
+// summary of the error keeps the HTTP status.
 func (g *IGD) mapError(op string, m Mapping, err error) error {
 	if faultCode(err) == CodeNoSuchEntry {
 		return &taggedError{msg: fmt.Sprintf("upnp: %s %d/%s on %s: the router holds no mapping on that port (UPnP 714)",
 			op, m.ExternalPort, m.Protocol, g.gw), sentinel: ErrNoSuchMapping}
+	}
+	var he *HTTPError
+	if errors.As(err, &he) {
+		return &wrapped{msg: fmt.Sprintf("upnp: %s (mapping %s on %s)", trimPrefix(err), what(m), g.gw), err: err}
 	}
 	return fmt.Errorf("upnp: %s %s on %s: %w", op, what(m), g.gw, err)
 }

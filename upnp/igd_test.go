@@ -350,3 +350,85 @@ func TestDeleteRefusesThisHostsOtherPort(t *testing.T) {
 		t.Errorf("delete naming the right internal port: %v", err)
 	}
 }
+
+// An HTTP error without a SOAP fault (an empty 500, a router's HTML error
+// page) is no refusal: the router may have made the mapping. Map deletes
+// what it may have made, hands over to the next service only once the
+// router is seen to hold nothing of it, and its error names the HTTP
+// status.
+func TestMapHTTPErrorWithoutFault(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		broken func(f *fakeIGD)
+		status string // the HTTP status the IGD attempt's summary names
+		undone bool   // the router had made the mapping, and Map deleted it
+		handed bool   // NAT-PMP made the mapping after the IGD's failure
+	}{
+		{"500, no body, nothing made", func(f *fakeIGD) { f.quirks.bareFault = "http500" }, "HTTP 500 Internal Server Error", false, true},
+		{"500, no body, mapping made", func(f *fakeIGD) { f.brokenAdds, f.broken = 1, "empty" }, "HTTP 500 Internal Server Error", true, true},
+		{"500, HTML page, mapping made", func(f *fakeIGD) { f.brokenAdds, f.broken = 1, "page" }, "HTTP 500 Internal Server Error", true, true},
+		{"503 to every action", func(f *fakeIGD) { f.pageAll = true }, "HTTP 503 Service Unavailable", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFakeIGD(t, "v2")
+			r := igdRouter(t, f)
+			pmp := newMemMapper(MethodNATPMP)
+			r.Services = append(r.Services, pmp)
+			f.set(tc.broken)
+			var seen []Attempt
+			l, err := Map(t.Context(), r, MapRequest{Mapping: Mapping{Protocol: TCP, InternalPort: 1234}, OnAttempt: attempts(&seen)})
+			if len(seen) == 0 || seen[0].Method != MethodIGD2 {
+				t.Fatalf("attempts %+v, want the IGD's first", seen)
+			}
+			igdErr := seen[0].Err
+			if refusal(igdErr) || Kind(igdErr) == KindRefused {
+				t.Errorf("IGD error %v is kind %s, a refusal; want a failure that may have made the mapping", igdErr, Kind(igdErr))
+			}
+			if s := Summary(igdErr); !strings.Contains(s, tc.status) || !strings.Contains(s, "AddPortMapping") {
+				t.Errorf("summary %q does not name AddPortMapping and %s", s, tc.status)
+			}
+			var he *HTTPError
+			if !errors.As(igdErr, &he) || !strings.Contains(he.Advice(), "try again") {
+				t.Errorf("IGD error %v: want an *HTTPError with advice", igdErr)
+			}
+			if seen[0].Undone != tc.undone {
+				t.Errorf("undone %v, want %v", seen[0].Undone, tc.undone)
+			}
+			f.set(func(f *fakeIGD) { f.pageAll = false })
+			if e := f.entries(); len(e) != 0 {
+				t.Errorf("the IGD still holds %+v after the failed add", e)
+			}
+			if tc.handed {
+				if err != nil || l.Method() != MethodNATPMP || !pmp.has(1234) {
+					t.Fatalf("Map = %v; want NAT-PMP's mapping after the IGD's HTTP error", err)
+				}
+				return
+			}
+			if err == nil || pmp.adds != 0 {
+				t.Fatalf("Map = %v after %d NAT-PMP adds; want the IGD's failure and no hand-over: the router may hold the mapping", err, pmp.adds)
+			}
+			if s := Summary(err); !strings.Contains(s, tc.status) {
+				t.Errorf("Map's summary %q does not name %s", s, tc.status)
+			}
+		})
+	}
+}
+
+// The error page of a router with a SOAP fault inside is the fault: the
+// transport that drops error pages keeps it.
+func TestHasSOAPFault(t *testing.T) {
+	for _, tc := range []struct {
+		body string
+		want bool
+	}{
+		{`<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault><faultcode>s:Client</faultcode></s:Fault></s:Body></s:Envelope>`, true},
+		{`<Envelope><Body><Fault/></Body></Envelope>`, true},
+		{`<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body></s:Body></s:Envelope>`, false},
+		{"<!DOCTYPE html>\n<html><body><h1>Service Unavailable</h1><br></body></html>", false},
+		{"", false},
+	} {
+		if got := hasSOAPFault([]byte(tc.body)); got != tc.want {
+			t.Errorf("hasSOAPFault(%q) = %v, want %v", tc.body, got, tc.want)
+		}
+	}
+}

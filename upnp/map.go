@@ -8,10 +8,13 @@ import (
 )
 
 // Map asks the router for req and returns the lease of the mapping made.
-// The error is the last attempt's. After an IGD add that got no answer
-// (a timeout, ctx cancelled), what the router may have made is deleted
-// again, so that no stray mapping stays behind; NAT-PMP and PCP mappings
-// without an answer expire with their lease.
+// The error is the last attempt's. After an IGD add that got no clear
+// answer (a timeout, ctx cancelled, an HTTP error without a UPnP fault),
+// what the router may have made is deleted again, so that no stray
+// mapping stays behind; NAT-PMP and PCP mappings without an answer expire
+// with their lease. With FamilyAuto the next service is tried after a
+// refusal in the protocol's words, and after an HTTP error once the
+// router was seen to hold nothing of the add; not after a timeout.
 func Map(ctx context.Context, r *Router, req MapRequest) (*Lease, error) {
 	if r == nil {
 		return nil, errors.New("upnp: map: no router")
@@ -42,41 +45,61 @@ func Map(ctx context.Context, r *Router, req MapRequest) (*Lease, error) {
 	for _, svc := range cands {
 		var got Mapping
 		var ext netip.Addr
-		if got, ext, err = l.attempt(ctx, svc, want, req); err == nil {
+		var clean bool
+		if got, ext, clean, err = l.attempt(ctx, svc, want, req); err == nil {
 			l.svc, l.want = svc, want
 			l.keep(got, ext)
 			return l, nil
 		}
-		if ctx.Err() != nil || !refusal(err) || Kind(err) == KindConflict {
+		if ctx.Err() != nil || !handOver(err, clean) {
 			break
 		}
 	}
 	return nil, err
 }
 
-// attempt is one service's try, with a second on a free port when the
-// port is taken and req.AnyPort allows it.
-func (l *Lease) attempt(ctx context.Context, svc Mapper, want Mapping, req MapRequest) (Mapping, netip.Addr, error) {
-	got, ext, err := l.add(ctx, svc, want)
-	a := Attempt{Method: svc.Method(), Want: want, Got: got, Err: err}
-	if err != nil {
-		a.Err = l.explain(ctx, svc, want, err)
-		a.Undone = l.undo(ctx, svc, want, a.Err)
+// handOver reports whether Map may try the next service after err: a
+// refusal in the protocol's words but a conflict (the port is taken
+// whoever asks), or an HTTP error without a UPnP fault when clean (the
+// router holds nothing of the add). Not a timeout: the router may still
+// be making it.
+func handOver(err error, clean bool) bool {
+	var he *HTTPError
+	switch {
+	case Kind(err) == KindConflict:
+		return false
+	case errors.As(err, &he):
+		return clean
 	}
-	report(req, a)
+	return refusal(err)
+}
+
+// attempt is one service's try, with a second on a free port when the
+// port is taken and req.AnyPort allows it. clean reports that the router
+// holds nothing of a failed try: it refused, or what it may have made is
+// gone again.
+func (l *Lease) attempt(ctx context.Context, svc Mapper, want Mapping, req MapRequest) (got Mapping, ext netip.Addr, clean bool, err error) {
+	got, ext, clean, err = l.try(ctx, svc, want, req)
 	var ce *ConflictError
-	if !req.AnyPort || !errors.As(a.Err, &ce) || ce.Free == 0 {
-		return got, ext, a.Err
+	if !req.AnyPort || !errors.As(err, &ce) || ce.Free == 0 {
+		return got, ext, clean, err
 	}
 	want.ExternalPort = ce.Free
-	got, ext, err = l.add(ctx, svc, want)
-	a = Attempt{Method: svc.Method(), Want: want, Got: got, Err: err}
+	return l.try(ctx, svc, want, req)
+}
+
+// try is one add, explained, undone when it got no clear answer, and
+// reported.
+func (l *Lease) try(ctx context.Context, svc Mapper, want Mapping, req MapRequest) (Mapping, netip.Addr, bool, error) {
+	got, ext, err := l.add(ctx, svc, want)
+	a := Attempt{Method: svc.Method(), Want: want, Got: got, Err: err}
+	clean := err == nil
 	if err != nil {
 		a.Err = l.explain(ctx, svc, want, err)
-		a.Undone = l.undo(ctx, svc, want, a.Err)
+		a.Undone, clean = l.undo(ctx, svc, want, a.Err)
 	}
 	report(req, a)
-	return got, ext, a.Err
+	return got, ext, clean, a.Err
 }
 
 func report(req MapRequest, a Attempt) {
@@ -138,14 +161,20 @@ func (l *Lease) explain(ctx context.Context, svc Mapper, want Mapping, err error
 	return err
 }
 
-// undo deletes what an add that got no answer may have made, and reports
-// whether it did. Only UPnP can tell whose a mapping is (Delete checks the
+// undo deletes what an add that got no clear answer may have made, and
+// reports whether it did, and whether the router is then known to hold
+// nothing of the add (clean: it refused, or the delete succeeded or found
+// nothing). Only UPnP can tell whose a mapping is (Delete checks the
 // holder), so only a Lister's mapping is removed.
-func (l *Lease) undo(ctx context.Context, svc Mapper, want Mapping, err error) bool {
-	if _, ok := svc.(Lister); !ok || refusal(err) {
-		return false
+func (l *Lease) undo(ctx context.Context, svc Mapper, want Mapping, err error) (undone, clean bool) {
+	if refusal(err) {
+		return false, true
+	}
+	if _, ok := svc.(Lister); !ok {
+		return false, false
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), undoWait)
 	defer cancel()
-	return svc.Delete(ctx, want) == nil
+	derr := svc.Delete(ctx, want)
+	return derr == nil, derr == nil || errors.Is(derr, ErrNoSuchMapping)
 }
