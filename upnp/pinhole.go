@@ -37,6 +37,13 @@ const (
 	// pinholeTimeout bounds one request to the router: it is one hop away
 	// and answers in milliseconds when it works.
 	pinholeTimeout = 5 * time.Second
+	// pinholeUndoWait bounds undoing what an open without a clear answer
+	// may have made (asking again, deleting); it runs even after Ctrl-C,
+	// so it must be short.
+	pinholeUndoWait = 3 * time.Second
+	// pinholeRetry is the longest pause after a failed renewal, as a
+	// mapping's: a rebooted router gets the pinhole back within a minute.
+	pinholeRetry = 30 * time.Second
 )
 
 // Pinhole is an opening in the router's IPv6 firewall: inbound Protocol
@@ -63,6 +70,11 @@ func (p Pinhole) String() string {
 type PinholeTry struct {
 	Method PinholeMethod
 	Err    error
+	// Undone reports that the try got no clear answer (a timeout, an HTTP
+	// error without a UPnP fault, a dropped connection) and that what the
+	// router may have opened was closed again; Unsure that it could not
+	// be: the router may hold the pinhole until its lease ends.
+	Undone, Unsure bool
 }
 
 // PinholeError means no service opened the pinhole; Tries says why each
@@ -74,16 +86,36 @@ type PinholeError struct {
 	Tries   []PinholeTry
 }
 
-// Error names the pinhole, the router and each service's reason.
+// Error names the pinhole, the router and each service's reason, and
+// whether the router may hold the pinhole all the same.
 func (e *PinholeError) Error() string {
 	why := make([]string, len(e.Tries))
 	for i, t := range e.Tries {
 		why[i] = fmt.Sprintf("%s: %s", t.Method, trimPrefix(t.Err))
+		switch {
+		case t.Unsure:
+			why[i] += fmt.Sprintf("; the router may have opened it all the same, for at most %v", e.Pinhole.Lease)
+		case t.Undone:
+			why[i] += "; reach closed what the router may have opened"
+		}
 	}
 	if e.Pinhole.Port == 0 {
 		return fmt.Sprintf("upnp: no IPv6 pinhole service on the router %s (%s)", e.Gateway, strings.Join(why, "; "))
 	}
 	return fmt.Sprintf("upnp: no IPv6 pinhole for %s on the router %s (%s)", e.Pinhole, e.Gateway, strings.Join(why, "; "))
+}
+
+// Advice says what the user can do when the router may hold the pinhole
+// though no service said it opened it; empty otherwise (a try's own error
+// may have advice: a *PinholeRefusal, an *HTTPError).
+func (e *PinholeError) Advice() string {
+	for _, t := range e.Tries {
+		if t.Unsure {
+			return fmt.Sprintf("the router may have opened it anyway: it closes by itself within %v, or remove it in the router's IPv6 firewall settings; then try again",
+				e.Pinhole.Lease)
+		}
+	}
+	return ""
 }
 
 // Unwrap is every try's error.
@@ -107,6 +139,14 @@ type pinholer interface {
 	close(ctx context.Context, p Pinhole) error
 }
 
+// pinholeUndoer is a pinholer that can close what an open without a
+// clear answer may have made, though it does not know the pinhole's id.
+type pinholeUndoer interface {
+	// undo reports whether it closed it (undone), and whether the router
+	// is then known to hold nothing of it (clean).
+	undo(ctx context.Context, p Pinhole) (undone, clean bool)
+}
+
 // ErrNoSuchPinhole means the router no longer holds the pinhole (it
 // expired, or the router restarted).
 var ErrNoSuchPinhole = errors.New("upnp: the router holds no such pinhole")
@@ -116,8 +156,14 @@ var ErrNoSuchPinhole = errors.New("upnp: the router holds no such pinhole")
 // WANIPv6FirewallControl service, when its description lists one, then
 // through PCP. gw6 is the router's IPv6 address (the IPv6 default gateway;
 // a link-local one needs its zone), where every request goes, sent from
-// want.Addr. The next service is tried on any failure of the first but a
-// cancelled ctx. r may be nil (PCP only).
+// want.Addr. r may be nil (PCP only).
+//
+// PCP is tried when the IGD clearly did not open the pinhole: it refused
+// (a UPnP fault), or the request never reached it (no connection). After
+// an IGD failure without a clear answer (a timeout, an HTTP error without
+// a UPnP fault, ctx cancelled), what the router may have opened is closed
+// again first; if that fails too, OpenPinhole stops there, and the error
+// says the router may hold the pinhole (PinholeTry.Unsure).
 func OpenPinhole(ctx context.Context, r *Router, gw6 netip.Addr, want Pinhole) (*PinholeLease, error) {
 	want, err := checkPinhole(gw6, want)
 	if err != nil {
@@ -131,12 +177,25 @@ func OpenPinhole(ctx context.Context, r *Router, gw6 netip.Addr, want Pinhole) (
 		if err == nil {
 			return &PinholeLease{svc: svc, gw: gw6, want: want, got: got}, nil
 		}
-		perr.Tries = append(perr.Tries, PinholeTry{Method: svc.method(), Err: err})
-		if ctx.Err() != nil {
+		try := PinholeTry{Method: svc.method(), Err: err}
+		if u, ok := svc.(pinholeUndoer); ok && !refusal(err) && !unsent(err) {
+			var clean bool
+			try.Undone, clean = u.undo(ctx, want)
+			try.Unsure = !clean
+		}
+		perr.Tries = append(perr.Tries, try)
+		if ctx.Err() != nil || try.Unsure {
 			break
 		}
 	}
 	return nil, perr
+}
+
+// unsent reports whether err is a request that never reached the router:
+// the connection to it could not be made (goupnp keeps only the text of
+// net/http's "dial tcp ...: connect: connection refused").
+func unsent(err error) bool {
+	return strings.Contains(err.Error(), ": dial tcp")
 }
 
 // checkPinhole refuses what no router could open and fills in the lease.
@@ -182,6 +241,8 @@ type PinholeLease struct {
 	gw        netip.Addr
 	want, got Pinhole
 	released  bool
+	// failed reports that the last Renew failed: the next one comes sooner.
+	failed bool
 }
 
 // Method is the service that holds the pinhole.
@@ -193,22 +254,36 @@ func (l *PinholeLease) Gateway() netip.Addr { return l.gw }
 // Pinhole is the pinhole as the router granted it last.
 func (l *PinholeLease) Pinhole() Pinhole { return l.got }
 
-// RenewEvery is how often to call Renew: half the granted lease, at most
-// 5 minutes (as a mapping's, so one lost in a reboot comes back soon).
+// RenewEvery is when to call Renew next: half the granted lease, at most
+// 5 minutes (as a mapping's, so one lost in a reboot comes back soon);
+// after a failed Renew, 30 seconds, or half the lease when that is
+// shorter, so that the retry comes while the pinhole still holds.
 func (l *PinholeLease) RenewEvery() time.Duration {
-	if l.got.Lease <= 0 || l.got.Lease/2 > reassertEvery {
-		return reassertEvery
+	every := reassertEvery
+	if l.got.Lease > 0 && l.got.Lease/2 < reassertEvery {
+		every = l.got.Lease / 2
 	}
-	return l.got.Lease / 2
+	if l.failed {
+		return min(pinholeRetry, every)
+	}
+	return every
 }
 
 // Renew extends the pinhole's lease (IGD UpdatePinhole, a PCP MAP with
 // the same nonce). One the router no longer holds is opened again through
-// the same service: then it says ReCreated.
+// the same service: then it says ReCreated. After a failed Renew,
+// RenewEvery is shorter until one succeeds.
 func (l *PinholeLease) Renew(ctx context.Context) (RenewHow, error) {
 	if l.released {
 		return "", errors.New("upnp: renew pinhole: the pinhole was released")
 	}
+	how, err := l.renew(ctx)
+	l.failed = err != nil
+	return how, err
+}
+
+// renew is Renew without the bookkeeping of failures.
+func (l *PinholeLease) renew(ctx context.Context) (RenewHow, error) {
 	rctx, cancel := context.WithTimeout(ctx, pinholeTimeout)
 	got, err := l.svc.update(rctx, l.got)
 	cancel()

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"strconv"
@@ -30,6 +31,11 @@ type fakeFirewall struct {
 	senders   []string // remote address of each pinhole action
 	disabled  bool     // GetFirewallStatus: FirewallEnabled false; actions 702
 	noInbound bool     // InboundPinholeAllowed false; actions 703
+	// brokenAdds AddPinhole requests are carried out and then answered
+	// as broken says (see answerBroken).
+	brokenAdds int
+	broken     string
+	ln6        net.Listener
 }
 
 type fakePinhole struct {
@@ -48,7 +54,7 @@ func newFakeFirewall(t *testing.T) *fakeFirewall {
 	if err != nil {
 		t.Skipf("no IPv6 loopback: %v", err)
 	}
-	f.port = ln6.Addr().(*net.TCPAddr).Port
+	f.port, f.ln6 = ln6.Addr().(*net.TCPAddr).Port, ln6
 	ln4, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", f.port))
 	if err != nil {
 		ln6.Close()
@@ -56,13 +62,39 @@ func newFakeFirewall(t *testing.T) *fakeFirewall {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/rootDesc.xml", f.serveDescription)
-	mux.HandleFunc("/ctl/IP6FCtl", f.serveFirewall)
+	mux.HandleFunc("/ctl/IP6FCtl", f.serveFirewallOrBreak)
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(ln6)
 	go srv.Serve(ln4)
 	t.Cleanup(func() { srv.Close() })
 	return f
 }
+
+// serveFirewallOrBreak is serveFirewall, with a broken answer while
+// brokenAdds > 0.
+func (f *fakeFirewall) serveFirewallOrBreak(w http.ResponseWriter, r *http.Request) {
+	rec := httptest.NewRecorder()
+	f.serveFirewall(rec, r)
+	f.mu.Lock()
+	how := ""
+	if f.brokenAdds > 0 && isAction(r, "AddPinhole") {
+		f.brokenAdds--
+		how = f.broken
+	}
+	f.mu.Unlock()
+	answerBroken(w, r, rec, how)
+}
+
+// breakAdds makes the next n AddPinhole requests carried out and then
+// answered as how says (see answerBroken).
+func (f *fakeFirewall) breakAdds(n int, how string) {
+	f.set(func(f *fakeFirewall) { f.brokenAdds, f.broken = n, how })
+}
+
+// closeIPv6 stops serving on ::1: a connection to the router's IPv6
+// address is refused, as on a router whose UPnP server listens on IPv4
+// only.
+func (f *fakeFirewall) closeIPv6() { f.ln6.Close() }
 
 func (f *fakeFirewall) set(fn func(f *fakeFirewall)) {
 	f.mu.Lock()

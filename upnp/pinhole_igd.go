@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strconv"
+	"time"
 
 	"github.com/huin/goupnp/dcps/internetgateway2"
 	"github.com/huin/goupnp/soap"
@@ -46,7 +47,7 @@ func newFirewall(g *IGD, gw6, from netip.Addr) (*firewall, error) {
 	u := sc.Service.ControlURL.URL // a copy
 	u.Host = netip.AddrPortFrom(gw6, portOf(&u)).String()
 	soapc := soap.NewSOAPClient(u)
-	soapc.HTTPClient = *newHTTPClient(from)
+	soapc.HTTPClient = soapHTTPClient(newHTTPClient(from))
 	sc.SOAPClient = soapc
 	return &firewall{client: &internetgateway2.WANIPv6FirewallControl1{ServiceClient: sc}, control: &u, from: from}, nil
 }
@@ -77,6 +78,25 @@ func (f *firewall) open(ctx context.Context, p Pinhole) (Pinhole, error) {
 	}
 	p.ID = id
 	return p, nil
+}
+
+// undo closes what an AddPinhole for p without a clear answer may have
+// opened, without its UniqueID: it asks for the same pinhole again with
+// the shortest lease (a router that holds it answers with its UniqueID
+// and shortens it, miniupnpd among them; one that does not opens it for a
+// second) and deletes it. A delete that fails leaves a pinhole of one
+// second: undone all the same. A refusal of the second ask says the
+// router holds nothing: clean, not undone.
+func (f *firewall) undo(ctx context.Context, p Pinhole) (undone, clean bool) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pinholeUndoWait)
+	defer cancel()
+	p.Lease = time.Second
+	got, err := f.open(ctx, p)
+	if err != nil {
+		return false, refusal(err)
+	}
+	_ = f.close(ctx, got) // failed or not, its lease is one second now
+	return true, true
 }
 
 // update sends UpdatePinhole with p's lease.
@@ -110,10 +130,14 @@ func leaseSeconds(p Pinhole) uint32 {
 }
 
 // err describes a failed action: a fault as a *PinholeRefusal (704 also
-// matches ErrNoSuchPinhole), a transport error with the control URL.
+// matches ErrNoSuchPinhole), an HTTP error status without a fault as an
+// *HTTPError, a transport error with the control URL.
 func (f *firewall) err(action string, p Pinhole, err error) error {
 	if se := soapErrorFrom(err, action); se != nil {
 		return &PinholeRefusal{SOAP: se, Pinhole: p, From: f.from, Control: f.control.String()}
+	}
+	if he := httpErrorFrom(err, action); he != nil {
+		return &wrapped{msg: fmt.Sprintf("upnp: %s (sent from %s to %s)", he, f.from, f.control), err: he}
 	}
 	msg := fmt.Sprintf("upnp: %s at %s (sent from %s): %v", action, f.control, f.from, err)
 	if cause := transportCause(err); cause != nil {
