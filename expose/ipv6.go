@@ -41,15 +41,19 @@ func (s *Session) openIPv6(ctx context.Context) {
 		s.emit(&Step{Name: "ipv6", Mark: MarkWarn, Detail: fmt.Sprintf("%s: no pinhole, %s", info.Address, e.Failure)})
 		return
 	}
+	if held := s.pinholeTakenByReach(info.Address); held != nil {
+		// Opening it again would give this session the other's pinhole
+		// (IGDv2 answers with its UniqueID), and closing it on exit
+		// would close it under the other.
+		e.Failure = fmt.Sprintf("already opened by reach pid %d (reach %s); stop it first, or serve on another port", held.PID, held.Command)
+		s.emit(&Step{Name: "ipv6", Mark: MarkWarn, Detail: fmt.Sprintf("no pinhole for [%s]:%d/%s: %s", info.Address, s.cfg.Port, s.cfg.Protocol, e.Failure)})
+		return
+	}
 	s.emit(&Progress{What: "opening an IPv6 pinhole"})
 	want := upnp.Pinhole{Protocol: s.cfg.Protocol, Addr: info.Address, Port: s.cfg.Port, Lease: s.cfg.Lease}
 	pl, err := s.cfg.OpenPinhole(ctx, s.router, info.Gateway, want)
 	if err != nil {
-		e.Failure = upnp.Summary(err)
-		var r *upnp.PinholeRefusal
-		if errors.As(err, &r) && r.Advice() != "" {
-			e.Failure = r.Advice()
-		}
+		e.Failure = pinholeFailure(err)
 		s.emit(&Step{Name: "ipv6", Mark: MarkWarn, Detail: fmt.Sprintf("no pinhole for [%s]:%d: %s", info.Address, s.cfg.Port, e.Failure), Err: err})
 		return
 	}
@@ -59,7 +63,28 @@ func (s *Session) openIPv6(ctx context.Context) {
 	s.emit(&Step{Name: "ipv6", Mark: MarkOK, Detail: fmt.Sprintf("pinhole [%s]:%d/%s via %s", info.Address, s.cfg.Port, s.cfg.Protocol, pl.Method())})
 }
 
-// renewPinhole keeps the pinhole open and returns when to renew next.
+// pinholeFailure is the one line that says why no pinhole was opened:
+// first that the router may hold one all the same, then the router's
+// refusal or failure in words, else the error's summary.
+func pinholeFailure(err error) string {
+	var (
+		pe *upnp.PinholeError
+		r  *upnp.PinholeRefusal
+		he *upnp.HTTPError
+	)
+	switch {
+	case errors.As(err, &pe) && pe.Advice() != "":
+		return pe.Advice()
+	case errors.As(err, &r) && r.Advice() != "":
+		return r.Advice()
+	case errors.As(err, &he):
+		return he.Error()
+	}
+	return upnp.Summary(err)
+}
+
+// renewPinhole keeps the pinhole open; the lease says when to renew next
+// (sooner after a failure), and the event says the same.
 func (s *Session) renewPinhole(ctx context.Context) {
 	how, err := s.pinhole.Renew(ctx)
 	if ctx.Err() != nil {
@@ -68,7 +93,7 @@ func (s *Session) renewPinhole(ctx context.Context) {
 	ev := &Renewed{OK: err == nil, How: how, Method: upnp.Method(s.pinhole.Method()), Err: err, IPv6: true,
 		Mapping: upnp.Mapping{Protocol: s.cfg.Protocol, ExternalPort: s.cfg.Port, InternalIP: s.pinhole.Pinhole().Addr, InternalPort: s.cfg.Port, Lease: s.pinhole.Pinhole().Lease}}
 	if err != nil {
-		ev.RetryIn = renewRetry
+		ev.RetryIn = s.pinhole.RenewEvery()
 	} else {
 		s.recordPinhole() // a new Created: the lease runs from now
 	}

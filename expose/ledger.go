@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 
 	"github.com/reach-net/reach/ledger"
@@ -145,6 +146,29 @@ func (s *Session) takenByReach(live []ledger.Entry) *ledger.Entry {
 		if e.Protocol == string(s.cfg.Protocol) && e.ExternalPort == s.cfg.ExternalPort && e.PID != self &&
 			ledger.OwnerOf(e) == ledger.Running {
 			return &live[i]
+		}
+	}
+	return nil
+}
+
+// pinholeTakenByReach returns the entry of a running reach (another
+// process) that holds the IPv6 pinhole the session wants for addr, if
+// any: that reach closes it on exit, so this session must neither open
+// it again (it would get the same pinhole) nor close it. The ledger is
+// read afresh: no router may have been found over IPv4 to heal it.
+func (s *Session) pinholeTakenByReach(addr netip.Addr) *ledger.Entry {
+	if s.cfg.Ledger == nil {
+		return nil
+	}
+	entries, _, err := s.cfg.Ledger.List()
+	if err != nil {
+		return nil // it cannot say: as without a ledger
+	}
+	self, _ := ledger.Self()
+	for i, e := range entries {
+		if e.Kind == "pinhole" && e.InternalIP == addr && e.Protocol == string(s.cfg.Protocol) && e.ExternalPort == s.cfg.Port &&
+			e.PID != self && ledger.OwnerOf(e) == ledger.Running {
+			return &entries[i]
 		}
 	}
 	return nil
