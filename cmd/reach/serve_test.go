@@ -62,23 +62,14 @@ func TestServeNamesALegacyCodePage(t *testing.T) {
 // address an ip:port a program can dial, and each client event says which
 // protocol it came over.
 func TestServeJSONListening(t *testing.T) {
-	port := freePort(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	r := cliRun{out: &syncBuffer{}, err: &syncBuffer{}}
-	done := make(chan int, 1)
-	go func() {
-		done <- execute(ctx, &IOStreams{Out: r.out, ErrOut: r.err}, offlineDeps(t),
-			[]string{"serve", "--bind", "127.0.0.1", "--port", strconv.Itoa(port), "--proto", "both", "--json"})
-	}()
-	waitFor(t, func() bool { return strings.Count(r.out.String(), `"listening"`) == 2 }, "serve --json says where it listens")
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	addr, out := startServe(t, "--proto", "both", "--json")
+	ctx := context.Background()
 	probe.Check(ctx, addr, probe.CheckConfig{})
 	probe.CheckUDP(ctx, addr, probe.CheckConfig{})
-	waitFor(t, func() bool { return strings.Count(r.out.String(), `"action":"message"`) == 2 }, "serve --json logs both probes")
-	cancel()
-	<-done
+	// The log writes whole lines: once both are there, every line is.
+	waitFor(t, func() bool { return strings.Count(out.String(), `"action":"message"`) == 2 }, "serve --json logs both probes")
 	var listening, messages []string
-	for _, line := range strings.Split(strings.TrimSpace(r.out.String()), "\n") {
+	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
 		var ev struct{ Event, Action, Address, Protocol string }
 		if err := json.Unmarshal([]byte(line), &ev); err != nil {
 			t.Fatalf("not JSON: %q", line)
