@@ -199,7 +199,7 @@ func (s *Session) Close(ctx context.Context, cause error) *Stopped {
 		cause = nil
 	}
 	st.Cause = cause
-	if s.lease != nil && s.adopted {
+	if s.lease != nil && s.held {
 		st.Mapped, st.Kept, st.Mapping, st.Method = true, true, s.lease.Mapping(), s.lease.Method()
 	} else if s.lease != nil {
 		st.Mapped, st.Mapping, st.Method = true, s.lease.Mapping(), s.lease.Method()

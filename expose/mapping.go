@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net/netip"
 	"syscall"
+	"time"
 
+	"github.com/reach-net/reach/ledger"
 	"github.com/reach-net/reach/probe"
 	"github.com/reach-net/reach/upnp"
 )
@@ -30,10 +32,9 @@ func (s *Session) mapPort(ctx context.Context) {
 		}
 		s.emit(st)
 	}
-	s.adopted = s.existing(ctx, want)
 	s.emit(&Progress{What: fmt.Sprintf("mapping port %d/%s", want.ExternalPort, want.Protocol)})
-	// The external address is asked alongside the mapping: one round trip
-	// less before the verdict.
+	// The external address is asked alongside the look for an existing
+	// mapping and the mapping itself: round trips less before the verdict.
 	first := s.router.Services[0]
 	extc := make(chan extAnswer, 1)
 	go func() {
@@ -42,6 +43,14 @@ func (s *Session) mapPort(ctx context.Context) {
 		a, err := first.ExternalAddr(ectx)
 		extc <- extAnswer{a, err}
 	}()
+	why, held := s.existing(ctx, want)
+	s.held = held
+	// An expose takes a held mapping over without recording it: it is not
+	// its own, and the ledger would have a later reach remove it once this
+	// expose is gone. A reach map's mapping outlives it anyway: map records
+	// what it holds, so that the entry's lease runs from now, for the next
+	// map and for reach mappings.
+	s.adopted = held && !cfg.MapOnly
 	lease, err := upnp.Map(ctx, s.router, req)
 	s.ev.Mapping = MappingEvidence(want.ExternalPort, lease, err)
 	if err != nil {
@@ -66,8 +75,11 @@ func (s *Session) mapPort(ctx context.Context) {
 		detail += fmt.Sprintf(" (port %d was taken; the router gave %d)", want.ExternalPort, got.ExternalPort)
 		mark = MarkWarn
 	}
-	if s.adopted {
-		detail += " (it was there before reach started: kept on exit)"
+	switch {
+	case held && cfg.MapOnly:
+		detail += " (" + why + ")"
+	case held:
+		detail += " (" + why + ": kept on exit)"
 	}
 	s.emit(&Step{Name: "map", Mark: mark, Detail: detail})
 	if lease.Method() == first.Method() {
@@ -88,24 +100,45 @@ type extAnswer struct {
 }
 
 // existing reports whether the router already forwards the port to this
-// host's same port (a mapping the user made, or reach map's): the session
-// then renews it but leaves it on exit. Only UPnP can tell.
-func (s *Session) existing(ctx context.Context, want upnp.Mapping) bool {
-	h, ok := s.router.Services[0].(interface {
-		Holds(context.Context, upnp.Mapping) (bool, error)
-	})
-	if !ok || s.cfg.MapOnly {
-		return false
-	}
+// host's same port (a mapping the user made, or an earlier reach map's),
+// and why reach believes so: the session then renews it but leaves it on
+// exit. UPnP says so itself; NAT-PMP and PCP cannot list, so there the
+// evidence is the ledger: a mapping an earlier reach map recorded whose
+// lease still runs. A router that cannot answer counts as not holding it.
+func (s *Session) existing(ctx context.Context, want upnp.Mapping) (why string, held bool) {
 	for _, e := range s.live {
-		if e.ExternalPort == want.ExternalPort && e.Protocol == string(want.Protocol) && e.Command == "expose" {
-			return false // an expose's own: healed or refused already
+		if e.Kind == "" && e.ExternalPort == want.ExternalPort && e.Protocol == string(want.Protocol) && e.Command == "expose" {
+			return "", false // an expose's own: healed or refused already
 		}
 	}
-	hctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-	defer cancel()
-	held, err := h.Holds(hctx, want)
-	return err == nil && held
+	if h, ok := s.router.Services[0].(interface {
+		Holds(context.Context, upnp.Mapping) (bool, error)
+	}); ok {
+		hctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+		defer cancel()
+		if held, err := h.Holds(hctx, want); err != nil || !held {
+			return "", false
+		}
+		return "it was there before reach started", true
+	}
+	if e := mappedBefore(s.live, want, time.Now()); e != nil {
+		return fmt.Sprintf("an earlier reach map made it at %s and its lease still runs", e.Created.Format("15:04")), true
+	}
+	return "", false
+}
+
+// mappedBefore returns the entry among live (the ledger's entries for
+// the router) of a mapping a reach map made of want, whose lease still
+// runs at now, if any.
+func mappedBefore(live []ledger.Entry, want upnp.Mapping, now time.Time) *ledger.Entry {
+	for i, e := range live {
+		if e.Kind == "" && e.Command == "map" && e.Protocol == string(want.Protocol) && e.ExternalPort == want.ExternalPort &&
+			e.InternalIP == want.InternalIP && e.InternalPort == want.InternalPort &&
+			(e.Lease == 0 || now.Before(e.Created.Add(e.Lease))) {
+			return &live[i]
+		}
+	}
+	return nil
 }
 
 // external records the router's external address (evidence whether or

@@ -28,11 +28,14 @@ type Session struct {
 	served   chan error
 
 	// live are the ledger's entries of running reach processes on this
-	// router; recorded is the session's own entry; adopted reports that
-	// the mapping existed before the session (it is kept on exit).
+	// router; recorded is the session's own entry. held reports that the
+	// mapping existed before the session (it is kept on exit); adopted
+	// that the session holds it without recording it, as an expose does
+	// (a reach map records what it holds: the mapping is map's from then).
 	live         []ledger.Entry
 	recorded     *ledger.Entry
 	pinholeEntry *ledger.Entry
+	held         bool
 	adopted      bool
 
 	// pmu guards what the server's goroutines learn about the session's

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/reach-net/reach/expose"
-	"github.com/reach-net/reach/ledger"
 	"github.com/reach-net/reach/probe"
 	"github.com/reach-net/reach/upnp"
 	"github.com/spf13/cobra"
@@ -97,8 +96,6 @@ func runMap(ctx context.Context, ios *IOStreams, d *deps, o *mapOptions) error {
 	proto, _ := parseProto(o.Proto)
 	st := newSteps(ios, o.JSON)
 	var ready *expose.Ready
-	made := false // the router granted this run's mapping
-	prior := &priorMapping{want: upnp.Mapping{Protocol: proto, ExternalPort: uint16(o.ExternalPort), InternalPort: uint16(o.Port)}}
 	cfg := expose.Config{
 		Port: uint16(o.Port), ExternalPort: uint16(o.ExternalPort), Protocol: proto, Lease: o.Lease,
 		Description: o.Description, Family: family, RequireMapping: true, MapOnly: true, Timeout: o.Timeout, Router: rcfg,
@@ -107,12 +104,10 @@ func runMap(ctx context.Context, ios *IOStreams, d *deps, o *mapOptions) error {
 			case *expose.Ready:
 				ready = e
 				return
-			case *expose.Step:
-				made = made || (e.Name == "map" && e.Mark != expose.MarkFail)
 			}
 			st.render(ev)
 		},
-		FindRouter: prior.find(ctx, d, o.Timeout, st.render), FindGateway: d.FindGateway, Ledger: d.Ledger, Command: "map",
+		FindRouter: d.FindRouter, FindGateway: d.FindGateway, Ledger: d.Ledger, Command: "map",
 		IPv6: o.IPv6, FindIPv6: d.FindIPv6,
 	}
 	if cfg.Description == "" {
@@ -121,7 +116,9 @@ func runMap(ctx context.Context, ios *IOStreams, d *deps, o *mapOptions) error {
 	sess, err := expose.Start(ctx, cfg)
 	st.finishSpinner()
 	if ctx.Err() != nil {
-		undoInterrupted(ctx, ios, o.JSON, sess, prior, made)
+		if sess != nil {
+			renderInterrupted(ios, o.JSON, sess.Close(ctx, nil))
+		}
 		return withCode(exitInterrupted, ctx.Err())
 	}
 	if ready == nil { // stopped before a verdict: the port is another reach's
@@ -152,146 +149,6 @@ func runMap(ctx context.Context, ios *IOStreams, d *deps, o *mapOptions) error {
 	}
 	ios.printf("remove it with: %s\n", unmapHint(got, ready.Method))
 	return nil
-}
-
-// priorMapping is whether the router already forwarded the port to this
-// host before map asked for it (a mapping the user made, or an earlier
-// reach map's): one map did not make is never removed on Ctrl-C.
-type priorMapping struct {
-	want   upnp.Mapping // the mapping map asks for; InternalIP is the router's LocalIP
-	looked bool
-	held   bool
-}
-
-// find is d.FindRouter that also looks, once the router is found and
-// before anything is mapped, whether it held the mapping already. The
-// look is bounded by timeout under ctx, the command's context: the
-// discovery's own deadline may be nearly spent. Ledger warnings go to
-// emit, as the heal that follows would show them.
-func (p *priorMapping) find(ctx context.Context, d *deps, timeout time.Duration, emit func(expose.Event)) func(context.Context, upnp.Config) (*upnp.Router, error) {
-	return func(dctx context.Context, cfg upnp.Config) (*upnp.Router, error) {
-		r, err := d.FindRouter(dctx, cfg)
-		if r != nil && !p.looked {
-			p.looked = true
-			p.want.InternalIP = r.LocalIP
-			p.held = p.heldBy(ctx, r, d.Ledger, timeout, emit)
-		}
-		return r, err
-	}
-}
-
-// heldBy reports whether r holds p.want. UPnP says so itself; NAT-PMP
-// and PCP cannot list, so there the evidence is the ledger: a mapping an
-// earlier reach map recorded whose lease still runs. A router that cannot
-// answer counts as not holding it, as expose counts it.
-func (p *priorMapping) heldBy(ctx context.Context, r *upnp.Router, led *ledger.Ledger, timeout time.Duration, emit func(expose.Event)) bool {
-	for _, svc := range r.Services {
-		if h, ok := svc.(interface {
-			Holds(context.Context, upnp.Mapping) (bool, error)
-		}); ok {
-			hctx, cancel := context.WithTimeout(ctx, timeout)
-			held, err := h.Holds(hctx, p.want)
-			cancel()
-			return err == nil && held
-		}
-	}
-	if led == nil {
-		return false
-	}
-	entries, warn, err := led.List()
-	if warn != "" {
-		emit(&expose.Step{Name: "ledger", Mark: expose.MarkWarn, Detail: string(warn)})
-	}
-	if err != nil {
-		return false
-	}
-	w := p.want
-	for _, e := range entries {
-		if e.Kind == "" && e.Command == "map" && e.Gateway == r.Gateway && e.Protocol == string(w.Protocol) &&
-			e.ExternalPort == w.ExternalPort && e.InternalIP == w.InternalIP && e.InternalPort == w.InternalPort &&
-			(e.Lease == 0 || time.Since(e.Created) < e.Lease) {
-			return true
-		}
-	}
-	return false
-}
-
-// undoInterrupted runs when Ctrl-C (SIGINT, SIGTERM, SIGHUP) cut map
-// short: it removes what this run made, the mapping and any IPv6 pinhole,
-// and forgets them in the ledger (Session.Close, which bounds each
-// removal itself and does not use the cancelled context), then says what
-// became of them. A mapping the router held before map started stays;
-// made reports that this run's request for it was granted.
-func undoInterrupted(ctx context.Context, ios *IOStreams, jsonMode bool, s *expose.Session, prior *priorMapping, made bool) {
-	if s == nil {
-		return
-	}
-	var res mapStoppedJSON
-	var lines []string
-	if prior.held {
-		if !made {
-			return
-		}
-		// Close would remove it: the session does not know it was there.
-		res = mapStoppedJSON{Mapped: true, Kept: true}
-		res.Detail = fmt.Sprintf("kept the mapping of port %d/%s: the router held it before reach map started", prior.want.ExternalPort, prior.want.Protocol)
-		lines = append(lines, "interrupted: "+res.Detail)
-	} else {
-		stop := s.Close(ctx, nil)
-		if !stop.Mapped && !stop.Pinhole {
-			return
-		}
-		res, lines = interruptedText(stop)
-	}
-	if jsonMode {
-		res.Event = "stopped"
-		ios.writeJSON(res)
-		return
-	}
-	for _, l := range lines {
-		ios.printf("%s\n", l)
-	}
-}
-
-// interruptedText says what Close did with what an interrupted map had
-// made, for JSON and for a person.
-func interruptedText(stop *expose.Stopped) (mapStoppedJSON, []string) {
-	res := mapStoppedJSON{Mapped: stop.Mapped, Deleted: stop.Deleted}
-	var lines []string
-	if stop.Mapped {
-		m := stop.Mapping
-		if stop.Deleted {
-			res.Detail = fmt.Sprintf("removed the mapping of port %d/%s it had made", m.ExternalPort, m.Protocol)
-		} else {
-			res.Detail = fmt.Sprintf("could not remove the mapping of port %d/%s it had made: %s; remove it with: %s",
-				m.ExternalPort, m.Protocol, upnp.Summary(stop.Err), unmapHint(m, stop.Method))
-		}
-		lines = append(lines, "interrupted: "+res.Detail)
-	}
-	if stop.Pinhole {
-		closed, note := stop.PinholeClosed, stop.PinholeNote
-		res.PinholeClosed, res.PinholeNote = &closed, &note
-		switch {
-		case note != "":
-			lines = append(lines, "interrupted: IPv6 pinhole: "+note)
-		default:
-			lines = append(lines, "interrupted: closed the IPv6 pinhole it had opened")
-		}
-	}
-	return res, lines
-}
-
-// mapStoppedJSON is, with --json, what an interrupted map did with what it
-// had made: the shape of expose's "stopped" event. The {"error":
-// "interrupted"} line follows it.
-type mapStoppedJSON struct {
-	Event         string  `json:"event"`
-	Mapped        bool    `json:"mapped"`
-	Deleted       bool    `json:"mapping_deleted"`
-	Kept          bool    `json:"mapping_kept"`
-	Detail        string  `json:"detail"`
-	PinholeClosed *bool   `json:"pinhole_closed,omitempty"`
-	PinholeNote   *string `json:"pinhole_note,omitempty"`
 }
 
 // natOnly is the advice of a verdict that says the mapping cannot help

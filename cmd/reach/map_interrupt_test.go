@@ -133,7 +133,8 @@ func TestMapInterruptedRemovesTheMappingItMade(t *testing.T) {
 
 // A mapping that was there before map started stays after Ctrl-C, whether
 // the router says so (UPnP) or only the ledger knows it (NAT-PMP: an
-// earlier reach map made it and its lease still runs).
+// earlier reach map made it and its lease still runs). The ledger keeps
+// it as this map's, so that reach unmap finds and forgets it.
 func TestMapInterruptedKeepsAMappingItFound(t *testing.T) {
 	mine := upnp.Mapping{Protocol: upnp.TCP, ExternalPort: 1234, InternalIP: netip.MustParseAddr("127.0.0.1"), InternalPort: 1234, Lease: time.Hour}
 	for _, tc := range []struct {
@@ -146,28 +147,52 @@ func TestMapInterruptedKeepsAMappingItFound(t *testing.T) {
 			return pmpRouter{interruptAfterAdd{tableLister{m}, c}}
 		}, true},
 	} {
-		t.Run(tc.name, func(t *testing.T) {
-			m := newFakeMapper("11.0.0.2")
-			m.Add(context.Background(), mine)
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			d := fakeDeps(tc.router(m, cancel), false)
-			d.Ledger = ledger.Open(t.TempDir())
-			if tc.recorded {
-				d.Ledger.Add(ledger.Entry{Gateway: netip.MustParseAddr("192.168.1.1"), Protocol: "tcp", ExternalPort: 1234,
-					InternalIP: mine.InternalIP, InternalPort: 1234, Method: "nat-pmp", Lease: time.Hour, Command: "map", PID: 1 << 30, Created: time.Now()}) // an exited reach map
+		for _, jsonMode := range []bool{false, true} {
+			name := tc.name
+			if jsonMode {
+				name += " --json"
 			}
-			r := runCLI(ctx, d, "map", "--port", "1234")
-			if r.code != exitInterrupted {
-				t.Errorf("exit %d, want 130\n%s", r.code, r.err)
-			}
-			if !m.has(1234) {
-				t.Error("map removed a mapping that was there before it started")
-			}
-			if !strings.Contains(r.err.String(), "kept the mapping of port 1234/tcp: the router held it before reach map started") {
-				t.Errorf("stderr does not say the mapping was kept:\n%s", r.err)
-			}
-		})
+			t.Run(name, func(t *testing.T) {
+				m := newFakeMapper("11.0.0.2")
+				m.Add(context.Background(), mine)
+				ctx, cancel := context.WithCancel(context.Background())
+				defer cancel()
+				d := fakeDeps(tc.router(m, cancel), false)
+				d.Ledger = ledger.Open(t.TempDir())
+				if tc.recorded {
+					d.Ledger.Add(ledger.Entry{Gateway: netip.MustParseAddr("192.168.1.1"), Protocol: "tcp", ExternalPort: 1234,
+						InternalIP: mine.InternalIP, InternalPort: 1234, Method: "nat-pmp", Lease: time.Hour, Command: "map", PID: 1 << 30, Created: time.Now()}) // an exited reach map
+				}
+				args := []string{"map", "--port", "1234"}
+				if jsonMode {
+					args = append(args, "--json")
+				}
+				r := runCLI(ctx, d, args...)
+				if r.code != exitInterrupted {
+					t.Errorf("exit %d, want 130\n%s", r.code, r.err)
+				}
+				if !m.has(1234) {
+					t.Error("map removed a mapping that was there before it started")
+				}
+				if entries, _, _ := d.Ledger.List(); len(entries) != 1 || entries[0].ExternalPort != 1234 || entries[0].Command != "map" {
+					t.Errorf("ledger = %+v, want the kept mapping as reach map's", entries)
+				}
+				const kept = "kept the mapping of port 1234/tcp: the router held it before reach map started"
+				if !jsonMode {
+					if !strings.Contains(r.err.String(), "interrupted: "+kept) {
+						t.Errorf("stderr does not say the mapping was kept:\n%s", r.err)
+					}
+					return
+				}
+				stopped := lastEvent(t, r.out.String(), "stopped")
+				if stopped["mapped"] != true || stopped["mapping_deleted"] != false || stopped["mapping_kept"] != true || stopped["detail"] != kept {
+					t.Errorf("stopped = %v, want the mapping kept", stopped)
+				}
+				if !strings.Contains(r.out.String(), `{"error":"interrupted","exit":130}`) {
+					t.Errorf("stdout lacks the interrupted error:\n%s", r.out)
+				}
+			})
+		}
 	}
 }
 
