@@ -154,3 +154,103 @@ func waitSignalTaken(t *testing.T, run *exposeRun, sig syscall.Signal) {
 		time.Sleep(pollEvery)
 	}
 }
+
+// Ctrl-C after the router renewed a mapping it held before reach map
+// started (made with upnpc, as reach map --description mine would have
+// made it): map keeps it, says so,
+// exits 130, and records it as map's, so that reach unmap removes it and
+// forgets it. The interrupt lands while map waits for the ledger's lock,
+// after the router granted the mapping.
+func TestMapInterruptedKeepsWhatTheRouterHeld(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, lab.Options{UPnP: true})
+	ctx, cancel := context.WithTimeout(context.Background(), toolTimeout)
+	out, errOut, code, err := l.Run(ctx, lab.PC, "upnpc", "-u", lab.RootDescURL, "-e", "mine", "-a", lab.PCAddr, "1234", "1234", "TCP")
+	cancel()
+	if err != nil || code != 0 || !routerForwards(t, l, 1234) {
+		t.Fatalf("upnpc -a in pc: exit %d, %v\n%s%s", code, err, out, errOut)
+	}
+	dir, release := holdLedgerLock(t, l, lab.PC)
+	defer release()
+	// The same description: reach refuses to overwrite another program's
+	// mapping on this host (one with another description).
+	run := startReach(t, l, lab.PC, "map", "--port", "1234", "--description", "mine")
+	waitLockWait(t, run, filepath.Join(dir, "ledger.lock"))
+	if err := run.cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatalf("SIGINT to reach map: %v", err)
+	}
+	waitSignalTaken(t, run, syscall.SIGINT)
+	time.Sleep(signalSettle)
+	release()
+	if code := run.wait(); code != 130 {
+		t.Errorf("exit %d after SIGINT, want 130\n%s", code, run.output())
+	}
+	words(t, "map output", run.output(), []string{"reach: interrupted",
+		"interrupted: kept the mapping of port 1234/tcp: the router held it before reach map started"},
+		[]string{"11.0.0.2:1234", "remove it with", "removed the mapping"})
+	if list := upnpList(t, l, lab.PC); !listsMapping(list, 1234, lab.PCAddr+":1234") {
+		t.Fatalf("the router no longer lists the mapping it held before map:\n%s", list)
+	}
+	if entries, _, err := ledger.Open(dir).List(); err != nil || len(entries) != 1 || entries[0].Command != "map" || entries[0].ExternalPort != 1234 {
+		t.Errorf("ledger after the interrupted map: %+v (%v), want the kept mapping as map's", entries, err)
+	}
+	if unmap := reach(t, l, lab.PC, "unmap", "--port", "1234"); unmap.code != 0 || routerForwards(t, l, 1234) {
+		t.Errorf("reach unmap after the interrupted map did not remove the kept mapping\n%s", unmap)
+	}
+	if entries, _, err := ledger.Open(dir).List(); err != nil || len(entries) != 0 {
+		t.Errorf("ledger after reach unmap: %+v (%v), want none", entries, err)
+	}
+}
+
+// An expose over PCP keeps, on exit, the mapping an earlier reach map made
+// (PCP cannot list: the ledger says so), and leaves its nonce, so that
+// reach unmap can still remove it: PCP lets only the nonce's holder.
+func TestExposeKeepsAnEarlierMapsPCPMapping(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, lab.Options{NATPMP: true})
+	if mapped := reach(t, l, lab.PC, "map", "--port", "1234", "--method", "pcp"); mapped.code != 0 {
+		t.Fatalf("reach map --method pcp failed\n%s", mapped)
+	}
+	exp := startExpose(t, l, lab.PC, exposeArgs("--method", "pcp")...)
+	exp.waitEvent("ready")
+	if code := exp.interrupt(); code != 0 {
+		t.Errorf("expose exit %d after SIGINT, want 0\n%s", code, exp.output())
+	}
+	words(t, "expose output", exp.output(), []string{"an earlier reach map made it at", "kept on exit", `"mapping_kept":true`},
+		[]string{`"mapping_deleted":true`})
+	if !routerForwards(t, l, 1234) {
+		t.Fatalf("the router no longer forwards 1234 after expose: it removed the earlier map's mapping\n%s", exp.output())
+	}
+	unmap := reach(t, l, lab.PC, "unmap", "--port", "1234", "--method", "pcp")
+	if unmap.code != 0 || !strings.Contains(unmap.stderr, "the router accepted the removal of 1234/tcp") {
+		t.Errorf("reach unmap --method pcp after expose: want the removal accepted\n%s", unmap)
+	}
+	if routerForwards(t, l, 1234) {
+		t.Errorf("the router still forwards 1234 after reach unmap")
+	}
+}
+
+// waitLockWait waits until reach in run has lock open: it waits for the
+// lock the test holds. With no ledger file yet, reading the ledger takes
+// no lock, so this is map recording the mapping the router granted.
+func waitLockWait(t *testing.T, run *exposeRun, lock string) {
+	t.Helper()
+	fds := fmt.Sprintf("/proc/%d/fd", run.cmd.Process.Pid)
+	deadline := time.Now().Add(readyTimeout)
+	for {
+		entries, _ := os.ReadDir(fds)
+		for _, e := range entries {
+			if target, err := os.Readlink(filepath.Join(fds, e.Name())); err == nil && target == lock {
+				return
+			}
+		}
+		select {
+		case <-run.done:
+			t.Fatalf("reach exited with %d before it waited for the ledger's lock\n%s", run.code, run.output())
+		case <-time.After(pollEvery):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reach did not wait for the ledger's lock within %s\n%s", readyTimeout, run.output())
+		}
+	}
+}
