@@ -15,18 +15,23 @@ import (
 // a TCP check: Allocate with long-term credentials (user reach, password
 // secret, realm lab), CreatePermission, Connect (it dials the peer itself),
 // ConnectionBind (it then splices the two connections), Refresh. pion's
-// own server relays UDP only.
+// own server relays UDP only. It honours REQUESTED-ADDRESS-FAMILY (RFC
+// 8656): an IPv6 allocation gets the relayed address [::1]:50000, and a
+// peer of the other family than the allocation's gets 443.
 type fakeTCPTURN struct {
 	ln             net.Listener
-	tcpUnsupported bool // answer a TCP Allocate with 442
-	forbid         bool // answer CreatePermission with 403
-	hangConnect    bool // never answer Connect
+	listen         string // the server's address; "" means 127.0.0.1:0
+	tcpUnsupported bool   // answer a TCP Allocate with 442
+	forbid         bool   // answer CreatePermission with 403
+	hangConnect    bool   // never answer Connect
+	noIPv6         bool   // answer an Allocate for IPv6 with 440
 
-	mu      sync.Mutex
-	peers   map[uint32]net.Conn
-	nextCID uint32
-	open    int // control and data connections not yet closed by the client
-	done    chan struct{}
+	mu       sync.Mutex
+	peers    map[uint32]net.Conn
+	nextCID  uint32
+	open     int    // control and data connections not yet closed by the client
+	families []byte // REQUESTED-ADDRESS-FAMILY of each authenticated Allocate, 0 when absent
+	done     chan struct{}
 }
 
 // fakeTURNConnect bounds the fake's own connection to a peer.
@@ -34,14 +39,15 @@ const fakeTURNConnect = time.Second
 
 func newFakeTCPTURN(t *testing.T, setup func(*fakeTCPTURN)) *fakeTCPTURN {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	f := &fakeTCPTURN{ln: ln, peers: make(map[uint32]net.Conn), done: make(chan struct{}, 16)}
+	f := &fakeTCPTURN{listen: "127.0.0.1:0", peers: make(map[uint32]net.Conn), done: make(chan struct{}, 16)}
 	if setup != nil {
 		setup(f)
 	}
+	ln, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.ln = ln
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -96,8 +102,16 @@ func readSTUN(r io.Reader) (*stun.Message, error) {
 	return m, m.Decode()
 }
 
+// requested returns the Allocate requests' families, in order.
+func (f *fakeTCPTURN) requested() []byte {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]byte(nil), f.families...)
+}
+
 func (f *fakeTCPTURN) serve(c net.Conn) {
 	spliced := false
+	v6 := false // the allocation on this connection is IPv6
 	defer func() {
 		if !spliced {
 			c.Close()
@@ -133,16 +147,35 @@ func (f *fakeTCPTURN) serve(c net.Conn) {
 		}
 		switch m.Type.Method {
 		case stun.MethodAllocate:
+			var family byte
+			if v, err := m.Get(stun.AttrRequestedAddressFamily); err == nil && len(v) == 4 {
+				family = v[0]
+			}
+			f.mu.Lock()
+			f.families = append(f.families, family)
+			f.mu.Unlock()
 			if f.tcpUnsupported {
 				fail(stun.CodeUnsupportedTransProto)
 				continue
 			}
 			relayed := stun.XORMappedAddress{IP: net.IPv4(127, 0, 0, 1), Port: 50000}
+			if v6 = family == 0x02; v6 {
+				if f.noIPv6 {
+					fail(stun.CodeAddrFamilyNotSupported)
+					continue
+				}
+				relayed.IP = net.IPv6loopback
+			}
 			reply(stun.ClassSuccessResponse, attrAs{relayed, stun.AttrXORRelayedAddress},
 				&stun.XORMappedAddress{IP: net.IPv4(127, 0, 0, 1), Port: 40000}, uint32Attr{stun.AttrLifetime, 600})
 		case stun.MethodCreatePermission:
 			if f.forbid {
 				fail(stun.CodeForbidden)
+				continue
+			}
+			var peer stun.XORMappedAddress
+			if peer.GetFromAs(m, stun.AttrXORPeerAddress) == nil && (peer.IP.To4() == nil) != v6 {
+				fail(stun.CodePeerAddrFamilyMismatch)
 				continue
 			}
 			reply(stun.ClassSuccessResponse)
@@ -155,6 +188,10 @@ func (f *fakeTCPTURN) serve(c net.Conn) {
 			var peer stun.XORMappedAddress
 			if peer.GetFromAs(m, stun.AttrXORPeerAddress) != nil {
 				fail(stun.CodeBadRequest)
+				continue
+			}
+			if (peer.IP.To4() == nil) != v6 {
+				fail(stun.CodePeerAddrFamilyMismatch)
 				continue
 			}
 			pc, err := net.DialTimeout("tcp", peer.String(), fakeTURNConnect)

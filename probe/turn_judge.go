@@ -15,12 +15,13 @@ import (
 type viaPhase int
 
 const (
-	phaseDial       viaPhase = iota // connecting to the TURN server
-	phaseAllocate                   // asking for a relayed address
-	phasePermission                 // allowing the target as a peer
-	phaseConnect                    // TCP: the relay connecting to the target
-	phaseBind                       // TCP: joining our data connection to the relay's
-	phaseEcho                       // the probe's round trip
+	phaseDial        viaPhase = iota // connecting to the TURN server
+	phaseAllocate                    // asking for a relayed address
+	phaseRelayFamily                 // the relayed address came, of the other family than the target's
+	phasePermission                  // allowing the target as a peer
+	phaseConnect                     // TCP: the relay connecting to the target
+	phaseBind                        // TCP: joining our data connection to the relay's
+	phaseEcho                        // the probe's round trip
 )
 
 // peerQuickFail separates a refused connection from a timed-out one when
@@ -32,7 +33,8 @@ const peerQuickFail = time.Second
 type viaEvidence struct {
 	phase   viaPhase
 	srv     TURNServer
-	network string                  // "tcp4" or "udp4", to the TURN server
+	network string                  // "tcp4", "tcp6", "udp4" or "udp6": to the TURN server
+	asked   relayFamily             // the REQUESTED-ADDRESS-FAMILY sent in the Allocate
 	code    stun.ErrorCodeAttribute // the TURN error for this phase's request; Code 0 if none
 	refused bool                    // the server answered this phase's request with an error (with or without a code)
 	heard   bool                    // the TURN server answered anything
@@ -53,14 +55,17 @@ func judgeVia(res ViaResult, ev viaEvidence) ViaResult {
 	res.Err = ev.err
 	res.Code = int(ev.code.Code)
 	server, target := ev.srv.Addr(), res.Target.String()
-	over := "TCP"
-	if ev.network == "udp4" {
-		over = "UDP"
+	over := "UDP"
+	if isTCP(ev.network) {
+		over = "TCP"
 	}
 	if errors.Is(ev.ctx, context.Canceled) {
 		res.Failure, res.Verdict = ViaCanceled, ""
 		res.Detail = "check canceled"
 		return res
+	}
+	if ev.phase == phaseRelayFamily || familyRefused(ev.code.Code, ev.phase, ev.asked) {
+		return judgeFamily(res, ev, server)
 	}
 	deadline := ev.ctx != nil
 	switch ev.phase {
@@ -118,7 +123,7 @@ func judgeVia(res ViaResult, ev viaEvidence) ViaResult {
 		res.Detail = fmt.Sprintf("the relay connected to %s, then failed to join our data connection to it: %v", target, ev.err)
 		res.Cause = "the TURN server refused or dropped the second connection; the port is open, the echo unchecked"
 	case phaseEcho:
-		if ev.network == "tcp4" {
+		if isTCP(ev.network) {
 			out := noEcho(CheckResult{}, ev.tcp, ev.port, ev.max)
 			res.Failure, res.Verdict, res.Peer = ViaNoEcho, out.Verdict, out.Peer
 			res.Detail = "through the relay: " + out.Detail
@@ -140,7 +145,7 @@ func judgeAllocate(res ViaResult, ev viaEvidence, server, over string, deadline 
 		res.Failure = ViaAuthRefused
 		res.Detail = fmt.Sprintf("the TURN server %s refused the credentials of user %q (%d %s)", server, ev.srv.User, code, reason(ev.code))
 		res.Cause = "a wrong user or password, or credentials that expired (servers that hand out time-limited ones)"
-	case code == stun.CodeUnsupportedTransProto && ev.network == "tcp4":
+	case code == stun.CodeUnsupportedTransProto && isTCP(ev.network):
 		res.Failure = ViaTCPUnsupported
 		res.Detail = fmt.Sprintf("the TURN server %s does not relay TCP (442 %s): it cannot check a TCP port", server, reason(ev.code))
 		res.Cause = "many TURN servers relay UDP only; a UDP port can still be checked through this one"
@@ -226,6 +231,12 @@ func reason(c stun.ErrorCodeAttribute) string {
 		return "Unsupported Transport Protocol"
 	case stun.CodeConnTimeoutOrFailure:
 		return "Connection Timeout or Failure"
+	case stun.CodeUnknownAttribute:
+		return "Unknown Attribute"
+	case stun.CodeAddrFamilyNotSupported:
+		return "Address Family not Supported"
+	case stun.CodePeerAddrFamilyMismatch:
+		return "Peer Address Family Mismatch"
 	}
 	return "error"
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"io"
 	"net"
+	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -21,7 +23,8 @@ var quietLogs = &logging.DefaultLoggerFactory{Writer: io.Discard, DefaultLogLeve
 // viaSession is one client of a TURN server, for one check.
 type viaSession struct {
 	srv     TURNServer
-	network string // "tcp4" or "udp4"
+	network string // "tcp4", "tcp6", "udp4" or "udp6": to the TURN server
+	asked   relayFamily
 	dial    func(ctx context.Context, network, addr string) (net.Conn, error)
 	ctrl    net.Conn
 	wire    *turnWire
@@ -34,9 +37,42 @@ type viaSession struct {
 	interrupt []func() // run when the context ends
 }
 
+// serverNetwork is the network on which to dial the TURN server host for
+// transport ("tcp" or "udp"): its address's family, or for a name IPv4
+// if it has an IPv4 address (reach reached names over IPv4 before it knew
+// IPv6 relays, and a host's IPv6 may be broken where its IPv4 works),
+// else IPv6. The dialer then resolves the name again for that family and
+// tries each of its addresses. A name that does not resolve is the
+// lookup's error, with transport as the network.
+func serverNetwork(ctx context.Context, transport, host string) (string, error) {
+	if a, err := netip.ParseAddr(host); err == nil {
+		return networkFor(transport, []netip.Addr{a}), nil
+	}
+	addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return transport, err
+	}
+	return networkFor(transport, addrs), nil
+}
+
+// networkFor is transport with the family suffix for the first choice of
+// addrs: "4" if any is IPv4, else "6"; transport alone without any.
+func networkFor(transport string, addrs []netip.Addr) string {
+	for _, a := range addrs {
+		if a.Unmap().Is4() {
+			return transport + "4"
+		}
+	}
+	if len(addrs) > 0 {
+		return transport + "6"
+	}
+	return transport
+}
+
 // openVia connects to the TURN server (TCP, or a connected UDP socket)
-// and starts a pion client on it, watched by a turnWire.
-func openVia(ctx context.Context, srv TURNServer, network string, cfg ViaConfig) (*viaSession, error) {
+// and starts a pion client on it, watched by a turnWire that asks for the
+// relayed address family target needs.
+func openVia(ctx context.Context, srv TURNServer, network string, target netip.AddrPort, cfg ViaConfig) (*viaSession, error) {
 	s := &viaSession{srv: srv, network: network, dial: cfg.Dial}
 	if s.dial == nil {
 		s.dial = (&net.Dialer{}).DialContext
@@ -46,22 +82,27 @@ func openVia(ctx context.Context, srv TURNServer, network string, cfg ViaConfig)
 		return nil, err
 	}
 	s.ctrl = ctrl
+	server, _ := netip.ParseAddrPort(ctrl.RemoteAddr().String())
+	s.asked = requestedFamily(target.Addr(), server.Addr())
 	var pc net.PacketConn = connPacket{ctrl}
 	rto := turnRTOUDP
-	if network == "tcp4" {
+	if isTCP(network) {
 		pc = turn.NewSTUNConn(ctrl)
 		// No retransmission over TCP (RFC 8489 section 6.2.2): the
 		// check's deadline ends a request that gets no answer.
 		rto = time.Hour
 	}
-	s.wire = newTURNWire(pc, func() { s.closeClient() })
+	s.wire = newTURNWire(pc, func() { s.closeClient() }, s.asked, srv.Password)
 	client, err := turn.NewClient(&turn.ClientConfig{
-		TURNServerAddr: ctrl.RemoteAddr().String(), // resolved already: pion resolves without a context
-		Username:       srv.User,
-		Password:       srv.Password,
-		Conn:           s.wire,
-		RTO:            rto,
-		LoggerFactory:  quietLogs,
+		// No TURNServerAddr: pion resolves it as "udp4" only, which an
+		// IPv6 server fails, and without a context. It only uses it as
+		// the destination of its writes, which both reach's
+		// PacketConns ignore: they are connected to the server already.
+		Username:      srv.User,
+		Password:      srv.Password,
+		Conn:          s.wire,
+		RTO:           rto,
+		LoggerFactory: quietLogs,
 	})
 	if err != nil {
 		ctrl.Close()
@@ -75,6 +116,9 @@ func openVia(ctx context.Context, srv TURNServer, network string, cfg ViaConfig)
 	s.stop = context.AfterFunc(ctx, s.interrupted)
 	return s, nil
 }
+
+// isTCP reports whether network is a TCP one ("tcp4", "tcp6").
+func isTCP(network string) bool { return strings.HasPrefix(network, "tcp") }
 
 // closeClient ends every pending TURN transaction.
 func (s *viaSession) closeClient() {

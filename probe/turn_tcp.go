@@ -17,7 +17,7 @@ func (s *viaSession) evidence(ctx context.Context, res ViaResult, phase viaPhase
 	heard, connErr := s.wire.state()
 	return viaEvidence{
 		phase: phase, srv: s.srv, network: s.network, err: err, ctx: ctx.Err(),
-		heard: heard, connErr: connErr, timeout: timeout, waited: time.Since(since),
+		asked: s.asked, heard: heard, connErr: connErr, timeout: timeout, waited: time.Since(since),
 		port: strconv.Itoa(int(res.Target.Port())), max: cfg.MaxFrame,
 	}
 }
@@ -57,11 +57,14 @@ func (s *viaSession) checkTCP(ctx context.Context, res ViaResult, timeout time.D
 	if ap, err := netip.ParseAddrPort(alloc.Addr().String()); err == nil {
 		res.RelayAddr = ap
 	}
+	if s.wrongFamily(res) {
+		return judgeVia(res, s.evidence(ctx, res, phaseRelayFamily, errWrongFamily(res), start, timeout, cfg))
+	}
 
 	// The data connection goes to the same server address as the control
 	// connection, already resolved.
 	start = time.Now()
-	data, err := s.dial(ctx, "tcp4", s.ctrl.RemoteAddr().String())
+	data, err := s.dial(ctx, s.network, s.ctrl.RemoteAddr().String())
 	if err != nil {
 		return judgeVia(res, s.evidence(ctx, res, phaseDial, err, start, timeout, cfg))
 	}
@@ -76,7 +79,7 @@ func (s *viaSession) checkTCP(ctx context.Context, res ViaResult, timeout time.D
 	}
 
 	start = time.Now()
-	conn, err := alloc.DialTCPWithConn(tcpData, "tcp4", net.TCPAddrFromAddrPort(res.Target))
+	conn, err := alloc.DialTCPWithConn(tcpData, s.network, net.TCPAddrFromAddrPort(res.Target))
 	if err != nil {
 		phase, method := phaseBind, stun.MethodConnectionBind
 		switch {

@@ -25,6 +25,9 @@ func (s *viaSession) checkUDP(ctx context.Context, res ViaResult, timeout time.D
 	if ap, err := netip.ParseAddrPort(relay.LocalAddr().String()); err == nil {
 		res.RelayAddr = ap
 	}
+	if s.wrongFamily(res) {
+		return judgeVia(res, s.evidence(ctx, res, phaseRelayFamily, errWrongFamily(res), start, timeout, cfg))
+	}
 
 	peer := net.UDPAddrFromAddrPort(res.Target)
 	send := func(b []byte) error {

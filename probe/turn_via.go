@@ -18,7 +18,7 @@ const DefaultViaTimeout = 2 * time.Second
 // the probe's echo came back.
 type ViaFailure string
 
-// The failures of a check through a TURN relay. The first six are the
+// The failures of a check through a TURN relay. The first seven are the
 // relay's side (RelaySide): they say nothing about the target.
 const (
 	// ViaTURNUnreachable: no connection to, or no answer from, the TURN server.
@@ -31,6 +31,11 @@ const (
 	// ViaTCPUnsupported: the TURN server relays UDP only (442 on a TCP
 	// allocation); a UDP port can still be checked through it.
 	ViaTCPUnsupported ViaFailure = "tcp-relay-unsupported"
+	// ViaFamilyUnsupported: the relay has no relayed address of the
+	// target's family (440 on the Allocate, 443, or an address of the
+	// other family): most often a relay without IPv6 asked to reach an
+	// IPv6 target (RFC 6156).
+	ViaFamilyUnsupported ViaFailure = "relay-family-unsupported"
 	// ViaTURNError: any other refusal or failure of the TURN server
 	// (quota 486, capacity 508, a server that stopped answering).
 	ViaTURNError ViaFailure = "turn-error"
@@ -54,7 +59,7 @@ const (
 // the relay failed (Open).
 func (f ViaFailure) RelaySide() bool {
 	switch f {
-	case ViaTURNUnreachable, ViaAuthRefused, ViaPeerForbidden, ViaTCPUnsupported, ViaTURNError, ViaCanceled:
+	case ViaTURNUnreachable, ViaAuthRefused, ViaPeerForbidden, ViaTCPUnsupported, ViaFamilyUnsupported, ViaTURNError, ViaCanceled:
 		return true
 	}
 	return false
@@ -64,8 +69,10 @@ func (f ViaFailure) RelaySide() bool {
 type ViaConfig struct {
 	Timeout  time.Duration // the whole check; zero means DefaultViaTimeout
 	MaxFrame int           // as CheckConfig.MaxFrame
-	// Dial opens the connections to the TURN server, with network "tcp4"
-	// or "udp4"; nil means a net.Dialer. Tests inject one.
+	// Dial opens the connections to the TURN server, with network "tcp4",
+	// "tcp6", "udp4" or "udp6" (the family of the server's address: a
+	// name with an IPv4 address is reached over IPv4); nil means a
+	// net.Dialer. Tests inject one.
 	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
@@ -100,7 +107,11 @@ func (r ViaResult) Verified() bool { return r.Verdict == Verified }
 // allocation and a Connect to the target (RFC 6062), the probe frame sent
 // and its echo read on the relayed connection; for "udp" a UDP allocation
 // and the probe datagram sent from the relay (resent like CheckUDP), the
-// echo read back through it. Each failure is told apart (see ViaFailure).
+// echo read back through it. The target may be IPv4 or IPv6: for an IPv6
+// target reach asks the relay for an IPv6 relayed address (RFC 8656
+// REQUESTED-ADDRESS-FAMILY), and a relay that has none fails on its own
+// side (ViaFamilyUnsupported); the TURN server itself may be reached over
+// either family. Each failure is told apart (see ViaFailure).
 // The whole check ends within cfg.Timeout, and the allocation is released
 // before CheckVia returns. pion's client takes no context: on ctx's end its
 // transactions are closed and every read is given a deadline of now.
@@ -117,19 +128,26 @@ func CheckVia(ctx context.Context, srv TURNServer, target netip.AddrPort, proto 
 		res.Detail = fmt.Sprintf("protocol %q: a relay checks \"tcp\" or \"udp\"", proto)
 		res.Err = fmt.Errorf("probe: check via %s: protocol %q", srv, proto)
 		return res
-	case !target.Addr().Is4() || target.Port() == 0:
+	case !target.Addr().IsValid() || target.Addr().IsUnspecified() || target.Port() == 0:
 		res.Failure = ViaTURNError
-		res.Detail = fmt.Sprintf("the relay is asked for IPv4 addresses only; it cannot reach %s", target)
-		res.Err = fmt.Errorf("probe: check via %s: target %s is not an IPv4 address and port", srv, target)
+		res.Detail = fmt.Sprintf("%s is not an address and port a relay can reach", target)
+		res.Err = fmt.Errorf("probe: check via %s: target %s is not an address and port", srv, target)
+		return res
+	case target.Addr().Zone() != "":
+		// A zone names an interface of this host: the address is
+		// link-local, out of any relay's reach.
+		res.Failure = ViaTURNError
+		res.Detail = fmt.Sprintf("%s is a link-local address of this network: a relay outside cannot reach it; check the global address", target)
+		res.Err = fmt.Errorf("probe: check via %s: target %s has a zone", srv, target)
 		return res
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	network := "tcp4"
-	if proto == "udp" {
-		network = "udp4"
+	network, err := serverNetwork(ctx, proto, srv.Host)
+	var s *viaSession
+	if err == nil {
+		s, err = openVia(ctx, srv, network, target, cfg)
 	}
-	s, err := openVia(ctx, srv, network, cfg)
 	if err != nil {
 		return judgeVia(res, viaEvidence{phase: phaseDial, err: err, ctx: ctx.Err(), timeout: timeout, srv: srv, network: network})
 	}

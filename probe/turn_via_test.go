@@ -174,7 +174,9 @@ func TestCheckViaRefusesBadArguments(t *testing.T) {
 		target string
 		proto  string
 	}{
-		{"[2001:db8::1]:1234", "tcp"},
+		{"[fe80::1%eth0]:1234", "tcp"}, // link-local: no relay reaches it
+		{"[::]:1234", "tcp"},
+		{"0.0.0.0:1234", "udp"},
 		{"11.0.0.2:1234", "sctp"},
 		{"11.0.0.2:0", "udp"},
 	} {

@@ -12,10 +12,13 @@ import (
 // still unanswered and which error code each method last got. pion's
 // errors lose the code (a Connect failure is only a string, an Allocate
 // refused before authentication is "attribute not found"); the wire keeps
-// the evidence.
+// the evidence. It also adds REQUESTED-ADDRESS-FAMILY to the Allocate
+// requests when family is not familyDefault (see withRequestedFamily).
 type turnWire struct {
 	net.PacketConn
 	onReadErr func() // called once when the connection fails
+	family    relayFamily
+	password  string // signs the Allocate requests the family is added to
 
 	mu      sync.Mutex
 	pending map[[stun.TransactionIDSize]byte]stun.Method // requests sent, not answered
@@ -25,10 +28,12 @@ type turnWire struct {
 	readErr error                                        // what ended the connection
 }
 
-func newTURNWire(pc net.PacketConn, onReadErr func()) *turnWire {
+func newTURNWire(pc net.PacketConn, onReadErr func(), family relayFamily, password string) *turnWire {
 	return &turnWire{
 		PacketConn: pc,
 		onReadErr:  onReadErr,
+		family:     family,
+		password:   password,
 		pending:    make(map[[stun.TransactionIDSize]byte]stun.Method),
 		codes:      make(map[stun.Method][]stun.ErrorCodeAttribute),
 		ok:         make(map[stun.Method]bool),
@@ -47,14 +52,31 @@ func decodeSTUN(b []byte) *stun.Message {
 	return m
 }
 
-// WriteTo notes the requests pion sends.
+// WriteTo notes the requests pion sends, and adds the address family to
+// its Allocate requests. It reports len(b) written when the request with
+// the family went out whole.
 func (w *turnWire) WriteTo(b []byte, addr net.Addr) (int, error) {
-	if m := decodeSTUN(b); m != nil && m.Type.Class == stun.ClassRequest {
-		w.mu.Lock()
-		w.pending[m.TransactionID] = m.Type.Method
-		w.mu.Unlock()
+	m := decodeSTUN(b)
+	if m == nil || m.Type.Class != stun.ClassRequest {
+		return w.PacketConn.WriteTo(b, addr)
 	}
-	return w.PacketConn.WriteTo(b, addr)
+	w.mu.Lock()
+	w.pending[m.TransactionID] = m.Type.Method
+	w.mu.Unlock()
+	if m.Type.Method != stun.MethodAllocate || w.family == familyDefault {
+		return w.PacketConn.WriteTo(b, addr)
+	}
+	out, err := withRequestedFamily(m, w.family, w.password)
+	if err != nil {
+		// Not a request pion v4.1.4 sends. Sent as it is, it gets the
+		// relay's default family, which the check then reports as a
+		// relayed address of the wrong family.
+		return w.PacketConn.WriteTo(b, addr)
+	}
+	if _, err := w.PacketConn.WriteTo(out.Raw, addr); err != nil {
+		return 0, err
+	}
+	return len(b), nil
 }
 
 // ReadFrom notes the answers pion receives, and the error that ends the
