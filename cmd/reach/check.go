@@ -227,11 +227,11 @@ func checkVia(ctx context.Context, d *deps, o *checkOptions, proto upnp.Protocol
 	host, port, _ := net.SplitHostPort(o.Target)
 	ip, err := netip.ParseAddr(host)
 	if err != nil {
-		addrs, lerr := net.DefaultResolver.LookupNetIP(ctx, "ip4", host)
+		addrs, lerr := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 		if lerr != nil || len(addrs) == 0 {
-			return probe.CheckResult{}, usageErrorf("--via needs an IPv4 target: %q does not resolve to one", host)
+			return probe.CheckResult{}, usageErrorf("--via needs the target's address: %q does not resolve", host)
 		}
-		ip = addrs[0].Unmap()
+		ip = viaTargetAddr(addrs)
 	}
 	p, _ := strconv.ParseUint(port, 10, 16)
 	target := netip.AddrPortFrom(ip.Unmap(), uint16(p))
@@ -255,6 +255,18 @@ func checkVia(ctx context.Context, d *deps, o *checkOptions, proto upnp.Protocol
 	return probe.CheckResult{}, fmt.Errorf("no verdict on %s: %s; %s", o.Target, res.Detail, res.Next)
 }
 
+// viaTargetAddr picks the address of a target's name that the relay
+// probes: the first IPv4 one (most relays relay IPv4 only), else the
+// first, IPv6.
+func viaTargetAddr(addrs []netip.Addr) netip.Addr {
+	for _, a := range addrs {
+		if a.Unmap().Is4() {
+			return a.Unmap()
+		}
+	}
+	return addrs[0]
+}
+
 // viaHint is what to do after a relay's failure.
 func viaHint(f probe.ViaFailure) string {
 	switch f {
@@ -264,6 +276,8 @@ func viaHint(f probe.ViaFailure) string {
 		return "check the user and password in --via (TURN long-term credentials)"
 	case "peer-forbidden":
 		return "the relay's policy does not allow this peer address: use another relay"
+	case "relay-family-unsupported":
+		return "use a TURN relay that relays to this address family (for IPv6: RFC 6156), or run reach check from outside"
 	case "tcp-relay-unsupported":
 		return "this relay relays UDP only: check a UDP port with --proto udp, or use a relay that allows TCP (RFC 6062)"
 	case "peer-refused":
