@@ -82,10 +82,7 @@ func TestMapSessionKeepsWhatTheRouterHeld(t *testing.T) {
 			if tc.upnp {
 				svc = igdTable{tab}
 			}
-			gw, local := netip.MustParseAddr("192.168.1.1"), netip.MustParseAddr("127.0.0.1")
-			cfg.FindRouter = func(_ context.Context, rc upnp.Config) (*upnp.Router, error) {
-				return &upnp.Router{Gateway: gw, LocalIP: local, Services: []upnp.Mapper{svc}, Missing: map[upnp.Family]error{}, Config: rc}, nil
-			}
+			onRouter(&cfg, svc)
 			cfg.MapOnly, cfg.RequireMapping, cfg.Command, cfg.IPv6 = true, true, "map", IPv6Off
 			cfg.Lease = 2 * time.Hour
 			cfg.Ledger = ledger.Open(t.TempDir())
@@ -99,13 +96,7 @@ func TestMapSessionKeepsWhatTheRouterHeld(t *testing.T) {
 					cfg.Ledger.Add(e)
 				}
 			}
-			ctx := context.Background()
-			s, err := Start(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			step := mapStep(t, ev)
-			st := s.Close(ctx, nil)
+			step, st := startAndClose(t, cfg, ev)
 			entries, _, _ := cfg.Ledger.List()
 			if tc.held == "" {
 				if !st.Mapped || !st.Deleted || st.Kept {
@@ -165,24 +156,15 @@ func TestExposeKeepsAnEarlierMapsMapping(t *testing.T) {
 			if tc.command == "expose" {
 				svc = healFails{igdTable{tab}, new(bool)}
 			}
-			gw, local := netip.MustParseAddr("192.168.1.1"), netip.MustParseAddr("127.0.0.1")
-			cfg.FindRouter = func(_ context.Context, rc upnp.Config) (*upnp.Router, error) {
-				return &upnp.Router{Gateway: gw, LocalIP: local, Services: []upnp.Mapper{svc}, Missing: map[upnp.Family]error{}, Config: rc}, nil
-			}
+			onRouter(&cfg, svc)
 			cfg.IPv6, cfg.NoServe = IPv6Off, true
 			cfg.Ledger = ledger.Open(t.TempDir())
-			tab.Add(context.Background(), upnp.Mapping{Protocol: upnp.TCP, ExternalPort: cfg.Port, InternalIP: local, InternalPort: cfg.Port, Lease: time.Hour})
+			tab.Add(context.Background(), upnp.Mapping{Protocol: upnp.TCP, ExternalPort: cfg.Port, InternalIP: netip.MustParseAddr("127.0.0.1"), InternalPort: cfg.Port, Lease: time.Hour})
 			before := earlierMap(cfg.Port, time.Hour, 10*time.Minute)
 			before.Command = tc.command
 			before.Method = string(svc.Method())
 			cfg.Ledger.Add(before)
-			ctx := context.Background()
-			s, err := Start(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			step := mapStep(t, ev)
-			st := s.Close(ctx, nil)
+			step, st := startAndClose(t, cfg, ev)
 			if st.Kept != tc.kept || st.Deleted == tc.kept {
 				t.Errorf("stopped = %+v, want kept: %v", st, tc.kept)
 			}
@@ -218,6 +200,28 @@ func (h healFails) Delete(ctx context.Context, m upnp.Mapping) error {
 		return context.DeadlineExceeded
 	}
 	return h.igdTable.Delete(ctx, m)
+}
+
+// onRouter makes cfg's router (192.168.1.1, this host 127.0.0.1) offer
+// svc alone.
+func onRouter(cfg *Config, svc upnp.Mapper) {
+	gw, local := netip.MustParseAddr("192.168.1.1"), netip.MustParseAddr("127.0.0.1")
+	cfg.FindRouter = func(_ context.Context, rc upnp.Config) (*upnp.Router, error) {
+		return &upnp.Router{Gateway: gw, LocalIP: local, Services: []upnp.Mapper{svc}, Missing: map[upnp.Family]error{}, Config: rc}, nil
+	}
+}
+
+// startAndClose starts a session of cfg, whose events go to ev, and closes
+// it as Ctrl-C would: it returns the map step and what Close did.
+func startAndClose(t *testing.T, cfg Config, ev *events) (*Step, *Stopped) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := Start(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := mapStep(t, ev)
+	return step, s.Close(ctx, nil)
 }
 
 // mapStep is the last map step the session emitted.

@@ -147,52 +147,42 @@ func TestMapInterruptedKeepsAMappingItFound(t *testing.T) {
 			return pmpRouter{interruptAfterAdd{tableLister{m}, c}}
 		}, true},
 	} {
-		for _, jsonMode := range []bool{false, true} {
-			name := tc.name
-			if jsonMode {
-				name += " --json"
+		inBothModes(t, tc.name, func(t *testing.T, jsonMode bool, args []string) {
+			m := newFakeMapper("11.0.0.2")
+			m.Add(context.Background(), mine)
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			d := fakeDeps(tc.router(m, cancel), false)
+			d.Ledger = ledger.Open(t.TempDir())
+			if tc.recorded {
+				d.Ledger.Add(ledger.Entry{Gateway: netip.MustParseAddr("192.168.1.1"), Protocol: "tcp", ExternalPort: 1234,
+					InternalIP: mine.InternalIP, InternalPort: 1234, Method: "nat-pmp", Lease: time.Hour, Command: "map", PID: 1 << 30, Created: time.Now()}) // an exited reach map
 			}
-			t.Run(name, func(t *testing.T) {
-				m := newFakeMapper("11.0.0.2")
-				m.Add(context.Background(), mine)
-				ctx, cancel := context.WithCancel(context.Background())
-				defer cancel()
-				d := fakeDeps(tc.router(m, cancel), false)
-				d.Ledger = ledger.Open(t.TempDir())
-				if tc.recorded {
-					d.Ledger.Add(ledger.Entry{Gateway: netip.MustParseAddr("192.168.1.1"), Protocol: "tcp", ExternalPort: 1234,
-						InternalIP: mine.InternalIP, InternalPort: 1234, Method: "nat-pmp", Lease: time.Hour, Command: "map", PID: 1 << 30, Created: time.Now()}) // an exited reach map
+			r := runCLI(ctx, d, args...)
+			if r.code != exitInterrupted {
+				t.Errorf("exit %d, want 130\n%s", r.code, r.err)
+			}
+			if !m.has(1234) {
+				t.Error("map removed a mapping that was there before it started")
+			}
+			if entries, _, _ := d.Ledger.List(); len(entries) != 1 || entries[0].ExternalPort != 1234 || entries[0].Command != "map" {
+				t.Errorf("ledger = %+v, want the kept mapping as reach map's", entries)
+			}
+			const kept = "kept the mapping of port 1234/tcp: the router held it before reach map started"
+			if !jsonMode {
+				if !strings.Contains(r.err.String(), "interrupted: "+kept) {
+					t.Errorf("stderr does not say the mapping was kept:\n%s", r.err)
 				}
-				args := []string{"map", "--port", "1234"}
-				if jsonMode {
-					args = append(args, "--json")
-				}
-				r := runCLI(ctx, d, args...)
-				if r.code != exitInterrupted {
-					t.Errorf("exit %d, want 130\n%s", r.code, r.err)
-				}
-				if !m.has(1234) {
-					t.Error("map removed a mapping that was there before it started")
-				}
-				if entries, _, _ := d.Ledger.List(); len(entries) != 1 || entries[0].ExternalPort != 1234 || entries[0].Command != "map" {
-					t.Errorf("ledger = %+v, want the kept mapping as reach map's", entries)
-				}
-				const kept = "kept the mapping of port 1234/tcp: the router held it before reach map started"
-				if !jsonMode {
-					if !strings.Contains(r.err.String(), "interrupted: "+kept) {
-						t.Errorf("stderr does not say the mapping was kept:\n%s", r.err)
-					}
-					return
-				}
-				stopped := lastEvent(t, r.out.String(), "stopped")
-				if stopped["mapped"] != true || stopped["mapping_deleted"] != false || stopped["mapping_kept"] != true || stopped["detail"] != kept {
-					t.Errorf("stopped = %v, want the mapping kept", stopped)
-				}
-				if !strings.Contains(r.out.String(), `{"error":"interrupted","exit":130}`) {
-					t.Errorf("stdout lacks the interrupted error:\n%s", r.out)
-				}
-			})
-		}
+				return
+			}
+			stopped := lastEvent(t, r.out.String(), "stopped")
+			if stopped["mapped"] != true || stopped["mapping_deleted"] != false || stopped["mapping_kept"] != true || stopped["detail"] != kept {
+				t.Errorf("stopped = %v, want the mapping kept", stopped)
+			}
+			if !strings.Contains(r.out.String(), `{"error":"interrupted","exit":130}`) {
+				t.Errorf("stdout lacks the interrupted error:\n%s", r.out)
+			}
+		})
 	}
 }
 
@@ -214,5 +204,17 @@ func TestMapInterruptedSaysWhatItCouldNotRemove(t *testing.T) {
 	}
 	if entries, _, _ := d.Ledger.List(); len(entries) != 1 || entries[0].ExternalPort != 1234 || entries[0].Command != "map" {
 		t.Errorf("ledger = %+v, want the mapping left on the router", entries)
+	}
+}
+
+// inBothModes runs test as name with the arguments of reach map --port
+// 1234, then as "name --json" with --json added.
+func inBothModes(t *testing.T, name string, test func(t *testing.T, jsonMode bool, args []string)) {
+	for _, jsonMode := range []bool{false, true} {
+		n, args := name, []string{"map", "--port", "1234"}
+		if jsonMode {
+			n, args = n+" --json", append(args, "--json")
+		}
+		t.Run(n, func(t *testing.T) { test(t, jsonMode, args) })
 	}
 }
