@@ -98,7 +98,8 @@ func (d *daemon) stop() {
 // peers; it is told which peers it may reach (the lab's internet,
 // 11.0.0.0/24, and the PublicHost subnet 11.0.1.0/24) so that a coturn
 // with other defaults (denied private ranges) still reaches them, and
-// nothing else. TURNUDPOnly turns TCP relays (RFC 6062) off.
+// nothing else. TURNUDPOnly turns TCP relays (RFC 6062) off. With IPv6 it
+// listens and relays on InetAddr6 too (coturnIPv6Args).
 func coturnArgs(opts Options, dir string) []string {
 	args := []string{
 		"-L", InetAddr, "--listening-port", "3478", "--no-cli",
@@ -112,6 +113,7 @@ func coturnArgs(opts Options, dir string) []string {
 		"--allowed-peer-ip=11.0.0.0-11.0.0.255",
 		"--allowed-peer-ip=11.0.1.0-11.0.1.255",
 	}
+	args = append(args, coturnIPv6Args(opts)...)
 	if opts.TURNUDPOnly {
 		args = append(args, "--no-tcp-relay")
 	}
