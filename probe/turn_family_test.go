@@ -389,3 +389,15 @@ func udpPeer6(t *testing.T) netip.AddrPort {
 	}()
 	return pc.LocalAddr().(*net.UDPAddr).AddrPort()
 }
+
+// A TURN server named by a name with IPv4 and IPv6 addresses (localhost)
+// is reached over IPv4, as before reach knew IPv6 relays.
+func TestCheckViaServerName(t *testing.T) {
+	f := newFakeTCPTURN(t, nil) // on 127.0.0.1 only
+	srv := f.server("reach", "secret")
+	srv.Host = "localhost"
+	if res := CheckVia(context.Background(), srv, tcpEcho6(t, false), "tcp", ViaConfig{}); res.Verdict != Verified {
+		t.Errorf("CheckVia through localhost:%d = %+v, want verified", srv.Port, res)
+	}
+	f.waitClosed(t)
+}
