@@ -12,8 +12,6 @@ import (
 	"time"
 
 	"github.com/pion/stun/v3"
-	"github.com/pion/turn/v4"
-	"github.com/reach-net/reach/frame"
 )
 
 // pionAllocate builds an Allocate request as pion's client v4.1.4 does:
@@ -230,34 +228,19 @@ func TestJudgeViaFamily(t *testing.T) {
 	}
 }
 
-// tcpEcho6 is tcpEcho on [::1], or with silent a port where nothing
-// listens.
-func tcpEcho6(t *testing.T, closed bool) netip.AddrPort {
+// closedPort6 returns an address on [::1] where nothing listens.
+func closedPort6(t *testing.T) netip.AddrPort {
 	t.Helper()
 	ln, err := net.Listen("tcp6", "[::1]:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	ap := ln.Addr().(*net.TCPAddr).AddrPort()
-	if closed {
-		ln.Close()
-		return ap
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { defer c.Close(); io.Copy(c, c) }()
-		}
-	}()
-	return ap
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).AddrPort()
 }
 
 func TestCheckViaIPv6TCP(t *testing.T) {
-	echo4, echo6, closed6 := tcpEcho(t, false), tcpEcho6(t, false), tcpEcho6(t, true)
+	echo4, echo6, closed6 := tcpEcho(t, false), tcpEchoOn(t, "[::1]:0", false), closedPort6(t)
 	for _, tc := range []struct {
 		name    string
 		setup   func(*fakeTCPTURN)
@@ -313,45 +296,9 @@ func (relayOn6) AllocateConn(string, int) (net.Conn, net.Addr, error) {
 	return nil, nil, errors.New("no TCP relays")
 }
 
-// pionTURN6 runs pion's TURN server on [::1], relaying from [::1].
-func pionTURN6(t *testing.T) TURNServer {
-	t.Helper()
-	pc, err := net.ListenPacket("udp6", "[::1]:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := turn.NewServer(turn.ServerConfig{
-		Realm: "lab",
-		AuthHandler: func(user, realm string, _ net.Addr) ([]byte, bool) {
-			return turn.GenerateAuthKey("reach", "lab", "secret"), user == "reach"
-		},
-		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: pc, RelayAddressGenerator: relayOn6{}}},
-		LoggerFactory:     quietLogs,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	ap := pc.LocalAddr().(*net.UDPAddr).AddrPort()
-	return TURNServer{User: "reach", Password: "secret", Host: ap.Addr().String(), Port: ap.Port()}
-}
-
-// udpEcho6 serves the frame package's UDP echo on [::1].
-func udpEcho6(t *testing.T) netip.AddrPort {
-	t.Helper()
-	pc, err := net.ListenPacket("udp6", "[::1]:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := frame.NewUDPServer(frame.UDPConfig{})
-	go s.Serve(pc)
-	t.Cleanup(func() { s.Shutdown(context.Background()) })
-	return pc.LocalAddr().(*net.UDPAddr).AddrPort()
-}
-
 func TestCheckViaIPv6UDP(t *testing.T) {
-	srv := pionTURN6(t)
-	res := CheckVia(context.Background(), srv, udpEcho6(t), "udp", ViaConfig{})
+	srv := pionTURNOn(t, "[::1]:0", relayOn6{}, nil, nil)
+	res := CheckVia(context.Background(), srv, udpEchoOn(t, "[::1]:0"), "udp", ViaConfig{})
 	if res.Verdict != Verified || res.Failure != "" || !res.RelayAddr.Addr().Is6() {
 		t.Fatalf("CheckVia udp over IPv6 to the UDP echo on [::1] = %+v, want verified from an IPv6 relayed address", res)
 	}
@@ -365,7 +312,7 @@ func TestCheckViaIPv6UDP(t *testing.T) {
 	// pion's own relay ignores REQUESTED-ADDRESS-FAMILY and relays from
 	// 127.0.0.1: it cannot reach an IPv6 target, and says nothing of it.
 	v4only := pionTURN(t, nil, nil)
-	res = CheckVia(context.Background(), v4only, udpEcho6(t), "udp", ViaConfig{})
+	res = CheckVia(context.Background(), v4only, udpEchoOn(t, "[::1]:0"), "udp", ViaConfig{})
 	if res.Failure != ViaFamilyUnsupported || res.Verdict != "" || !strings.Contains(res.Detail, "gave 127.0.0.1:") {
 		t.Errorf("CheckVia udp to IPv6 through an IPv4-only relay = %+v, want relay-family-unsupported, no verdict", res)
 	}
@@ -396,7 +343,7 @@ func TestCheckViaServerName(t *testing.T) {
 	f := newFakeTCPTURN(t, nil) // on 127.0.0.1 only
 	srv := f.server("reach", "secret")
 	srv.Host = "localhost"
-	if res := CheckVia(context.Background(), srv, tcpEcho6(t, false), "tcp", ViaConfig{}); res.Verdict != Verified {
+	if res := CheckVia(context.Background(), srv, tcpEchoOn(t, "[::1]:0", false), "tcp", ViaConfig{}); res.Verdict != Verified {
 		t.Errorf("CheckVia through localhost:%d = %+v, want verified", srv.Port, res)
 	}
 	f.waitClosed(t)

@@ -18,7 +18,13 @@ import (
 // with silent only reads.
 func tcpEcho(t *testing.T, silent bool) netip.AddrPort {
 	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	return tcpEchoOn(t, "127.0.0.1:0", silent)
+}
+
+// tcpEchoOn is tcpEcho listening on addr.
+func tcpEchoOn(t *testing.T, addr string, silent bool) netip.AddrPort {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,7 +197,15 @@ func TestCheckViaRefusesBadArguments(t *testing.T) {
 // reach with password secret in realm lab; allow decides the peers.
 func pionTURN(t *testing.T, allow func(net.IP) bool, deleted *atomic.Int32) TURNServer {
 	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	relay := &turn.RelayAddressGeneratorStatic{RelayAddress: net.IPv4(127, 0, 0, 1), Address: "127.0.0.1"}
+	return pionTURNOn(t, "127.0.0.1:0", relay, allow, deleted)
+}
+
+// pionTURNOn is pionTURN listening on addr, relaying from relay's
+// addresses.
+func pionTURNOn(t *testing.T, addr string, relay turn.RelayAddressGenerator, allow func(net.IP) bool, deleted *atomic.Int32) TURNServer {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -202,7 +216,7 @@ func pionTURN(t *testing.T, allow func(net.IP) bool, deleted *atomic.Int32) TURN
 		},
 		PacketConnConfigs: []turn.PacketConnConfig{{
 			PacketConn:            pc,
-			RelayAddressGenerator: &turn.RelayAddressGeneratorStatic{RelayAddress: net.IPv4(127, 0, 0, 1), Address: "127.0.0.1"},
+			RelayAddressGenerator: relay,
 			PermissionHandler:     func(_ net.Addr, ip net.IP) bool { return allow == nil || allow(ip) },
 		}},
 		EventHandler: turn.EventHandler{OnAllocationDeleted: func(net.Addr, net.Addr, string, string, string) {
@@ -223,7 +237,13 @@ func pionTURN(t *testing.T, allow func(net.IP) bool, deleted *atomic.Int32) TURN
 // udpEcho serves the frame package's UDP echo on loopback.
 func udpEcho(t *testing.T) netip.AddrPort {
 	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	return udpEchoOn(t, "127.0.0.1:0")
+}
+
+// udpEchoOn serves the frame package's UDP echo on addr.
+func udpEchoOn(t *testing.T, addr string) netip.AddrPort {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", addr)
 	if err != nil {
 		t.Fatal(err)
 	}
