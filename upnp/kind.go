@@ -151,6 +151,7 @@ func Summary(err error) string {
 		se *SOAPError
 		pe *PCPError
 		me *NATPMPError
+		he *HTTPError
 	)
 	var s string
 	switch {
@@ -178,6 +179,8 @@ func Summary(err error) string {
 		if Kind(err) == KindNoExternalAddress {
 			s += ", no external address"
 		}
+	case errors.As(err, &he):
+		s = he.Error()
 	case errors.As(err, &pe):
 		s = fmt.Sprintf("router refused: PCP %s (result %d)", pe.Code, pe.Code)
 	case errors.As(err, &me):

@@ -30,8 +30,9 @@ type MapRequest struct {
 	Mapping
 	// Family is the service to use. FamilyAuto tries the services in order
 	// and hands over to the next only on a refusal in the protocol's own
-	// words: not on a timeout (the first may have made it anyway), not on
-	// a conflict (the port is taken whoever asks).
+	// words, or on an HTTP error without a UPnP fault once the router is
+	// seen to hold nothing of the add: not on a timeout (the first may have
+	// made it anyway), not on a conflict (the port is taken whoever asks).
 	Family Family
 	// AnyPort takes a free external port (see FreePort) when another host
 	// holds the one asked; Lease.Moved then reports it.

@@ -356,7 +356,7 @@ func mappingProfiles() []zooProfile {
 			want: zooWant{kind: KindRefused, summary: "router refused the mapping, no UPnP error code (Internal Error)"}},
 		{family: "ISP box", quirk: "HTTP 500 with no SOAP body",
 			setup: igdZoo("v2", quirks(fakeQuirks{bareFault: "http500"})), req: tcp1234,
-			want: zooWant{kind: KindRefused, summary: "router refused the mapping, no UPnP error code (HTTP 500 Internal Server Error)"}},
+			want: zooWant{kind: KindOther, summary: "router answered AddPortMapping with HTTP 500 Internal Server Error, no UPnP fault"}},
 	}
 }
 
