@@ -72,7 +72,8 @@ type Config struct {
 	NoServe bool
 	// MapOnly makes the mapping and nothing else: no server, no probe.
 	// Start's Ready then carries the mapping; it outlives the session
-	// (reach map), so Close is not called.
+	// (reach map), so Close is called only when Start was interrupted,
+	// to remove what this run made.
 	MapOnly bool
 	// Timeout bounds each router request; zero means DefaultTimeout.
 	Timeout time.Duration

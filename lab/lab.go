@@ -106,7 +106,8 @@ const (
 	// TURNServer is the internet host's coturn as a TURN relay, in the
 	// form reach's --via takes: the same server and port as STUNServer,
 	// with long-term credentials. It relays from InetAddr to the lab's
-	// internet (11.0.0.0/24 and 11.0.1.0/24) only.
+	// internet (11.0.0.0/24 and 11.0.1.0/24) only, and in labs with IPv6
+	// also from 2001:db8:fe::1 to the lab's IPv6 prefixes only.
 	TURNServer   = "turn:" + TURNUser + ":" + TURNPassword + "@" + STUNServer
 	TURNUser     = "reach"
 	TURNPassword = "secret"
