@@ -26,9 +26,11 @@ const (
 	// signalSettle is how long the ledger's lock stays held once the
 	// kernel handed SIGINT to reach: the Go runtime then passes it to the
 	// goroutine that cancels the command's context, which takes
-	// microseconds. Not an assertion: a margin, so that the interrupt is
-	// seen before map goes on past the ledger.
-	signalSettle = 200 * time.Millisecond
+	// microseconds on an idle machine and was seen to take a tenth of a
+	// second for a goroutine on a loaded one under -race. Not an
+	// assertion: a margin, so that the interrupt is seen before map goes
+	// on past the ledger.
+	signalSettle = time.Second
 )
 
 // Ctrl-C (or SIGTERM) after the router made reach map's mapping but

@@ -392,7 +392,7 @@ type stepEvent struct {
 }
 
 // writeJoined writes bufs to w in order with one Write, joined in
-// *scratch (kept for the next call), and returns its error: the bytes of
+// *scratch (kept for the next call unless big), and returns its error: the bytes of
 // one batch of the log stay one write wherever they go.
 func writeJoined(w io.Writer, bufs [][]byte, scratch *[]byte) error {
 	if len(bufs) == 1 {
@@ -404,6 +404,9 @@ func writeJoined(w io.Writer, bufs [][]byte, scratch *[]byte) error {
 		b = append(b, p...)
 	}
 	_, err := w.Write(b)
+	if cap(b) > pooledBuffer {
+		b = nil // a burst's join is not kept for good
+	}
 	*scratch = b
 	return err
 }
