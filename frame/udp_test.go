@@ -190,7 +190,10 @@ func TestUDPServerEchoesOneFramePerDatagram(t *testing.T) {
 			t.Errorf("after bad datagram %x the reply was %x, want only the echo %x", b, got, next)
 		}
 	}
-	evs := ev.wait(t, "error events", func(evs []Event) bool { return count(EventError)(evs) == len(bad) })
+	// Each echo is sent before its message event, so wait for both counts.
+	evs := ev.wait(t, "error and message events", func(evs []Event) bool {
+		return count(EventError)(evs) == len(bad) && count(EventMessage)(evs) == 1+len(bad)
+	})
 	if n := count(EventConnect)(evs); n != 1 {
 		t.Errorf("%d connect events for one peer, want 1: %+v", n, evs)
 	}
