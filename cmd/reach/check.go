@@ -245,10 +245,10 @@ func checkVia(ctx context.Context, d *deps, o *checkOptions, proto upnp.Protocol
 			return res, nil
 		}
 		if v.Verdict != "" {
-			res.Next = viaHint(v.Failure)
+			res.Next = viaHint(v)
 			return res, nil
 		}
-		res.Next = viaHint(v.Failure)
+		res.Next = viaHint(v)
 	}
 	// Every relay failed on its own side: that says nothing about the
 	// target, so there is no verdict, only what went wrong.
@@ -268,8 +268,8 @@ func viaTargetAddr(addrs []netip.Addr) netip.Addr {
 }
 
 // viaHint is what to do after a relay's failure.
-func viaHint(f probe.ViaFailure) string {
-	switch f {
+func viaHint(v probe.ViaResult) string {
+	switch v.Failure {
 	case "turn-unreachable":
 		return "check the relay's address and port, and that this network lets you reach it"
 	case "turn-auth":
@@ -285,6 +285,10 @@ func viaHint(f probe.ViaFailure) string {
 	case "peer-timeout":
 		return "a firewall drops it or the port is not forwarded: check the router's forward and this host's firewall"
 	case "no-echo":
+		if v.Verdict != probe.Open {
+			// UDP: silence, which a program that only receives also gives.
+			return "nothing came back, which proves nothing for UDP: run `reach serve --proto udp` (or `reach expose --proto udp`) on the host to prove the path; if that stays silent too, check the router's UDP forward and this host's firewall"
+		}
 		return "something answers, but not a reach server: run reach expose or reach serve on the host to prove the path"
 	}
 	return ""

@@ -57,3 +57,34 @@ func TestViaTargetAddr(t *testing.T) {
 		}
 	}
 }
+
+// A UDP probe from the relay that got no answer is silence, not "something
+// answers": the next step says what proves the path instead. A TCP
+// program that accepts without echoing still answers.
+func TestCheckViaNoEchoHint(t *testing.T) {
+	for _, tc := range []struct {
+		proto   string
+		verdict probe.Verdict
+		want    string
+		wantNot string
+	}{
+		{"udp", probe.NoAnswer, "reach serve --proto udp", "something answers"},
+		{"tcp", probe.Open, "something answers", "proves nothing"},
+	} {
+		d := offlineDeps(t)
+		d.CheckVia = func(_ context.Context, srv probe.TURNServer, target netip.AddrPort, proto string, _ probe.ViaConfig) probe.ViaResult {
+			return probe.ViaResult{Relay: srv.String(), Target: target, Proto: proto, Failure: probe.ViaNoEcho, Verdict: tc.verdict, Detail: "no echo"}
+		}
+		r := runCLI(context.Background(), d, "check", "--json", "--proto", tc.proto, "--via", "turn:reach:secret@127.0.0.1:3478", "11.0.0.2:1234")
+		var e struct {
+			Verdict string `json:"verdict"`
+			Next    string `json:"next"`
+		}
+		if err := json.Unmarshal([]byte(r.out.String()), &e); err != nil {
+			t.Fatalf("%s: output %q: %v", tc.proto, r.out, err)
+		}
+		if e.Verdict != string(tc.verdict) || !strings.Contains(e.Next, tc.want) || strings.Contains(e.Next, tc.wantNot) {
+			t.Errorf("%s: verdict %q, next %q; want %s and a next step with %q, without %q", tc.proto, e.Verdict, e.Next, tc.verdict, tc.want, tc.wantNot)
+		}
+	}
+}
