@@ -201,6 +201,7 @@ func MappingEvidence(asked uint16, lease *upnp.Lease, err error) *probe.MappingE
 		if errors.As(err, &ce) {
 			if ce.Holder.InternalIP.IsValid() {
 				me.Holder = netip.AddrPortFrom(ce.Holder.InternalIP, ce.Holder.InternalPort).String()
+				me.HolderDescription = ce.Holder.Description
 			}
 			me.Free = ce.Free
 		}

@@ -64,10 +64,12 @@ type MappingEvidence struct {
 	// FailKind and Failure say why it was not made (one short line).
 	FailKind string
 	Failure  string
-	// Holder is who holds the port on a conflict ("192.168.1.20:1234");
-	// Free is an external port the router's list shows free, 0 if unknown.
-	Holder string
-	Free   uint16
+	// Holder is who holds the port on a conflict ("192.168.1.20:1234"),
+	// with the description the router lists for it; Free is an external
+	// port the router's list shows free, 0 if unknown.
+	Holder            string
+	HolderDescription string
+	Free              uint16
 }
 
 // ListenerEvidence is what a connection to the program's own port from this

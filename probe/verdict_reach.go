@@ -275,14 +275,31 @@ func (j *judge) mappingAdvice(a advisor, m *MappingEvidence) {
 	switch m.FailKind {
 	case FailConflict:
 		holder, owner := "another device", "that device"
-		if ap, err := netip.ParseAddrPort(m.Holder); err == nil {
+		ap, err := netip.ParseAddrPort(m.Holder)
+		// The router lets one host's programs overwrite each other's
+		// mappings; reach refuses to, and names the program's mapping.
+		mine := err == nil && j.e.LocalIP.IsValid() && ap.Addr() == j.e.LocalIP.Unmap()
+		switch {
+		case mine:
+			desc := ""
+			if m.HolderDescription != "" {
+				desc = fmt.Sprintf(" (described on the router as %q)", m.HolderDescription)
+			}
+			j.cause("port %d/%s on the router is already forwarded to this host's port %d by another program%s", m.ExternalPort, j.e.proto(), ap.Port(), desc)
+		case err == nil:
 			holder, owner = "another device ("+m.Holder+")", "the device at "+ap.Addr().String()
+			fallthrough
+		default:
+			j.cause("port %d/%s on the router is already forwarded to %s", m.ExternalPort, j.e.proto(), holder)
 		}
-		j.cause("port %d/%s on the router is already forwarded to %s", m.ExternalPort, j.e.proto(), holder)
 		if m.Free != 0 {
 			j.advise(fmt.Sprintf("use --external-port %d (free on the router), or --external-port auto to take a free port", m.Free))
 		} else {
 			j.advise("use another --external-port, or --external-port auto to take a free port")
+		}
+		if mine {
+			j.advise(fmt.Sprintf("or stop that program; if nothing on this host needs the mapping any more, `reach unmap --port %d --proto %s` removes it", m.ExternalPort, j.e.proto()))
+			return
 		}
 		j.advise(fmt.Sprintf("or have %s give the port up (stop its program), or remove the mapping in the router's page%s", owner, a.routerPage()))
 	case FailNotAllowed:

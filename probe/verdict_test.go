@@ -658,6 +658,20 @@ func mappingRows() []decideRow {
 			notAdvice: []string{"UPnP", "by hand"},
 		},
 		{
+			name: "port held by another program of this host (its own mapping, another description)",
+			e: home(func(e *Evidence) {
+				refusedUPnP(FailConflict, `port 1234/tcp is already forwarded to 192.168.1.10:5000 (description "game")`)(e)
+				e.Mapping.Holder, e.Mapping.HolderDescription = "192.168.1.10:5000", "game"
+			}),
+			nat:       NATPublic,
+			status:    StatusUnreachable,
+			target:    "11.0.0.2:1234",
+			causes:    []string{"this host's port 5000 by another program", `"game"`},
+			notCauses: []string{"another device"},
+			advice:    []string{"--external-port auto", "stop that program", "reach unmap --port 1234 --proto tcp"},
+			notAdvice: []string{"another device", "the device at", "by hand"},
+		},
+		{
 			name: "port held by another device, free port unknown",
 			e: home(func(e *Evidence) {
 				refusedUPnP(FailConflict, "conflict (PCP CANNOT_PROVIDE_EXTERNAL)")(e)
