@@ -37,7 +37,9 @@ func Heal(ctx context.Context, r *upnp.Router, led *ledger.Ledger, emit func(Eve
 			continue
 		}
 		if e.Kind == "pinhole" {
-			if ledger.OwnerOf(e) == ledger.Running {
+			if e.Command != "expose" || ledger.OwnerOf(e) == ledger.Running {
+				// A reach map's pinhole stays open on purpose, as its
+				// mapping does: nothing to say about it.
 				kept = append(kept, e)
 				continue
 			}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/reach-net/reach/ledger"
 	"github.com/reach-net/reach/probe"
@@ -59,9 +60,23 @@ func TestLedgerHealsLeftoversAndRefusesTakeOver(t *testing.T) {
 	elsewhere.InternalIP = other
 	d.Ledger.Add(elsewhere)
 
+	// Pinholes of exited reaches: an expose's is a leftover (it closes by
+	// itself), a map's was left open on purpose.
+	for _, cmd := range []string{"expose", "map"} {
+		ph := leftover(5000, 1<<30)
+		ph.Kind, ph.Command, ph.InternalIP, ph.Lease, ph.Created = "pinhole", cmd, netip.MustParseAddr("2001:db8::10"), time.Hour, time.Now()
+		if cmd == "map" {
+			ph.ExternalPort, ph.InternalPort = 5001, 5001
+		}
+		d.Ledger.Add(ph)
+	}
+
 	r := runCLI(context.Background(), d, "mappings")
 	if r.code != exitOK || !strings.Contains(r.err.String(), "removed 4000/tcp left by reach expose (pid 1073741824, exited)") {
 		t.Fatalf("mappings did not heal the leftover: exit %d\n%s", r.code, r.err)
+	}
+	if !strings.Contains(r.err.String(), "[2001:db8::10]:5000/tcp left by reach expose") || strings.Contains(r.err.String(), ":5001") {
+		t.Errorf("heal should name the exited expose's pinhole and say nothing of the map's:\n%s", r.err)
 	}
 	if m.has(4000) {
 		t.Error("the leftover mapping is still on the router")
