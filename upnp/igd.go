@@ -57,6 +57,7 @@ type IGD struct {
 
 	mu     sync.Mutex
 	quirks []string // what reach worked around on this router, once each
+	looked *lookup  // Holds' answer, for the Add that follows it (igd_map.go)
 }
 
 // OpenIGD fetches the root description at location (which must be http on

@@ -118,6 +118,7 @@ func (g *IGD) addChecked(ctx context.Context, m Mapping) (Mapping, bool, error) 
 }
 
 func (g *IGD) add(ctx context.Context, m Mapping, proto string, lease uint32) error {
+	g.forgetLookup()
 	err := g.conn.AddPortMappingCtx(ctx, "", m.ExternalPort, proto, m.InternalPort, m.InternalIP.String(), true, m.Description, lease)
 	return g.stepErr("AddPortMapping", err)
 }
@@ -128,7 +129,13 @@ func (g *IGD) add(ctx context.Context, m Mapping, proto string, lease uint32) er
 // delete that program's mapping on exit. Refreshing reach's own mapping,
 // same internal port and description, is fine.
 func (g *IGD) checkTakeover(ctx context.Context, m Mapping, proto string) error {
-	e, err := g.entry(ctx, m.ExternalPort, m.Protocol, proto)
+	var e Mapping
+	var err error
+	if l := g.lookedUp(m.ExternalPort, proto); l != nil {
+		e, err = l.e, l.err
+	} else {
+		e, err = g.entry(ctx, m.ExternalPort, m.Protocol, proto)
+	}
 	if err != nil {
 		return nil // no entry (714), or a router that cannot say: AddPortMapping decides
 	}
@@ -223,6 +230,7 @@ func (g *IGD) Delete(ctx context.Context, m Mapping) error {
 	if holder.InternalIP != m.InternalIP || (m.InternalPort != 0 && holder.InternalPort != m.InternalPort) {
 		return fmt.Errorf("upnp: delete mapping %d/%s on %s: %w", m.ExternalPort, m.Protocol, g.gw, &NotOursError{Holder: holder, SameHost: holder.InternalIP == m.InternalIP})
 	}
+	g.forgetLookup()
 	if err := g.conn.DeletePortMappingCtx(ctx, "", m.ExternalPort, proto); err != nil {
 		return g.mapError("delete mapping", m, g.stepErr("DeletePortMapping", err))
 	}
@@ -313,6 +321,7 @@ func (g *IGD) Holds(ctx context.Context, m Mapping) (bool, error) {
 		return false, err
 	}
 	e, err := g.entry(ctx, m.ExternalPort, m.Protocol, proto)
+	g.remember(m.ExternalPort, proto, e, err)
 	if faultCode(err) == CodeNoSuchEntry {
 		return false, nil
 	}
@@ -320,4 +329,48 @@ func (g *IGD) Holds(ctx context.Context, m Mapping) (bool, error) {
 		return false, err
 	}
 	return e.InternalIP == m.InternalIP && e.InternalPort == m.InternalPort, nil
+}
+
+// lookupFresh is how long Holds' answer stands in for the look-up the
+// next Add makes before it adds (checkTakeover): a session asks Holds
+// right before mapping, and the router answers the same question twice
+// otherwise (a round trip, 2-10 ms on a home router). The check is a
+// snapshot either way; a few milliseconds more of it change nothing.
+const lookupFresh = time.Second
+
+// lookup is one GetSpecificPortMappingEntry answer: the entry, or the
+// error (no such entry, or a router that cannot say).
+type lookup struct {
+	ext   uint16
+	proto string
+	e     Mapping
+	err   error
+	at    time.Time
+}
+
+// remember keeps Holds' answer for the Add that follows.
+func (g *IGD) remember(ext uint16, proto string, e Mapping, err error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.looked = &lookup{ext: ext, proto: proto, e: e, err: err, at: time.Now()}
+}
+
+// lookedUp hands over a fresh remembered answer for ext and proto, once.
+// It is nil when there is none.
+func (g *IGD) lookedUp(ext uint16, proto string) *lookup {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	l := g.looked
+	g.looked = nil
+	if l == nil || l.ext != ext || l.proto != proto || time.Since(l.at) > lookupFresh {
+		return nil
+	}
+	return l
+}
+
+// forgetLookup drops a remembered answer: the table is about to change.
+func (g *IGD) forgetLookup() {
+	g.mu.Lock()
+	g.looked = nil
+	g.mu.Unlock()
 }
