@@ -84,6 +84,11 @@ func TestLedgerHealsLeftoversAndRefusesTakeOver(t *testing.T) {
 	if !m.has(4002) || strings.Contains(r.err.String(), "4002") {
 		t.Errorf("heal touched a mapping to another address (%s), which may be another host's now:\n%s", other, r.err)
 	}
+	for _, want := range []string{"[2001:db8::10]:5000/tcp", "reach (left over)", "[2001:db8::10]:5001/tcp", "reach map"} {
+		if !strings.Contains(r.out.String(), want) {
+			t.Errorf("mappings does not list the ledger's pinholes (%q):\n%s", want, r.out)
+		}
+	}
 	if !strings.Contains(r.out.String(), "reach (running, pid 1)") {
 		t.Errorf("mappings does not mark the running reach's mapping:\n%s", r.out)
 	}
@@ -156,5 +161,29 @@ func TestDiagnoseHealedListsRemovalsOnly(t *testing.T) {
 	}
 	if len(rep.Healed) != 0 {
 		t.Errorf("healed lists %q; the ledger's warning is not a removal", rep.Healed)
+	}
+}
+
+// mappings --json lists the pinholes whose lease still runs, from the
+// ledger, after the mappings.
+func TestMappingsJSONListsPinholes(t *testing.T) {
+	m := newFakeMapper("11.0.0.2")
+	d := fakeDeps(tableLister{m}, false)
+	d.Ledger = ledger.Open(t.TempDir())
+	live := leftover(5000, 1)
+	live.Kind, live.InternalIP, live.Lease, live.Created = "pinhole", netip.MustParseAddr("2001:db8::10"), time.Hour, time.Now()
+	d.Ledger.Add(live)
+	gone := live
+	gone.ExternalPort, gone.InternalPort, gone.Created = 5002, 5002, time.Now().Add(-2*time.Hour) // its lease ran out
+	d.Ledger.Add(gone)
+	r := runCLI(context.Background(), d, "mappings", "--json")
+	var out struct {
+		Pinholes []pinholeJSON `json:"pinholes"`
+	}
+	if err := json.Unmarshal([]byte(r.out.String()), &out); err != nil {
+		t.Fatalf("output %q: %v", r.out, err)
+	}
+	if len(out.Pinholes) != 1 || out.Pinholes[0].Address != "[2001:db8::10]:5000" || out.Pinholes[0].Owner != "reach (running, pid 1)" || out.Pinholes[0].Until == "" {
+		t.Errorf("pinholes = %+v, want only the running reach's [2001:db8::10]:5000", out.Pinholes)
 	}
 }

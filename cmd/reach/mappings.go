@@ -19,7 +19,9 @@ func newMappingsCmd(ios *IOStreams, d *deps) *cobra.Command {
 		Short: "List the router's port mappings, marking this host's",
 		Long: `List every port mapping the router holds (UPnP IGD only: NAT-PMP and PCP
 cannot list): external port, protocol, the device it forwards to, the
-description and the lease left. Mappings to this host are marked "*".`,
+description and the lease left. Mappings to this host are marked "*".
+The IPv6 pinholes reach opened follow, from reach's own records: routers
+have no way to list pinholes.`,
 		Example: `  reach mappings
   reach mappings --json`,
 		Args: cobra.NoArgs,
@@ -42,6 +44,38 @@ type mappingJSON struct {
 	Ours         bool   `json:"ours"`
 	// Owner is "reach (running, pid N)", "reach (left over)" or "not reach".
 	Owner string `json:"owner"`
+}
+
+// pinholeJSON is an IPv6 pinhole reach opened, from its ledger: routers
+// have no action that lists pinholes.
+type pinholeJSON struct {
+	Address  string `json:"address"` // [ipv6]:port
+	Protocol string `json:"protocol"`
+	Method   string `json:"method"`
+	Owner    string `json:"owner"`
+	Until    string `json:"until"` // when its lease ends (RFC 3339), unless renewed
+}
+
+// pinholesOf lists the ledger's pinholes on the router at gw whose lease
+// still runs at now.
+func pinholesOf(gw netip.Addr, entries []ledger.Entry, now time.Time) []pinholeJSON {
+	out := []pinholeJSON{}
+	for _, e := range entries {
+		until := e.Created.Add(e.Lease)
+		if e.Kind != "pinhole" || e.Gateway != gw || !now.Before(until) {
+			continue
+		}
+		owner := "reach (left over)"
+		switch {
+		case e.Command == "map":
+			owner = "reach map"
+		case ledger.OwnerOf(e) == ledger.Running:
+			owner = fmt.Sprintf("reach (running, pid %d)", e.PID)
+		}
+		out = append(out, pinholeJSON{Address: netip.AddrPortFrom(e.InternalIP, e.ExternalPort).String(), Protocol: e.Protocol,
+			Method: e.Method, Owner: owner, Until: until.Format(time.RFC3339)})
+	}
+	return out
 }
 
 // ownerOf says who made m, from the ledger.
@@ -99,10 +133,12 @@ func runMappings(ctx context.Context, ios *IOStreams, d *deps, o *routerOptions)
 			Enabled: m.Enabled, Ours: m.InternalIP == r.LocalIP, Owner: ownerOf(m, r.Gateway, entries),
 		})
 	}
+	pinholes := pinholesOf(r.Gateway, entries, time.Now())
 	if o.JSON {
-		ios.writeJSON(map[string]any{"gateway": r.Gateway.String(), "local_ip": r.LocalIP.String(), "method": mapper.Method(), "mappings": out})
+		ios.writeJSON(map[string]any{"gateway": r.Gateway.String(), "local_ip": r.LocalIP.String(), "method": mapper.Method(), "mappings": out, "pinholes": pinholes})
 		return nil
 	}
+	defer printPinholes(ios, pinholes)
 	if len(out) == 0 {
 		ios.result("no mappings")
 		return nil
@@ -122,4 +158,22 @@ func runMappings(ctx context.Context, ios *IOStreams, d *deps, o *routerOptions)
 	tw.Flush()
 	ios.printf("* forwards to this host (%s)\n", r.LocalIP)
 	return nil
+}
+
+// printPinholes lists the IPv6 pinholes reach holds open, after the
+// mappings; the router cannot list them, so they come from reach's ledger.
+func printPinholes(ios *IOStreams, pinholes []pinholeJSON) {
+	if len(pinholes) == 0 {
+		return
+	}
+	ios.result("IPv6 pinholes reach opened (from its own records: routers cannot list pinholes):")
+	tw := tabwriter.NewWriter(ios.Out, 0, 4, 2, ' ', 0)
+	for _, p := range pinholes {
+		until := p.Until
+		if t, err := time.Parse(time.RFC3339, p.Until); err == nil {
+			until = t.Format("15:04")
+		}
+		fmt.Fprintf(tw, "  %s/%s\tvia %s\t%s\tuntil %s\n", p.Address, p.Protocol, p.Method, p.Owner, until)
+	}
+	tw.Flush()
 }
