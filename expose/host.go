@@ -75,14 +75,18 @@ func (s *Session) renew(ctx context.Context) time.Duration {
 }
 
 // listenerUp looks again for the user's program; when it has come up it
-// probes once more and emits Listening with the new verdict.
+// probes once more and emits Listening with the new verdict. A UDP look
+// binds the port itself and closes it at once (lookForUDP): a program
+// that starts in those few microseconds, once per listenPoll, could find
+// the port taken, so the window is kept that small. A look that cannot
+// tell keeps looking.
 func (s *Session) listenerUp(ctx context.Context) bool {
-	l := s.lookForListener(ctx)
-	if !l.OnLAN {
+	l, _ := s.lookForListener(ctx)
+	if l == nil || !l.OnLAN {
 		return false
 	}
 	s.mu.Lock()
-	s.ev.Listener = &l
+	s.ev.Listener = l
 	s.mu.Unlock()
 	if target, _ := s.probeTarget(); target.IsValid() && s.cfg.Protocol == upnp.TCP {
 		pe := s.probe(ctx, target)

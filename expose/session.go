@@ -2,12 +2,14 @@ package expose
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"runtime"
 	"strconv"
 	"sync"
+	"syscall"
 
 	"github.com/reach-net/reach/frame"
 	"github.com/reach-net/reach/ledger"
@@ -237,15 +239,21 @@ func ServiceEvidence(r *upnp.Router) ([]probe.ServiceEvidence, map[string]string
 func (s *Session) serve(ctx context.Context) error {
 	cfg := s.cfg
 	if cfg.NoServe {
-		l := s.lookForListener(ctx)
-		s.ev.Listener = &l
+		l, why := s.lookForListener(ctx)
+		s.ev.Listener = l
+		what := ""
+		if cfg.Protocol == upnp.UDP {
+			what = "UDP "
+		}
 		switch {
+		case l == nil:
+			s.emit(&Step{Name: "serve", Mark: MarkWarn, Detail: why})
 		case l.OnLAN:
-			s.emit(&Step{Name: "serve", Mark: MarkOK, Detail: fmt.Sprintf("your program listens on %s", s.lanAddr())})
+			s.emit(&Step{Name: "serve", Mark: MarkOK, Detail: fmt.Sprintf("your program listens on %s%s", what, s.lanAddr())})
 		case l.OnLoopback:
-			s.emit(&Step{Name: "serve", Mark: MarkFail, Detail: fmt.Sprintf("your program listens only on 127.0.0.1:%d, not on %s where the router forwards", cfg.Port, s.lanAddr())})
+			s.emit(&Step{Name: "serve", Mark: MarkFail, Detail: fmt.Sprintf("your program listens only on %s127.0.0.1:%d, not on %s where the router forwards", what, cfg.Port, s.lanAddr())})
 		default:
-			s.emit(&Step{Name: "serve", Mark: MarkWarn, Detail: fmt.Sprintf("nothing listens on %s yet: start your program", s.lanAddr())})
+			s.emit(&Step{Name: "serve", Mark: MarkWarn, Detail: fmt.Sprintf("nothing listens on %s%s yet: start your program", what, s.lanAddr())})
 		}
 		return nil
 	}
@@ -295,9 +303,14 @@ func (s *Session) lanAddr() netip.AddrPort {
 	return netip.AddrPortFrom(local.Unmap(), s.cfg.Port)
 }
 
-// lookForListener connects to the program's port on the LAN address and
-// on 127.0.0.1.
-func (s *Session) lookForListener(ctx context.Context) probe.ListenerEvidence {
+// lookForListener looks for the user's program on the LAN address and on
+// 127.0.0.1: over TCP by a connection to each, over UDP by lookForUDP. A
+// nil evidence means the look could not tell; why is then the line that
+// says so.
+func (s *Session) lookForListener(ctx context.Context) (l *probe.ListenerEvidence, why string) {
+	if s.cfg.Protocol == upnp.UDP {
+		return s.lookForUDP()
+	}
 	try := func(a netip.AddrPort) bool {
 		if !a.Addr().IsValid() || a.Addr().IsUnspecified() {
 			return false
@@ -311,12 +324,72 @@ func (s *Session) lookForListener(ctx context.Context) probe.ListenerEvidence {
 		c.Close()
 		return true
 	}
-	var l probe.ListenerEvidence
+	l = &probe.ListenerEvidence{}
 	l.OnLAN = try(s.lanAddr())
 	if !l.OnLAN {
 		l.OnLoopback = try(netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), s.cfg.Port))
 	}
-	return l
+	return l, ""
+}
+
+// wsaeaddrinuse is Windows' WSAEADDRINUSE, which syscall.EADDRINUSE is
+// not there.
+const wsaeaddrinuse = 10048
+
+// addrInUse reports whether err says that another socket holds the
+// address.
+func addrInUse(err error) bool {
+	var en syscall.Errno
+	return errors.Is(err, syscall.EADDRINUSE) || errors.As(err, &en) && en == wsaeaddrinuse
+}
+
+// lookForUDP finds out whether a program holds the UDP port on this host
+// without sending it anything (a datagram could upset it, and most UDP
+// programs would not answer): it binds the port itself, through
+// ListenPacket, and closes each socket at once. A bind to the LAN address
+// that fails with "address in use" means a program holds the port there
+// or on all addresses (OnLAN); one to 127.0.0.1 that fails so, that it
+// holds it on loopback only (OnLoopback). When both binds succeed, a last
+// bind to 0.0.0.0 says whether nothing holds the port: "in use" there
+// means a program holds it on some other address of this host, or on all
+// addresses on Windows, where a bind to one address may share the port
+// with a program bound to all of them; reach then cannot tell and says
+// so (nil). Any other error (a port below 1024 without the right to bind
+// it, say) is no evidence either way (nil).
+//
+// While reach holds the port, for the moment between bind and close, a
+// datagram for the program could reach reach's socket instead (Windows),
+// and a program starting in that moment could find the port taken: the
+// window is a few microseconds, once per look.
+func (s *Session) lookForUDP() (*probe.ListenerEvidence, string) {
+	l := &probe.ListenerEvidence{}
+	for _, b := range []struct {
+		at   netip.Addr
+		held *bool // what "in use" there says; nil: held, but where is unknown
+	}{
+		{s.lanAddr().Addr(), &l.OnLAN},
+		{netip.AddrFrom4([4]byte{127, 0, 0, 1}), &l.OnLoopback},
+		{netip.IPv4Unspecified(), nil},
+	} {
+		if b.held != nil && (!b.at.Is4() || b.at.IsUnspecified()) {
+			continue // this host's LAN address is unknown
+		}
+		at := netip.AddrPortFrom(b.at, s.cfg.Port)
+		pc, err := s.cfg.ListenPacket("udp4", at.String())
+		switch {
+		case err == nil:
+			pc.Close()
+			continue
+		case !addrInUse(err):
+			return nil, fmt.Sprintf("cannot tell whether your program listens on UDP %s: binding %s to look failed: %v", s.lanAddr(), at, err)
+		case b.held == nil:
+			return nil, fmt.Sprintf("a program holds UDP port %d on this host; reach cannot tell whether on %s, where the router forwards",
+				s.cfg.Port, s.lanAddr().Addr())
+		}
+		*b.held = true
+		return l, ""
+	}
+	return l, ""
 }
 
 // orDash is a for a line, "-" when unknown.

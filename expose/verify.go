@@ -40,13 +40,9 @@ func (s *Session) probeTarget() (netip.AddrPort, string) {
 	return netip.AddrPort{}, "no public address known to probe (no mapping, no STUN answer)"
 }
 
-// verify probes the public address from this host: it needs NAT loopback
-// on the router.
+// verify probes the public address from this host (it needs NAT loopback
+// on the router), then has the TURN relays probe it from outside.
 func (s *Session) verify(ctx context.Context) {
-	if s.cfg.Protocol == upnp.UDP && s.cfg.NoServe {
-		s.emit(&Step{Name: "verify", Mark: MarkWarn, Detail: "skipped: your own UDP program does not echo reach probes; test it from outside with its own client"})
-		return
-	}
 	if l := s.ev.Listener; l != nil && !l.OnLAN {
 		s.emit(&Step{Name: "verify", Mark: MarkWarn, Detail: "skipped: nothing listens on the forwarded address yet"})
 		return
@@ -57,6 +53,18 @@ func (s *Session) verify(ctx context.Context) {
 		if local := s.ev.LocalIP; probe.ClassifyAddr(local) == probe.AddrPublic {
 			s.viaProbes(ctx, netip.AddrPortFrom(local.Unmap(), s.cfg.ExternalPort))
 		}
+		return
+	}
+	if s.cfg.Protocol == upnp.UDP && s.cfg.NoServe {
+		// No echo can come back through the router. A relay's probe
+		// still tells: any answer of the program through the relay shows
+		// the port open from outside, and silence is judged as silence.
+		detail := "skipped: your own UDP program does not echo reach probes; test it from outside with its own client"
+		if len(s.cfg.Via) > 0 {
+			detail = "no probe through the router: your own UDP program does not echo reach probes; asking the TURN relay"
+		}
+		s.emit(&Step{Name: "verify", Mark: MarkWarn, Detail: detail})
+		s.viaProbes(ctx, target)
 		return
 	}
 	pe := s.probe(ctx, target)
