@@ -63,6 +63,24 @@ func (s *Session) openIPv6(ctx context.Context) {
 	s.emit(&Step{Name: "ipv6", Mark: MarkOK, Detail: fmt.Sprintf("pinhole [%s]:%d/%s via %s", info.Address, s.cfg.Port, s.cfg.Protocol, pl.Method())})
 }
 
+// verify6 has each TURN relay probe the IPv6 pinhole from outside, at
+// [address]:port, as verify does the IPv4 side, and keeps what they saw
+// in the IPv6 evidence. A relay that cannot relay IPv6 fails on its own
+// side: a step, not evidence. Start runs it after the IPv4 side (the
+// steps read in that order), and with --ipv6 only too, where there is no
+// IPv4 mapping.
+func (s *Session) verify6(ctx context.Context) {
+	v6 := s.ev.IPv6
+	if s.pinhole == nil || v6 == nil || len(s.cfg.Via) == 0 || s.cfg.MapOnly {
+		return
+	}
+	if l := s.ev.Listener; l != nil && !l.OnLAN {
+		return // the verify step said it: nothing listens yet
+	}
+	target := netip.AddrPortFrom(v6.Address, s.cfg.Port)
+	v6.Probes = append(v6.Probes, s.relayProbes(ctx, target, true)...)
+}
+
 // pinholeFailure is the one line that says why no pinhole was opened:
 // first that the router may hold one all the same, then the router's
 // refusal or failure in words, else the error's summary.

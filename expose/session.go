@@ -112,6 +112,9 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	s.ev.Hops = path.Hops
 	if !cfg.MapOnly {
 		s.verify(ctx)
+		if ctx.Err() == nil {
+			s.verify6(ctx)
+		}
 	}
 	if ctx.Err() != nil {
 		return s, ctx.Err()

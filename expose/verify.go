@@ -90,30 +90,42 @@ func (s *Session) verify(ctx context.Context) {
 	s.viaProbes(ctx, target)
 }
 
-// viaProbes asks each TURN relay to probe target from outside. A relay
-// that fails on its own side (unreachable, credentials, policy) says
-// nothing about the target and is a step, not evidence.
+// viaProbes asks each TURN relay to probe target from outside and keeps
+// what they saw.
 func (s *Session) viaProbes(ctx context.Context, target netip.AddrPort) {
+	s.ev.Probes = append(s.ev.Probes, s.relayProbes(ctx, target, false)...)
+}
+
+// relayProbes asks each TURN relay to probe target from outside until one
+// echoes, with a turn step for each, and returns what they saw of the
+// target; pinhole names it in the steps as the IPv6 pinhole. A relay that
+// fails on its own side (unreachable, credentials, policy, no relayed
+// address of the target's family) says nothing about the target and is a
+// step, not evidence.
+func (s *Session) relayProbes(ctx context.Context, target netip.AddrPort, pinhole bool) []probe.ProbeEvidence {
+	where, side := target.String(), ""
+	if pinhole {
+		where, side = "the IPv6 pinhole "+target.String(), "IPv6: "
+	}
+	var seen []probe.ProbeEvidence
 	for _, srv := range s.cfg.Via {
-		if !target.Addr().Is4() {
-			return // the relays are asked over IPv4
-		}
-		s.emit(&Progress{What: fmt.Sprintf("probing %s from the TURN relay %s", target, srv.Addr())})
+		s.emit(&Progress{What: fmt.Sprintf("probing %s from the TURN relay %s", where, srv.Addr())})
 		res := s.cfg.CheckVia(ctx, srv, target, string(s.cfg.Protocol), probe.ViaConfig{})
 		if ctx.Err() != nil {
-			return
+			return seen
 		}
 		if res.Verdict == "" {
-			s.emit(&Step{Name: "turn", Mark: MarkWarn, Detail: fmt.Sprintf("%s: %s", srv, res.Detail), Err: res.Err})
+			s.emit(&Step{Name: "turn", Mark: MarkWarn, Detail: fmt.Sprintf("%s%s: %s", side, srv, res.Detail), Err: res.Err})
 			continue
 		}
-		s.ev.Probes = append(s.ev.Probes, probe.ProbeEvidence{Target: target, Via: probe.ViaTURN, Verdict: res.Verdict, Detail: res.Detail, RTT: res.RTT})
+		seen = append(seen, probe.ProbeEvidence{Target: target, Via: probe.ViaTURN, Verdict: res.Verdict, Detail: res.Detail, RTT: res.RTT})
 		if res.Verified() {
-			s.emit(&Step{Name: "turn", Mark: MarkOK, Detail: fmt.Sprintf("probe echoed from the TURN relay %s through %s in %s", srv.Addr(), target, probe.Round(res.RTT))})
-			return
+			s.emit(&Step{Name: "turn", Mark: MarkOK, Detail: fmt.Sprintf("probe echoed from the TURN relay %s through %s in %s", srv.Addr(), where, probe.Round(res.RTT))})
+			return seen
 		}
-		s.emit(&Step{Name: "turn", Mark: MarkWarn, Detail: fmt.Sprintf("from the TURN relay %s: %s", srv.Addr(), res.Detail), Err: res.Err})
+		s.emit(&Step{Name: "turn", Mark: MarkWarn, Detail: fmt.Sprintf("%sfrom the TURN relay %s: %s", side, srv.Addr(), res.Detail), Err: res.Err})
 	}
+	return seen
 }
 
 // probe sends reach probes to target until one comes back or the window
