@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"syscall"
 	"time"
+	"unicode"
 
 	"github.com/pion/stun/v3"
 )
@@ -218,9 +220,11 @@ func codeText(c stun.ErrorCodeAttribute) string {
 }
 
 // reason is the error's reason phrase, or the standard one for its code.
+// Control bytes are dropped: some servers (coturn) pad the phrase with
+// NULs, which would reach the user's terminal and JSON.
 func reason(c stun.ErrorCodeAttribute) string {
-	if len(c.Reason) > 0 {
-		return string(c.Reason)
+	if r := strings.TrimSpace(strings.Map(dropControl, string(c.Reason))); r != "" {
+		return r
 	}
 	switch c.Code {
 	case stun.CodeUnauthorized:
@@ -239,4 +243,12 @@ func reason(c stun.ErrorCodeAttribute) string {
 		return "Peer Address Family Mismatch"
 	}
 	return "error"
+}
+
+// dropControl drops a control character, for strings.Map.
+func dropControl(r rune) rune {
+	if unicode.IsControl(r) {
+		return -1
+	}
+	return r
 }
