@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -95,25 +94,7 @@ func (r *receiverOutput) waitFor(t *testing.T, s string) {
 // listens; it is stopped when the test ends.
 func startReceiver(t *testing.T, l *lab.Lab, host, addr string) *receiverOutput {
 	t.Helper()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := l.Command(ctx, host, exe, addr)
-	cmd.Env = append(os.Environ(), receiverEnv+"=1")
-	out := &receiverOutput{}
-	cmd.Stdout, cmd.Stderr = out, out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
-	for end := time.Now().Add(receiverStart); !strings.Contains(out.String(), "listening\n"); time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(end) {
-			t.Fatalf("receiver on %s in %s did not start within %s: %q", addr, host, receiverStart, out)
-		}
-	}
-	return out
+	return startHelper(t, l, host, receiverEnv, addr)
 }
 
 // A TURN relay outside reaches a program that only receives, as the
