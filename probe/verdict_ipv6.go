@@ -43,15 +43,19 @@ func (j *judge) ipv6Verdict() *IPv6Verdict {
 		}
 	}
 	check := fmt.Sprintf("run `reach check '%s'` from a host with IPv6 on another network", v.Target)
+	if j.e.proto() == "udp" {
+		check = fmt.Sprintf("run `reach check --proto udp '%s'` from a host with IPv6 on another network", v.Target)
+		if j.e.OwnProgram {
+			check = fmt.Sprintf("test '%s' over UDP from a host with IPv6 on another network, with your program's own client", v.Target)
+		}
+	}
 	switch {
 	case port == 0:
 		v.Status = StatusUnverified
 		v.Headline = "IPv6: this host has a global address; a pinhole in the router opens a port"
 	case e.Pinhole:
-		v.Status = StatusUnverified
-		v.Headline = fmt.Sprintf("IPv6: pinhole open at %s (%s), not verified from here", v.Target, e.Method)
 		j.fact("the router opened an IPv6 pinhole for %s (%s)", v.Target, e.Method)
-		v.Advice = []string{check}
+		j.pinholeProbed(v, check)
 	default:
 		// No probe came back, and none says it cannot: most routers'
 		// IPv6 firewalls drop inbound connections, some let them in.
@@ -67,6 +71,56 @@ func (j *judge) ipv6Verdict() *IPv6Verdict {
 		}
 	}
 	return v
+}
+
+// pinholeProbed decides an open pinhole that no probe verified, from
+// what a TURN relay outside saw of it (expose --via), if one was asked.
+// Each outcome names candidates, not one cause: a refusal comes from this
+// host or from a router that rejects despite the pinhole; silence from a
+// firewall that drops, or, over UDP, a program that does not answer.
+func (j *judge) pinholeProbed(v *IPv6Verdict, check string) {
+	e := j.e.IPv6
+	var relay *ProbeEvidence
+	for i, p := range e.Probes {
+		line := fmt.Sprintf("probe through %s (%s): %s", p.Target, p.Via, p.Verdict)
+		if p.Detail != "" {
+			line += ": " + p.Detail
+		}
+		j.fact("%s", line)
+		if p.Via == ViaTURN {
+			relay = &e.Probes[i]
+		}
+	}
+	at := fmt.Sprintf("pinhole open at %s (%s)", v.Target, e.Method)
+	port := fmt.Sprintf("%d/%s", v.Target.Port(), j.e.proto())
+	v.Status = StatusUnverified
+	switch {
+	case relay == nil:
+		v.Headline = "IPv6: " + at + ", not verified from here"
+		v.Advice = []string{check}
+	case relay.Verdict == Open:
+		v.Headline = "IPv6: " + at + "; open from outside (a TURN relay reached it), not verified: what answered is no reach server"
+		v.Advice = []string{"if your own program listens there, that is it answering: the IPv6 path works", check}
+	case relay.Verdict == Refused:
+		v.Status = StatusUnreachable
+		v.Headline = "IPv6: " + at + ", but a TURN relay outside was refused there"
+		v.Advice = []string{
+			"if your program listens on 0.0.0.0 only, make it listen on IPv6 too (:: ; in C#: IPAddress.IPv6Any with DualMode = true)",
+			fmt.Sprintf("else this host's firewall, or the router despite the pinhole, rejects inbound IPv6 on %s: allow it", port),
+			check,
+		}
+	case j.e.proto() == "udp":
+		v.Headline = "IPv6: " + at + "; a TURN relay outside got no answer there, which proves nothing over UDP"
+		v.Advice = []string{"a UDP program that only receives never answers: run `reach serve --proto udp` to prove the path", check}
+	default:
+		v.Status = StatusUnreachable
+		v.Headline = "IPv6: " + at + ", but a probe from a TURN relay outside got no answer"
+		v.Advice = []string{
+			fmt.Sprintf("a firewall drops it: allow inbound IPv6 on %s in this host's firewall, and check the router's IPv6 firewall settings (some ignore pinholes)", port),
+			"or the ISP filters inbound IPv6",
+			check,
+		}
+	}
 }
 
 // combineIPv6 puts the IPv6 result into the headline when IPv4 is not

@@ -1276,6 +1276,57 @@ func ipv6Rows() []decideRow {
 			notAdvice: []string{"by hand", "UPnP"},
 		},
 		{
+			name: "CGNAT, IPv6 pinhole open, a TURN relay outside was refused there",
+			e: home(func(e *Evidence) {
+				cg(e)
+				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "upnp-igd2-pinhole",
+					Probes: []ProbeEvidence{{Target: netip.AddrPortFrom(v6, 1234), Via: ViaTURN, Verdict: Refused, Detail: "the relay's connection was refused"}}}
+			}),
+			nat: NATCGNAT, status: StatusUnreachable, target: "11.0.0.2:1234",
+			headline:    []string{"not reachable over IPv4 (carrier-grade NAT); IPv6: pinhole open at [2001:db8:1::10]:1234", "a TURN relay outside was refused there"},
+			notHeadline: []string{"not verified from here"},
+			evidence:    []string{"probe through [2001:db8:1::10]:1234 (turn): refused: the relay's connection was refused"},
+			advice:      []string{"IPAddress.IPv6Any", "this host's firewall", "1234/tcp"},
+		},
+		{
+			name: "CGNAT, IPv6 pinhole open, no answer to a TURN relay's TCP probe",
+			e: home(func(e *Evidence) {
+				cg(e)
+				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "pcp",
+					Probes: []ProbeEvidence{{Target: netip.AddrPortFrom(v6, 1234), Via: ViaTURN, Verdict: Timeout}}}
+			}),
+			nat: NATCGNAT, status: StatusUnreachable, target: "11.0.0.2:1234",
+			headline:  []string{"IPv6: pinhole open at [2001:db8:1::10]:1234 (pcp), but a probe from a TURN relay outside got no answer"},
+			advice:    []string{"a firewall drops it", "ISP filters inbound IPv6", "reach check '[2001:db8:1::10]:1234'"},
+			notAdvice: []string{"IPv6Any"},
+		},
+		{
+			name: "CGNAT, IPv6 pinhole open, a UDP program silent to a TURN relay",
+			e: home(func(e *Evidence) {
+				cg(e)
+				e.Protocol = "udp"
+				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "pcp",
+					Probes: []ProbeEvidence{{Target: netip.AddrPortFrom(v6, 1234), Via: ViaTURN, Verdict: NoAnswer}}}
+			}),
+			nat: NATCGNAT, status: StatusUnreachable, target: "11.0.0.2:1234",
+			headline:    []string{"a TURN relay outside got no answer there, which proves nothing over UDP"},
+			notHeadline: []string{"firewall"},
+			advice:      []string{"reach serve --proto udp"},
+			notAdvice:   []string{"a firewall drops it"},
+		},
+		{
+			name: "CGNAT, IPv6 pinhole open, something there answered a TURN relay without an echo",
+			e: home(func(e *Evidence) {
+				cg(e)
+				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "pcp",
+					Probes: []ProbeEvidence{{Target: netip.AddrPortFrom(v6, 1234), Via: ViaTURN, Verdict: Open}}}
+			}),
+			nat: NATCGNAT, status: StatusUnreachable, target: "11.0.0.2:1234",
+			headline:    []string{"open from outside (a TURN relay reached it), not verified"},
+			notHeadline: []string{"refused", "no answer"},
+			advice:      []string{"the IPv6 path works"},
+		},
+		{
 			name: "CGNAT, IPv6 pinhole open, a reach check came in over IPv6",
 			e: home(func(e *Evidence) {
 				cg(e)
