@@ -20,9 +20,13 @@ const (
 // openIPv6 finds this host's global IPv6 address and opens a pinhole for
 // the port in the router's IPv6 firewall (IGDv2 WANIPv6FirewallControl,
 // else PCP). The server already listens on every address, IPv6 included.
-func (s *Session) openIPv6(ctx context.Context) {
+//
+// With IPv6Only a pinhole a running reach holds is ErrExposed, as a
+// mapping a running reach holds is on IPv4: there is nothing else to
+// expose.
+func (s *Session) openIPv6(ctx context.Context) error {
 	if s.cfg.IPv6 == IPv6Off {
-		return
+		return nil
 	}
 	info, err := s.cfg.FindIPv6(ctx)
 	e := &probe.IPv6Evidence{Address: info.Address, Global: info.Global, Gateway: info.Gateway}
@@ -34,20 +38,25 @@ func (s *Session) openIPv6(ctx context.Context) {
 			detail = fmt.Sprintf("none: %s is not a global IPv6 address (IPv4 only)", info.Address)
 		}
 		s.emit(&Step{Name: "ipv6", Mark: MarkOK, Detail: detail})
-		return
+		return nil
 	}
 	if !info.Gateway.IsValid() {
 		e.Failure = "the IPv6 gateway is unknown"
 		s.emit(&Step{Name: "ipv6", Mark: MarkWarn, Detail: fmt.Sprintf("%s: no pinhole, %s", info.Address, e.Failure)})
-		return
+		return nil
 	}
 	if held := s.pinholeTakenByReach(info.Address); held != nil {
 		// Opening it again would give this session the other's pinhole
 		// (IGDv2 answers with its UniqueID), and closing it on exit
 		// would close it under the other.
 		e.Failure = fmt.Sprintf("already opened by reach pid %d (reach %s); stop it first, or serve on another port", held.PID, held.Command)
+		if s.cfg.IPv6 == IPv6Only {
+			s.emit(&Step{Name: "ipv6", Mark: MarkFail, Detail: fmt.Sprintf("[%s]:%d/%s is already exposed by reach pid %d (reach %s); stop it first, or serve on another port",
+				info.Address, s.cfg.Port, s.cfg.Protocol, held.PID, held.Command)})
+			return ErrExposed
+		}
 		s.emit(&Step{Name: "ipv6", Mark: MarkWarn, Detail: fmt.Sprintf("no pinhole for [%s]:%d/%s: %s", info.Address, s.cfg.Port, s.cfg.Protocol, e.Failure)})
-		return
+		return nil
 	}
 	s.emit(&Progress{What: "opening an IPv6 pinhole"})
 	want := upnp.Pinhole{Protocol: s.cfg.Protocol, Addr: info.Address, Port: s.cfg.Port, Lease: s.cfg.Lease}
@@ -55,12 +64,13 @@ func (s *Session) openIPv6(ctx context.Context) {
 	if err != nil {
 		e.Failure = pinholeFailure(err)
 		s.emit(&Step{Name: "ipv6", Mark: MarkWarn, Detail: fmt.Sprintf("no pinhole for [%s]:%d: %s", info.Address, s.cfg.Port, e.Failure), Err: err})
-		return
+		return nil
 	}
 	s.pinhole = pl
 	s.recordPinhole()
 	e.Pinhole, e.Method = true, string(pl.Method())
 	s.emit(&Step{Name: "ipv6", Mark: MarkOK, Detail: fmt.Sprintf("pinhole [%s]:%d/%s via %s", info.Address, s.cfg.Port, s.cfg.Protocol, pl.Method())})
+	return nil
 }
 
 // verify6 has each TURN relay probe the IPv6 pinhole from outside, at

@@ -34,31 +34,39 @@ func ipv6Config(t *testing.T, addr netip.Addr, tab *table, ev *events) Config {
 
 // A pinhole a running reach holds (per the ledger) is not opened again:
 // the router would hand this session the same pinhole, and its exit would
-// close it under the other. One left by a reach that exited, or this
-// process's own entry, does not stop it.
+// close it under the other. With --ipv6 auto that is a warning (IPv4 goes
+// on); with --ipv6 only there is nothing else to expose: ErrExposed, as
+// for a mapping a running reach holds. One left by a reach that exited,
+// or this process's own entry, does not stop it.
 func TestPinholeOfARunningReachIsLeftAlone(t *testing.T) {
+	running := func(port uint16) ledger.Entry {
+		return ledger.Entry{Kind: "pinhole", Protocol: "tcp", InternalIP: pinholeHost, ExternalPort: port, InternalPort: port,
+			Command: "expose", PID: os.Getppid(), Created: time.Now(), Lease: time.Hour}
+	}
 	for _, tc := range []struct {
 		name  string
 		entry func(port uint16) ledger.Entry
 		opens bool
+		auto  bool // --ipv6 auto rather than only
 	}{
-		{"running", func(port uint16) ledger.Entry {
-			return ledger.Entry{Kind: "pinhole", Protocol: "tcp", InternalIP: pinholeHost, ExternalPort: port, InternalPort: port,
-				Command: "expose", PID: os.Getppid(), Created: time.Now(), Lease: time.Hour}
-		}, false},
+		{"running, --ipv6 only", running, false, false},
+		{"running, --ipv6 auto", running, false, true},
 		{"another address", func(port uint16) ledger.Entry {
 			return ledger.Entry{Kind: "pinhole", Protocol: "tcp", InternalIP: netip.MustParseAddr("2001:db8:1::11"), ExternalPort: port, InternalPort: port,
 				Command: "expose", PID: os.Getppid(), Created: time.Now(), Lease: time.Hour}
-		}, true},
+		}, true, false},
 		{"exited", func(port uint16) ledger.Entry {
 			return ledger.Entry{Kind: "pinhole", Protocol: "tcp", InternalIP: pinholeHost, ExternalPort: port, InternalPort: port,
 				Command: "expose", PID: os.Getppid(), Started: 1, Created: time.Now(), Lease: time.Hour}
-		}, true},
+		}, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tab := &table{ext: netip.MustParseAddr("11.0.0.2"), maps: map[uint16]upnp.Mapping{}}
 			ev := newEvents()
 			cfg := ipv6Config(t, pinholeHost, tab, ev)
+			if tc.auto {
+				cfg.IPv6 = IPv6Auto
+			}
 			cfg.Ledger = ledger.Open(t.TempDir())
 			if _, err := cfg.Ledger.Add(tc.entry(cfg.Port)); err != nil {
 				t.Fatal(err)
@@ -70,8 +78,9 @@ func TestPinholeOfARunningReachIsLeftAlone(t *testing.T) {
 			}
 			ctx := context.Background()
 			s, err := Start(ctx, cfg)
-			if err != nil {
-				t.Fatal(err)
+			wantErr := !tc.opens && !tc.auto
+			if wantErr != errors.Is(err, ErrExposed) || (!wantErr && err != nil) {
+				t.Fatalf("Start = %v; want ErrExposed: %v", err, wantErr)
 			}
 			st := s.Close(ctx, nil)
 			if st.Pinhole {
@@ -91,8 +100,11 @@ func TestPinholeOfARunningReachIsLeftAlone(t *testing.T) {
 				}
 			}
 			ev.mu.Unlock()
-			if step == nil || step.Mark != MarkWarn || !strings.Contains(step.Detail, "already opened by reach pid") ||
-				!strings.Contains(step.Detail, "stop it first") {
+			switch {
+			case wantErr && (step == nil || step.Mark != MarkFail || !strings.Contains(step.Detail, "already exposed by reach pid")):
+				t.Errorf("ipv6 step %+v, want a failure naming the reach that exposes the port", step)
+			case !wantErr && (step == nil || step.Mark != MarkWarn || !strings.Contains(step.Detail, "already opened by reach pid") ||
+				!strings.Contains(step.Detail, "stop it first")):
 				t.Errorf("ipv6 step %+v, want a warning naming the reach that holds the pinhole", step)
 			}
 			if entries, _, _ := cfg.Ledger.List(); len(entries) != 1 || entries[0].PID != os.Getppid() {

@@ -99,7 +99,10 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 		s.mapPort(ctx)
 	}
 	if ctx.Err() == nil {
-		s.openIPv6(ctx)
+		if err := s.openIPv6(ctx); err != nil {
+			<-pathc
+			return s, err
+		}
 	}
 	if ctx.Err() != nil {
 		<-pathc
