@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"time"
 
 	"github.com/reach-net/reach/expose"
 	"github.com/reach-net/reach/probe"
@@ -37,9 +38,13 @@ and a verdict with the evidence that decided it and advice:
   cgnat                the provider shares a public address (100.64.0.0/10)
   no-mapping-service   the router answers no UPnP, PCP or NAT-PMP
   no-gateway           this host has no default route
-  unknown              the evidence does not decide`,
+  unknown              the evidence does not decide
+
+With --via a TURN relay outside probes every port the router forwards to
+this host, and every IPv6 pinhole reach holds open for it.`,
 		Example: `  reach diagnose
   reach diagnose --json > report.json
+  reach diagnose --via turn:USER:PASS@turn.example.net:3478
   reach diagnose --stun stun.example.net:3478 --stun off`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -210,6 +215,9 @@ func runDiagnose(ctx context.Context, ios *IOStreams, d *deps, o *diagnoseOption
 	rep.IPv6 = describeIPv6(ctx, st, d, r, &ev)
 	if len(o.via) > 0 && r != nil {
 		rep.Outside = outsideProbes(ctx, st, d, r, o, ev.STUN)
+		if v6 := ev.IPv6; v6 != nil && v6.Global {
+			rep.Outside = append(rep.Outside, pinholeProbes(ctx, st, d, r, o, v6.Address)...)
+		}
 	}
 	diag := probe.Decide(ev)
 	rep.NAT, rep.Evidence, rep.Advice, rep.Causes = diag.NAT, diag.Evidence, diag.Advice, diag.Causes
@@ -278,7 +286,8 @@ func orDash(s string) string {
 	return s
 }
 
-// outsideJSON is one mapped port probed from a TURN relay (diagnose --via).
+// outsideJSON is one mapped port or pinhole probed from a TURN relay
+// (diagnose --via).
 type outsideJSON struct {
 	Target   string `json:"target"`
 	Protocol string `json:"protocol"`
@@ -328,6 +337,31 @@ func outsideProbes(ctx context.Context, st *steps, d *deps, r *upnp.Router, o *d
 			st.done(mark, "outside", fmt.Sprintf("%s/%s from the TURN relay: %s", target, mp.Protocol, v.Detail))
 		}
 		return out
+	}
+	return out
+}
+
+// pinholeProbes asks the first TURN relay to probe each IPv6 pinhole
+// reach holds open for this host's global address (from its ledger:
+// routers cannot list pinholes) at [address]:port.
+func pinholeProbes(ctx context.Context, st *steps, d *deps, r *upnp.Router, o *diagnoseOptions, addr netip.Addr) []outsideJSON {
+	if d.Ledger == nil {
+		return nil
+	}
+	entries, _, _ := d.Ledger.List()
+	var out []outsideJSON
+	for _, p := range pinholesOf(r.Gateway, entries, time.Now()) {
+		target, err := netip.ParseAddrPort(p.Address)
+		if err != nil || target.Addr() != addr {
+			continue
+		}
+		v := d.CheckVia(ctx, o.via[0], target, p.Protocol, probe.ViaConfig{})
+		out = append(out, outsideJSON{Target: target.String(), Protocol: p.Protocol, Verdict: string(v.Verdict), Failure: string(v.Failure), Detail: v.Detail})
+		mark := markWarn
+		if v.Verified() {
+			mark = markOK
+		}
+		st.done(mark, "outside", fmt.Sprintf("IPv6 pinhole %s/%s from the TURN relay: %s", target, p.Protocol, v.Detail))
 	}
 	return out
 }

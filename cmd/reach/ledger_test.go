@@ -187,3 +187,40 @@ func TestMappingsJSONListsPinholes(t *testing.T) {
 		t.Errorf("pinholes = %+v, want only the running reach's [2001:db8::10]:5000", out.Pinholes)
 	}
 }
+
+// diagnose --via also has the relay probe the IPv6 pinholes reach holds
+// open for this host's global address, from the ledger.
+func TestDiagnoseViaProbesPinholes(t *testing.T) {
+	d := fakeDeps(tableLister{newFakeMapper("11.0.0.2")}, false)
+	d.Hops = func(context.Context, netip.AddrPort, int) ([]probe.Hop, error) { return nil, nil }
+	v6 := netip.MustParseAddr("2001:db8::10")
+	d.FindIPv6 = func(context.Context) (probe.IPv6Info, error) {
+		return probe.IPv6Info{Address: v6, Global: true, Gateway: netip.MustParseAddr("fe80::1")}, nil
+	}
+	d.Ledger = ledger.Open(t.TempDir())
+	ph := leftover(5000, 1) // pid 1 runs
+	ph.Kind, ph.InternalIP, ph.Lease, ph.Created = "pinhole", v6, time.Hour, time.Now()
+	d.Ledger.Add(ph)
+	other := ph // another host's address: not this host's pinhole to probe
+	other.InternalIP, other.ExternalPort, other.InternalPort = netip.MustParseAddr("2001:db8::99"), 5001, 5001
+	d.Ledger.Add(other)
+	var asked []netip.AddrPort
+	d.CheckVia = func(_ context.Context, srv probe.TURNServer, target netip.AddrPort, proto string, _ probe.ViaConfig) probe.ViaResult {
+		asked = append(asked, target)
+		return probe.ViaResult{Relay: srv.String(), Target: target, Proto: proto, Verdict: probe.Verified, Detail: "echoed"}
+	}
+	r := runCLI(context.Background(), d, "diagnose", "--json", "--stun", "off", "--via", "turn:reach:secret@127.0.0.1:3478")
+	var rep struct {
+		Outside []outsideJSON `json:"outside"`
+	}
+	if err := json.Unmarshal([]byte(r.out.String()), &rep); err != nil {
+		t.Fatalf("diagnose --json: %v\n%s", err, r.out)
+	}
+	want := netip.MustParseAddrPort("[2001:db8::10]:5000")
+	if len(asked) != 1 || asked[0] != want {
+		t.Errorf("the relay was asked to probe %v, want only %s", asked, want)
+	}
+	if len(rep.Outside) != 1 || rep.Outside[0].Target != want.String() || rep.Outside[0].Verdict != "verified" {
+		t.Errorf("outside = %+v, want %s verified", rep.Outside, want)
+	}
+}
