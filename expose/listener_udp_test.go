@@ -96,19 +96,6 @@ func startReady(t *testing.T, cfg Config, ev *events) *Ready {
 	return await[*Ready](t, ev)
 }
 
-// stepNamed is the last step named name that the session emitted.
-func stepNamed(ev *events, name string) *Step {
-	ev.mu.Lock()
-	defer ev.mu.Unlock()
-	var st *Step
-	for _, e := range ev.all {
-		if s, ok := e.(*Step); ok && s.Name == name {
-			st = s
-		}
-	}
-	return st
-}
-
 // expose --no-serve --proto udp finds the user's UDP program without
 // sending it anything: it binds the port itself and closes each socket at
 // once. A port held on the LAN address (or on all addresses) is the
@@ -167,7 +154,7 @@ func TestNoServeUDPLooksForTheProgram(t *testing.T) {
 			case tc.listener != nil && (l == nil || *l != *tc.listener):
 				t.Errorf("listener = %v, want %+v", l, *tc.listener)
 			}
-			st := stepNamed(ev, "serve")
+			st := ev.step("serve")
 			if st == nil || st.Mark != tc.mark || !strings.Contains(st.Detail, tc.step) {
 				t.Errorf("serve step = %+v, want %s with %q", st, tc.mark, tc.step)
 			}
@@ -199,7 +186,7 @@ func TestNoServeUDPFindsARealProgram(t *testing.T) {
 	if l := r.Evidence.Listener; l == nil || !l.OnLAN {
 		t.Errorf("listener = %v, want the program found on the LAN address", l)
 	}
-	if st := stepNamed(ev, "serve"); st == nil || st.Mark != MarkOK {
+	if st := ev.step("serve"); st == nil || st.Mark != MarkOK {
 		t.Errorf("serve step = %+v, want the program found", st)
 	}
 	if strings.Contains(r.Diagnosis.Headline, "nothing listens") {
@@ -246,10 +233,10 @@ func TestNoServeUDPAsksTheRelay(t *testing.T) {
 			if len(asked) != 1 || asked[0] != want {
 				t.Fatalf("the relay was asked %q, want %q", asked, want)
 			}
-			if st := stepNamed(ev, "verify"); st == nil || !strings.Contains(st.Detail, "asking the TURN relay") {
+			if st := ev.step("verify"); st == nil || !strings.Contains(st.Detail, "asking the TURN relay") {
 				t.Errorf("verify step = %+v, want it to say the relay is asked", st)
 			}
-			if st := stepNamed(ev, "turn"); st == nil {
+			if st := ev.step("turn"); st == nil {
 				t.Error("no turn step")
 			}
 			d := r.Diagnosis

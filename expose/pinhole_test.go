@@ -92,14 +92,7 @@ func TestPinholeOfARunningReachIsLeftAlone(t *testing.T) {
 			if tc.opens {
 				return
 			}
-			var step *Step
-			ev.mu.Lock()
-			for _, e := range ev.all {
-				if st, ok := e.(*Step); ok && st.Name == "ipv6" {
-					step = st
-				}
-			}
-			ev.mu.Unlock()
+			step := ev.step("ipv6")
 			switch {
 			case wantErr && (step == nil || step.Mark != MarkFail || !strings.Contains(step.Detail, "already exposed by reach pid")):
 				t.Errorf("ipv6 step %+v, want a failure naming the reach that exposes the port", step)

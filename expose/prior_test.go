@@ -227,14 +227,7 @@ func startAndClose(t *testing.T, cfg Config, ev *events) (*Step, *Stopped) {
 // mapStep is the last map step the session emitted.
 func mapStep(t *testing.T, ev *events) *Step {
 	t.Helper()
-	ev.mu.Lock()
-	defer ev.mu.Unlock()
-	var step *Step
-	for _, e := range ev.all {
-		if st, ok := e.(*Step); ok && st.Name == "map" {
-			step = st
-		}
-	}
+	step := ev.step("map")
 	if step == nil {
 		t.Fatal("no map step")
 	}

@@ -56,6 +56,40 @@ type events struct {
 
 func newEvents() *events { return &events{got: make(chan Event, 256)} }
 
+// steps are the steps named name the session emitted, in order.
+func (e *events) steps(name string) []*Step {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []*Step
+	for _, ev := range e.all {
+		if st, ok := ev.(*Step); ok && st.Name == name {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+// step is the last step named name the session emitted; nil if none.
+func (e *events) step(name string) *Step {
+	all := e.steps(name)
+	if len(all) == 0 {
+		return nil
+	}
+	return all[len(all)-1]
+}
+
+// sawReady reports whether the session emitted Ready.
+func (e *events) sawReady() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, ev := range e.all {
+		if _, ok := ev.(*Ready); ok {
+			return true
+		}
+	}
+	return false
+}
+
 func (e *events) on(ev Event) {
 	if c, ok := ev.(*Client); ok { // its payload is valid only during the call
 		ev = &Client{Event: frame.Event{Kind: c.Kind, Remote: c.Remote}, Protocol: c.Protocol}
@@ -198,12 +232,8 @@ func TestInterruptedStartHasNoVerdict(t *testing.T) {
 	if st := s.Close(ctx, nil); !st.Mapped || !st.Deleted {
 		t.Errorf("stopped = %+v, want the mapping made and deleted", st)
 	}
-	ev.mu.Lock()
-	defer ev.mu.Unlock()
-	for _, e := range ev.all {
-		if _, ok := e.(*Ready); ok {
-			t.Error("a Ready event after Ctrl-C")
-		}
+	if ev.sawReady() {
+		t.Error("a Ready event after Ctrl-C")
 	}
 }
 

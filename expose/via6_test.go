@@ -141,13 +141,9 @@ func TestViaProbesTheIPv6Pinhole(t *testing.T) {
 				t.Errorf("IPv6 relay probes %v, want %v", got, tc.probes)
 			}
 			var turn []string
-			ev.mu.Lock()
-			for _, e := range ev.all {
-				if st, ok := e.(*Step); ok && st.Name == "turn" {
-					turn = append(turn, st.Detail)
-				}
+			for _, st := range ev.steps("turn") {
+				turn = append(turn, st.Detail)
 			}
-			ev.mu.Unlock()
 			if len(turn) != len(tc.steps) {
 				t.Fatalf("turn steps %q, want %d", turn, len(tc.steps))
 			}
@@ -185,11 +181,7 @@ func TestInterruptedIPv6RelayProbeHasNoVerdict(t *testing.T) {
 	if asked != 1 {
 		t.Errorf("the relay was asked %d times, want once", asked)
 	}
-	ev.mu.Lock()
-	defer ev.mu.Unlock()
-	for _, e := range ev.all {
-		if _, ok := e.(*Ready); ok {
-			t.Error("a Ready event after Ctrl-C")
-		}
+	if ev.sawReady() {
+		t.Error("a Ready event after Ctrl-C")
 	}
 }
