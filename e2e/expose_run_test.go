@@ -114,6 +114,13 @@ func (e *exposeRun) read(out io.Reader) {
 // expose exits or readyTimeout passes first.
 func (e *exposeRun) waitEvent(name string) event {
 	e.t.Helper()
+	return e.waitEventSeeing(name, nil)
+}
+
+// waitEventSeeing is waitEvent that hands each event before it to seen
+// (when not nil).
+func (e *exposeRun) waitEventSeeing(name string, seen func(event)) event {
+	e.t.Helper()
 	timer := time.NewTimer(readyTimeout)
 	defer timer.Stop()
 	for {
@@ -125,6 +132,9 @@ func (e *exposeRun) waitEvent(name string) event {
 			}
 			if ev.str("event") == name {
 				return ev
+			}
+			if seen != nil {
+				seen(ev)
 			}
 		case <-timer.C:
 			e.t.Fatalf("no %q event from reach expose within %s\n%s", name, readyTimeout, e.output())

@@ -72,30 +72,17 @@ func startHelper(t *testing.T, l *lab.Lab, host, env, addr string) *receiverOutp
 	return out
 }
 
-// untilReady returns expose's step events up to its ready event, and
-// that event.
+// untilReady returns expose's step events up to its ready event (the
+// last of each name), and that event.
 func untilReady(e *exposeRun) (steps map[string]event, ready event) {
 	e.t.Helper()
 	steps = map[string]event{}
-	timer := time.NewTimer(readyTimeout)
-	defer timer.Stop()
-	for {
-		select {
-		case ev, ok := <-e.events:
-			if !ok {
-				<-e.done
-				e.t.Fatalf("reach expose exited with %d before its ready event\n%s", e.code, e.output())
-			}
-			switch ev.str("event") {
-			case "step":
-				steps[ev.str("step")] = ev // the last of each name
-			case "ready":
-				return steps, ev
-			}
-		case <-timer.C:
-			e.t.Fatalf("no ready event from reach expose within %s\n%s", readyTimeout, e.output())
+	ready = e.waitEventSeeing("ready", func(ev event) {
+		if ev.str("event") == "step" {
+			steps[ev.str("step")] = ev
 		}
-	}
+	})
+	return steps, ready
 }
 
 // expose --no-serve --proto udp finds the user's own UDP program where
