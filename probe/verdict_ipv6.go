@@ -82,11 +82,7 @@ func (j *judge) pinholeProbed(v *IPv6Verdict, check string) {
 	e := j.e.IPv6
 	var relay *ProbeEvidence
 	for i, p := range e.Probes {
-		line := fmt.Sprintf("probe through %s (%s): %s", p.Target, p.Via, p.Verdict)
-		if p.Detail != "" {
-			line += ": " + p.Detail
-		}
-		j.fact("%s", line)
+		j.probeFact(p)
 		if p.Via == ViaTURN {
 			relay = &e.Probes[i]
 		}

@@ -118,11 +118,7 @@ func (j *judge) reach() {
 func (j *judge) proved() bool {
 	e, d := j.e, &j.d
 	for _, p := range e.Probes {
-		line := fmt.Sprintf("probe through %s (%s): %s", p.Target, p.Via, p.Verdict)
-		if p.Detail != "" {
-			line += ": " + p.Detail
-		}
-		j.fact("%s", line)
+		j.probeFact(p)
 	}
 	var open *ProbeEvidence
 	for i, p := range e.Probes {
@@ -183,6 +179,15 @@ func (j *judge) counts(p ProbeEvidence) bool {
 		return false
 	}
 	return true
+}
+
+// probeFact states a probe's outcome as evidence.
+func (j *judge) probeFact(p ProbeEvidence) {
+	line := fmt.Sprintf("probe through %s (%s): %s", p.Target, p.Via, p.Verdict)
+	if p.Detail != "" {
+		line += ": " + p.Detail
+	}
+	j.fact("%s", line)
 }
 
 func viaText(p ProbeEvidence) string {
@@ -274,34 +279,7 @@ func (j *judge) loopbackCauses() {
 func (j *judge) mappingAdvice(a advisor, m *MappingEvidence) {
 	switch m.FailKind {
 	case FailConflict:
-		holder, owner := "another device", "that device"
-		ap, err := netip.ParseAddrPort(m.Holder)
-		// The router lets one host's programs overwrite each other's
-		// mappings; reach refuses to, and names the program's mapping.
-		mine := err == nil && j.e.LocalIP.IsValid() && ap.Addr() == j.e.LocalIP.Unmap()
-		switch {
-		case mine:
-			desc := ""
-			if m.HolderDescription != "" {
-				desc = fmt.Sprintf(" (described on the router as %q)", m.HolderDescription)
-			}
-			j.cause("port %d/%s on the router is already forwarded to this host's port %d by another program%s", m.ExternalPort, j.e.proto(), ap.Port(), desc)
-		case err == nil:
-			holder, owner = "another device ("+m.Holder+")", "the device at "+ap.Addr().String()
-			fallthrough
-		default:
-			j.cause("port %d/%s on the router is already forwarded to %s", m.ExternalPort, j.e.proto(), holder)
-		}
-		if m.Free != 0 {
-			j.advise(fmt.Sprintf("use --external-port %d (free on the router), or --external-port auto to take a free port", m.Free))
-		} else {
-			j.advise("use another --external-port, or --external-port auto to take a free port")
-		}
-		if mine {
-			j.advise(fmt.Sprintf("or stop that program; if nothing on this host needs the mapping any more, `reach unmap --port %d --proto %s` removes it", m.ExternalPort, j.e.proto()))
-			return
-		}
-		j.advise(fmt.Sprintf("or have %s give the port up (stop its program), or remove the mapping in the router's page%s", owner, a.routerPage()))
+		j.conflictAdvice(a, m)
 	case FailNotAllowed:
 		j.cause("the router's settings do not allow this host to map ports")
 		j.advise(fmt.Sprintf("allow UPnP port mapping for this host in the router's settings%s", a.routerPage()))
@@ -318,6 +296,37 @@ func (j *judge) mappingAdvice(a advisor, m *MappingEvidence) {
 		j.cause("the router refused the mapping")
 		j.advise(a.manualForward()...)
 	}
+}
+
+// conflictAdvice names who holds the port (this host's other program,
+// another device, or one the router would not name) and what to do.
+func (j *judge) conflictAdvice(a advisor, m *MappingEvidence) {
+	port := fmt.Sprintf("%d/%s", m.ExternalPort, j.e.proto())
+	ap, err := netip.ParseAddrPort(m.Holder)
+	var last string
+	switch {
+	case err == nil && j.e.LocalIP.IsValid() && ap.Addr() == j.e.LocalIP.Unmap():
+		// The router lets one host's programs overwrite each other's
+		// mappings; reach refuses to, and names the program's mapping.
+		desc := ""
+		if m.HolderDescription != "" {
+			desc = fmt.Sprintf(" (described on the router as %q)", m.HolderDescription)
+		}
+		j.cause("port %s on the router is already forwarded to this host's port %d by another program%s", port, ap.Port(), desc)
+		last = fmt.Sprintf("or stop that program; if nothing on this host needs the mapping any more, `reach unmap --port %d --proto %s` removes it", m.ExternalPort, j.e.proto())
+	case err == nil:
+		j.cause("port %s on the router is already forwarded to another device (%s)", port, m.Holder)
+		last = fmt.Sprintf("or have the device at %s give the port up (stop its program), or remove the mapping in the router's page%s", ap.Addr(), a.routerPage())
+	default:
+		j.cause("port %s on the router is already forwarded to another device", port)
+		last = fmt.Sprintf("or have that device give the port up (stop its program), or remove the mapping in the router's page%s", a.routerPage())
+	}
+	if m.Free != 0 {
+		j.advise(fmt.Sprintf("use --external-port %d (free on the router), or --external-port auto to take a free port", m.Free))
+	} else {
+		j.advise("use another --external-port, or --external-port auto to take a free port")
+	}
+	j.advise(last)
 }
 
 // firewall adds what this host's own firewall says: a firewall that is on
