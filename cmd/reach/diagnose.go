@@ -326,15 +326,7 @@ func outsideProbes(ctx context.Context, st *steps, d *deps, r *upnp.Router, o *d
 			if mp.InternalIP != r.LocalIP {
 				continue
 			}
-			target := netip.AddrPortFrom(pub, mp.ExternalPort)
-			v := d.CheckVia(ctx, o.via[0], target, string(mp.Protocol), probe.ViaConfig{})
-			oj := outsideJSON{Target: target.String(), Protocol: string(mp.Protocol), Verdict: string(v.Verdict), Failure: string(v.Failure), Detail: v.Detail}
-			out = append(out, oj)
-			mark := markWarn
-			if v.Verified() {
-				mark = markOK
-			}
-			st.done(mark, "outside", fmt.Sprintf("%s/%s from the TURN relay: %s", target, mp.Protocol, v.Detail))
+			out = append(out, probeOutside(ctx, st, d, o, netip.AddrPortFrom(pub, mp.ExternalPort), string(mp.Protocol), ""))
 		}
 		return out
 	}
@@ -350,20 +342,24 @@ func pinholeProbes(ctx context.Context, st *steps, d *deps, r *upnp.Router, o *d
 	}
 	entries, _, _ := d.Ledger.List()
 	var out []outsideJSON
-	for _, p := range pinholesOf(r.Gateway, entries, time.Now()) {
-		target, err := netip.ParseAddrPort(p.Address)
-		if err != nil || target.Addr() != addr {
-			continue
+	for _, e := range livePinholes(r.Gateway, entries, time.Now()) {
+		if e.InternalIP == addr {
+			out = append(out, probeOutside(ctx, st, d, o, netip.AddrPortFrom(addr, e.ExternalPort), e.Protocol, "IPv6 pinhole "))
 		}
-		v := d.CheckVia(ctx, o.via[0], target, p.Protocol, probe.ViaConfig{})
-		out = append(out, outsideJSON{Target: target.String(), Protocol: p.Protocol, Verdict: string(v.Verdict), Failure: string(v.Failure), Detail: v.Detail})
-		mark := markWarn
-		if v.Verified() {
-			mark = markOK
-		}
-		st.done(mark, "outside", fmt.Sprintf("IPv6 pinhole %s/%s from the TURN relay: %s", target, p.Protocol, v.Detail))
 	}
 	return out
+}
+
+// probeOutside has the first TURN relay probe target over proto, says
+// what it saw in a step (what names the target) and returns it.
+func probeOutside(ctx context.Context, st *steps, d *deps, o *diagnoseOptions, target netip.AddrPort, proto, what string) outsideJSON {
+	v := d.CheckVia(ctx, o.via[0], target, proto, probe.ViaConfig{})
+	mark := markWarn
+	if v.Verified() {
+		mark = markOK
+	}
+	st.done(mark, "outside", fmt.Sprintf("%s%s/%s from the TURN relay: %s", what, target, proto, v.Detail))
+	return outsideJSON{Target: target.String(), Protocol: proto, Verdict: string(v.Verdict), Failure: string(v.Failure), Detail: v.Detail}
 }
 
 // ipv6Report is diagnose's IPv6 section (CLI.md "IPv6").

@@ -56,39 +56,46 @@ type pinholeJSON struct {
 	Until    string `json:"until"` // when its lease ends (RFC 3339), unless renewed
 }
 
+// livePinholes are the ledger's pinholes on the router at gw whose lease
+// still runs at now.
+func livePinholes(gw netip.Addr, entries []ledger.Entry, now time.Time) []ledger.Entry {
+	var out []ledger.Entry
+	for _, e := range entries {
+		if e.Kind == "pinhole" && e.Gateway == gw && now.Before(e.Created.Add(e.Lease)) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 // pinholesOf lists the ledger's pinholes on the router at gw whose lease
 // still runs at now.
 func pinholesOf(gw netip.Addr, entries []ledger.Entry, now time.Time) []pinholeJSON {
 	out := []pinholeJSON{}
-	for _, e := range entries {
-		until := e.Created.Add(e.Lease)
-		if e.Kind != "pinhole" || e.Gateway != gw || !now.Before(until) {
-			continue
-		}
-		owner := "reach (left over)"
-		switch {
-		case e.Command == "map":
-			owner = "reach map"
-		case ledger.OwnerOf(e) == ledger.Running:
-			owner = fmt.Sprintf("reach (running, pid %d)", e.PID)
-		}
+	for _, e := range livePinholes(gw, entries, now) {
 		out = append(out, pinholeJSON{Address: netip.AddrPortFrom(e.InternalIP, e.ExternalPort).String(), Protocol: e.Protocol,
-			Method: e.Method, Owner: owner, Until: until.Format(time.RFC3339)})
+			Method: e.Method, Owner: entryOwner(e, "reach map"), Until: e.Created.Add(e.Lease).Format(time.RFC3339)})
 	}
 	return out
+}
+
+// entryOwner says which reach made ledger entry e; byMap is the words for
+// one a reach map made.
+func entryOwner(e ledger.Entry, byMap string) string {
+	switch {
+	case e.Command == "map":
+		return byMap
+	case ledger.OwnerOf(e) == ledger.Running:
+		return fmt.Sprintf("reach (running, pid %d)", e.PID)
+	}
+	return "reach (left over)"
 }
 
 // ownerOf says who made m, from the ledger.
 func ownerOf(m upnp.Mapping, gw netip.Addr, entries []ledger.Entry) string {
 	for _, e := range entries {
 		if e.Gateway == gw && e.Protocol == string(m.Protocol) && e.ExternalPort == m.ExternalPort && e.InternalIP == m.InternalIP {
-			switch {
-			case e.Command == "map":
-				return "reach map (stays until reach unmap)"
-			case ledger.OwnerOf(e) == ledger.Running:
-				return fmt.Sprintf("reach (running, pid %d)", e.PID)
-			}
-			return "reach (left over)"
+			return entryOwner(e, "reach map (stays until reach unmap)")
 		}
 	}
 	return "not reach"
