@@ -47,13 +47,14 @@ type Config struct {
 	// reply). Nil means silent.
 	Logf func(format string, args ...any)
 
-	// Waits of discovery that tests replace; zero means the package
-	// constant of the same name.
+	// Waits of discovery (and lookupFresh) that tests replace; zero means
+	// the package constant of the same name.
 	cachedHeadStart time.Duration
 	igdGrace        time.Duration
 	ssdpTimeout     time.Duration
 	probeTimeout    time.Duration // pmpProbeTimeout, and portProbeTimeout around it
 	descTimeout     time.Duration // descriptionTimeout
+	lookupFresh     time.Duration // how long Holds' answer stands in for Add's look-up
 }
 
 func (c *Config) logf(format string, args ...any) {

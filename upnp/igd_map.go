@@ -362,7 +362,7 @@ func (g *IGD) lookedUp(ext uint16, proto string) *lookup {
 	defer g.mu.Unlock()
 	l := g.looked
 	g.looked = nil
-	if l == nil || l.ext != ext || l.proto != proto || time.Since(l.at) > lookupFresh {
+	if l == nil || l.ext != ext || l.proto != proto || time.Since(l.at) > orDefault(g.cfg.lookupFresh, lookupFresh) {
 		return nil
 	}
 	return l
