@@ -94,18 +94,29 @@ func (j *judge) pinholeProbed(v *IPv6Verdict, check string) {
 	case relay == nil:
 		v.Headline = "IPv6: " + at + ", not verified from here"
 		v.Advice = []string{check}
+	case relay.Verdict == Open && j.e.OwnProgram:
+		v.Headline = "IPv6: " + at + "; open from outside (a TURN relay reached it), not verified: your program does not echo reach probes"
+		v.Advice = []string{"if it is your program that answered there, the IPv6 path works", check}
 	case relay.Verdict == Open:
-		v.Headline = "IPv6: " + at + "; open from outside (a TURN relay reached it), not verified: what answered is no reach server"
-		v.Advice = []string{"if your own program listens there, that is it answering: the IPv6 path works", check}
+		// reach's own server echoes; something else took the connection.
+		v.Headline = "IPv6: " + at + "; a TURN relay outside reached it, but no reach echo came back"
+		v.Advice = []string{
+			fmt.Sprintf("another program on this host may hold %s over IPv6, or a device on the way answers for it: look with `ss -lntup` (Linux) or `netstat -an` (Windows, macOS)", port),
+			check,
+		}
 	case relay.Verdict == Refused:
 		v.Status = StatusUnreachable
 		v.Headline = "IPv6: " + at + ", but a TURN relay outside was refused there"
-		v.Advice = []string{
-			"if your program listens on 0.0.0.0 only, make it listen on IPv6 too (:: ; in C#: IPAddress.IPv6Any with DualMode = true)",
-			fmt.Sprintf("else this host's firewall, or the router despite the pinhole, rejects inbound IPv6 on %s: allow it", port),
-			check,
+		reject := fmt.Sprintf("this host's firewall, or the router despite the pinhole, rejects inbound IPv6 on %s: allow it", port)
+		v.Advice = []string{reject, check}
+		if j.e.OwnProgram {
+			v.Advice = []string{
+				"if your program listens on 0.0.0.0 only, make it listen on IPv6 too (:: ; in C#: IPAddress.IPv6Any with DualMode = true)",
+				"else " + reject,
+				check,
+			}
 		}
-	case j.e.proto() == "udp":
+	case j.e.proto() == "udp" && j.e.OwnProgram:
 		v.Headline = "IPv6: " + at + "; a TURN relay outside got no answer there, which proves nothing over UDP"
 		v.Advice = []string{"a UDP program that only receives never answers: run `reach serve --proto udp` to prove the path", check}
 	default:

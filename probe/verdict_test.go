@@ -1276,9 +1276,35 @@ func ipv6Rows() []decideRow {
 			notAdvice: []string{"by hand", "UPnP"},
 		},
 		{
+			name: "CGNAT, IPv6 pinhole open to reach's own server, a TURN relay outside was refused there",
+			e: home(func(e *Evidence) {
+				cg(e)
+				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "upnp-igd2-pinhole",
+					Probes: []ProbeEvidence{{Target: netip.AddrPortFrom(v6, 1234), Via: ViaTURN, Verdict: Refused}}}
+			}),
+			nat: NATCGNAT, status: StatusUnreachable, target: "11.0.0.2:1234",
+			headline:  []string{"a TURN relay outside was refused there"},
+			advice:    []string{"this host's firewall, or the router despite the pinhole, rejects inbound IPv6 on 1234/tcp"},
+			notAdvice: []string{"IPv6Any", "0.0.0.0 only"},
+		},
+		{
+			name: "CGNAT, IPv6 pinhole open to reach's own server, something else answered a TURN relay",
+			e: home(func(e *Evidence) {
+				cg(e)
+				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "pcp",
+					Probes: []ProbeEvidence{{Target: netip.AddrPortFrom(v6, 1234), Via: ViaTURN, Verdict: Open}}}
+			}),
+			nat: NATCGNAT, status: StatusUnreachable, target: "11.0.0.2:1234",
+			headline:    []string{"a TURN relay outside reached it, but no reach echo came back"},
+			notHeadline: []string{"your program"},
+			advice:      []string{"another program on this host may hold 1234/tcp over IPv6"},
+			notAdvice:   []string{"the IPv6 path works"},
+		},
+		{
 			name: "CGNAT, IPv6 pinhole open, a TURN relay outside was refused there",
 			e: home(func(e *Evidence) {
 				cg(e)
+				e.OwnProgram = true
 				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "upnp-igd2-pinhole",
 					Probes: []ProbeEvidence{{Target: netip.AddrPortFrom(v6, 1234), Via: ViaTURN, Verdict: Refused, Detail: "the relay's connection was refused"}}}
 			}),
@@ -1304,7 +1330,7 @@ func ipv6Rows() []decideRow {
 			name: "CGNAT, IPv6 pinhole open, a UDP program silent to a TURN relay",
 			e: home(func(e *Evidence) {
 				cg(e)
-				e.Protocol = "udp"
+				e.Protocol, e.OwnProgram = "udp", true
 				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "pcp",
 					Probes: []ProbeEvidence{{Target: netip.AddrPortFrom(v6, 1234), Via: ViaTURN, Verdict: NoAnswer}}}
 			}),
@@ -1315,9 +1341,23 @@ func ipv6Rows() []decideRow {
 			notAdvice:   []string{"a firewall drops it"},
 		},
 		{
+			name: "CGNAT, IPv6 pinhole open to reach's own UDP echo server, silent to a TURN relay",
+			e: home(func(e *Evidence) {
+				cg(e)
+				e.Protocol = "udp"
+				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "pcp",
+					Probes: []ProbeEvidence{{Target: netip.AddrPortFrom(v6, 1234), Via: ViaTURN, Verdict: NoAnswer}}}
+			}),
+			nat: NATCGNAT, status: StatusUnreachable, target: "11.0.0.2:1234",
+			headline:    []string{"but a probe from a TURN relay outside got no answer"},
+			notHeadline: []string{"proves nothing"},
+			advice:      []string{"allow inbound IPv6 on 1234/udp", "reach check --proto udp '[2001:db8:1::10]:1234'"},
+		},
+		{
 			name: "CGNAT, IPv6 pinhole open, something there answered a TURN relay without an echo",
 			e: home(func(e *Evidence) {
 				cg(e)
+				e.OwnProgram = true
 				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "pcp",
 					Probes: []ProbeEvidence{{Target: netip.AddrPortFrom(v6, 1234), Via: ViaTURN, Verdict: Open}}}
 			}),
