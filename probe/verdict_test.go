@@ -1263,6 +1263,11 @@ func ipv6Rows() []decideRow {
 		e.ExternalAddr, e.STUN = tShared, tPub
 	}
 	from6 := ProbeEvidence{Target: netip.AddrPortFrom(v6, 1234), Via: ViaOutside, Verdict: Verified, From: netip.MustParseAddrPort("[2001:db8:fe::1]:5000")}
+	// relayed is an open pinhole that a TURN relay outside probed.
+	relayed := func(method string, p ProbeEvidence) *IPv6Evidence {
+		p.Target, p.Via = netip.AddrPortFrom(v6, 1234), ViaTURN
+		return &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: method, Probes: []ProbeEvidence{p}}
+	}
 	return []decideRow{
 		{
 			name: "CGNAT, IPv6 pinhole open, not verified yet",
@@ -1279,8 +1284,7 @@ func ipv6Rows() []decideRow {
 			name: "CGNAT, IPv6 pinhole open to reach's own server, a TURN relay outside was refused there",
 			e: home(func(e *Evidence) {
 				cg(e)
-				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "upnp-igd2-pinhole",
-					Probes: []ProbeEvidence{{Target: netip.AddrPortFrom(v6, 1234), Via: ViaTURN, Verdict: Refused}}}
+				e.IPv6 = relayed("upnp-igd2-pinhole", ProbeEvidence{Verdict: Refused})
 			}),
 			nat: NATCGNAT, status: StatusUnreachable, target: "11.0.0.2:1234",
 			headline:  []string{"a TURN relay outside was refused there"},
@@ -1291,8 +1295,7 @@ func ipv6Rows() []decideRow {
 			name: "CGNAT, IPv6 pinhole open to reach's own server, something else answered a TURN relay",
 			e: home(func(e *Evidence) {
 				cg(e)
-				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "pcp",
-					Probes: []ProbeEvidence{{Target: netip.AddrPortFrom(v6, 1234), Via: ViaTURN, Verdict: Open}}}
+				e.IPv6 = relayed("pcp", ProbeEvidence{Verdict: Open})
 			}),
 			nat: NATCGNAT, status: StatusUnreachable, target: "11.0.0.2:1234",
 			headline:    []string{"a TURN relay outside reached it, but no reach echo came back"},
@@ -1305,8 +1308,7 @@ func ipv6Rows() []decideRow {
 			e: home(func(e *Evidence) {
 				cg(e)
 				e.OwnProgram = true
-				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "upnp-igd2-pinhole",
-					Probes: []ProbeEvidence{{Target: netip.AddrPortFrom(v6, 1234), Via: ViaTURN, Verdict: Refused, Detail: "the relay's connection was refused"}}}
+				e.IPv6 = relayed("upnp-igd2-pinhole", ProbeEvidence{Verdict: Refused, Detail: "the relay's connection was refused"})
 			}),
 			nat: NATCGNAT, status: StatusUnreachable, target: "11.0.0.2:1234",
 			headline:    []string{"not reachable over IPv4 (carrier-grade NAT); IPv6: pinhole open at [2001:db8:1::10]:1234", "a TURN relay outside was refused there"},
@@ -1318,8 +1320,7 @@ func ipv6Rows() []decideRow {
 			name: "CGNAT, IPv6 pinhole open, no answer to a TURN relay's TCP probe",
 			e: home(func(e *Evidence) {
 				cg(e)
-				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "pcp",
-					Probes: []ProbeEvidence{{Target: netip.AddrPortFrom(v6, 1234), Via: ViaTURN, Verdict: Timeout}}}
+				e.IPv6 = relayed("pcp", ProbeEvidence{Verdict: Timeout})
 			}),
 			nat: NATCGNAT, status: StatusUnreachable, target: "11.0.0.2:1234",
 			headline:  []string{"IPv6: pinhole open at [2001:db8:1::10]:1234 (pcp), but a probe from a TURN relay outside got no answer"},
@@ -1331,8 +1332,7 @@ func ipv6Rows() []decideRow {
 			e: home(func(e *Evidence) {
 				cg(e)
 				e.Protocol, e.OwnProgram = "udp", true
-				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "pcp",
-					Probes: []ProbeEvidence{{Target: netip.AddrPortFrom(v6, 1234), Via: ViaTURN, Verdict: NoAnswer}}}
+				e.IPv6 = relayed("pcp", ProbeEvidence{Verdict: NoAnswer})
 			}),
 			nat: NATCGNAT, status: StatusUnreachable, target: "11.0.0.2:1234",
 			headline:    []string{"a TURN relay outside got no answer there, which proves nothing over UDP"},
@@ -1345,8 +1345,7 @@ func ipv6Rows() []decideRow {
 			e: home(func(e *Evidence) {
 				cg(e)
 				e.Protocol = "udp"
-				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "pcp",
-					Probes: []ProbeEvidence{{Target: netip.AddrPortFrom(v6, 1234), Via: ViaTURN, Verdict: NoAnswer}}}
+				e.IPv6 = relayed("pcp", ProbeEvidence{Verdict: NoAnswer})
 			}),
 			nat: NATCGNAT, status: StatusUnreachable, target: "11.0.0.2:1234",
 			headline:    []string{"but a probe from a TURN relay outside got no answer"},
@@ -1358,8 +1357,7 @@ func ipv6Rows() []decideRow {
 			e: home(func(e *Evidence) {
 				cg(e)
 				e.OwnProgram = true
-				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "pcp",
-					Probes: []ProbeEvidence{{Target: netip.AddrPortFrom(v6, 1234), Via: ViaTURN, Verdict: Open}}}
+				e.IPv6 = relayed("pcp", ProbeEvidence{Verdict: Open})
 			}),
 			nat: NATCGNAT, status: StatusUnreachable, target: "11.0.0.2:1234",
 			headline:    []string{"open from outside (a TURN relay reached it), not verified"},
