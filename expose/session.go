@@ -39,6 +39,9 @@ type Session struct {
 	pinholeEntry *ledger.Entry
 	held         bool
 	adopted      bool
+	// servicesShown reports that the service step was emitted (see
+	// showServices).
+	servicesShown bool
 
 	// pmu guards what the server's goroutines learn about the session's
 	// own probe: whether one runs, its clients, where it came in from.
@@ -91,6 +94,7 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	}
 	if s.router != nil && len(s.router.Services) > 0 && cfg.IPv6 != IPv6Only {
 		if e := s.takenByReach(s.live); e != nil {
+			s.showServices()
 			s.emit(&Step{Name: "map", Mark: MarkFail, Detail: fmt.Sprintf("port %d/%s is already exposed by reach pid %d (reach %s); stop it first, or pick another external port",
 				e.ExternalPort, e.Protocol, e.PID, e.Command)})
 			<-pathc
@@ -155,6 +159,10 @@ func (s *Session) findRouter(ctx context.Context) {
 	}
 	rcfg := cfg.Router
 	rcfg.Gateway, rcfg.LocalIP = gw, local
+	// The mapping starts on the IGD as soon as it answered, while PCP and
+	// NAT-PMP may still answer (see showServices); not when a family is
+	// named (only it is asked) or nothing is mapped (--ipv6 only).
+	rcfg.IGDFirst = cfg.Family == upnp.FamilyAuto && cfg.IPv6 != IPv6Only
 	dctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	r, err := cfg.FindRouter(dctx, rcfg)
 	cancel()
@@ -169,6 +177,24 @@ func (s *Session) findRouter(ctx context.Context) {
 	s.ev.Gateway, s.ev.LocalIP, s.ev.Looked = r.Gateway, r.LocalIP, true
 	s.emit(&Step{Name: "gateway", Mark: MarkOK, Detail: fmt.Sprintf("%s (this host %s)", r.Gateway, r.LocalIP)})
 	s.live = Heal(ctx, r, cfg.Ledger, s.emit)
+	if r.Settled() {
+		s.showServices()
+	}
+	// Otherwise the IGD answered and PCP and NAT-PMP may still: mapPort
+	// asks the IGD meanwhile and shows the services once they ended.
+}
+
+// showServices records which mapping services answered as evidence and
+// says so in the service step, once. On a router found IGD first it waits
+// for the other probes (at most upnp's grace after the IGD answered): a
+// service not yet heard from is not one that is silent.
+func (s *Session) showServices() {
+	if s.servicesShown {
+		return
+	}
+	s.servicesShown = true
+	cfg, r := s.cfg, s.router
+	r.Settle()
 	s.ev.Services, s.ev.Silent = ServiceEvidence(r)
 	st, err := ServiceStep(r, cfg.Family)
 	s.emit(st)

@@ -34,6 +34,10 @@ type Config struct {
 	// the IGD answered first (diagnose lists them all); false lets
 	// Discover return soon after the IGD answered.
 	AllServices bool
+	// IGDFirst lets FindRouter return as soon as the IGD answered, with
+	// the PCP and NAT-PMP probes still running (see Router.Settle): a
+	// mapping starts on the IGD while they end. Ignored with AllServices.
+	IGDFirst bool
 
 	// CacheDir holds the remembered router description URLs; empty means
 	// the user's cache directory + "/reach", "off" disables the cache.

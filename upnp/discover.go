@@ -35,6 +35,8 @@ type Discovery struct {
 	// Gateway is the router; LocalIP this host's address on the way to it.
 	Gateway, LocalIP netip.Addr
 	// IGD, PCP and NATPMP are the services that answered; nil if not.
+	// With Config.IGDFirst, PCP and NATPMP are known only once Settle
+	// returned.
 	IGD    *IGD
 	PCP    *PCP
 	NATPMP *NATPMP
@@ -45,6 +47,42 @@ type Discovery struct {
 	// Errors says why each service was not found, keyed by MethodUPnP,
 	// MethodPCP and MethodNATPMP.
 	Errors map[Method]error
+
+	// late are the PCP and NAT-PMP probes that were still running when
+	// Discover returned (Config.IGDFirst); nil once merged.
+	late *lateProbes
+}
+
+// lateProbes collects what the PCP and NAT-PMP probes find, from their
+// goroutines, until Settle merges it into the Discovery.
+type lateProbes struct {
+	wg     sync.WaitGroup
+	mu     sync.Mutex
+	pcp    *PCP
+	natpmp *NATPMP
+	errs   map[Method]error
+}
+
+// Settle waits for the PCP and NAT-PMP probes that Discover left running
+// (Config.IGDFirst: at most igdGrace after the IGD answered) and adds what
+// they found. It does nothing on a Discovery that is complete. Not safe
+// for use by several goroutines at once.
+func (d *Discovery) Settle() {
+	p := d.late
+	if p == nil {
+		return
+	}
+	p.wg.Wait()
+	d.late = nil
+	if p.pcp != nil {
+		d.PCP = p.pcp
+	}
+	if p.natpmp != nil {
+		d.NATPMP = p.natpmp
+	}
+	for m, err := range p.errs {
+		d.Errors[m] = err
+	}
 }
 
 // Discover finds the gateway and probes it for UPnP IGD (SSDP, and the
@@ -52,65 +90,82 @@ type Discovery struct {
 // parallel. It returns an error only when there is no gateway; a gateway
 // without any mapping service gives a Discovery whose Best is nil (see
 // Err). Call it again to find the services after a router reboot.
+//
+// Once the IGD answered, NAT-PMP and PCP have igdGrace more to answer
+// (unless Config.AllServices). With Config.IGDFirst, Discover returns as
+// soon as the IGD answered and those probes go on: a mapping can start on
+// the IGD meanwhile, and Settle adds them when they are needed.
 func Discover(ctx context.Context, cfg Config) (*Discovery, error) {
 	gw, local, err := FindGateway(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	d := &Discovery{Gateway: gw, LocalIP: local, Errors: map[Method]error{}}
-	var mu sync.Mutex
-	setErr := func(m Method, err error) {
-		mu.Lock()
-		d.Errors[m] = err
-		mu.Unlock()
-	}
+	early := cfg.IGDFirst && !cfg.AllServices
 	// The NAT-PMP and PCP probes end early once the IGD answered, unless
 	// the caller wants every service (diagnose): a router that silently
-	// drops port 5351 must not hold up a mapping the IGD can make.
-	pmpCtx, pmpCancel := context.WithCancel(ctx)
-	defer pmpCancel()
-	var wg sync.WaitGroup
-	if cfg.wants(MethodUPnP) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			// The UPnP branch is bounded by the SSDP search plus one
-			// description fetch from a router that answered; when nothing
-			// answers, it ends with the search.
-			uctx, cancel := context.WithTimeout(ctx, orDefault(cfg.ssdpTimeout, ssdpTimeout)+orDefault(cfg.descTimeout, descriptionTimeout))
-			defer cancel()
-			igd, others, err := discoverIGD(uctx, cfg, gw, local)
-			d.IGD, d.Others = igd, others
-			if err != nil {
-				setErr(MethodUPnP, err)
-			} else if !cfg.AllServices {
-				time.AfterFunc(orDefault(cfg.igdGrace, igdGrace), pmpCancel)
-			}
-		}()
+	// drops port 5351 must not hold up a mapping the IGD can make. When
+	// Discover may return before they end, they run on without the
+	// caller's deadline, bounded by the grace, which starts once the IGD
+	// answered; every other way, the IGD answered or not, they end with
+	// ctx as before.
+	pctx := ctx
+	if early {
+		pctx = context.WithoutCancel(ctx)
 	}
-	probe := func(m Method, p interface{ Probe(context.Context) error }, found func()) {
-		defer wg.Done()
-		pctx, cancel := context.WithTimeout(pmpCtx, orDefault(cfg.probeTimeout, portProbeTimeout))
+	pmpCtx, pmpCancel := context.WithCancel(pctx)
+	p := &lateProbes{errs: map[Method]error{}}
+	probe := func(m Method, pr interface{ Probe(context.Context) error }, found func()) {
+		defer p.wg.Done()
+		ctx, cancel := context.WithTimeout(pmpCtx, orDefault(cfg.probeTimeout, portProbeTimeout))
 		defer cancel()
-		err := p.Probe(pctx)
+		err := pr.Probe(ctx)
+		p.mu.Lock()
+		defer p.mu.Unlock()
 		if answered(err) {
 			found()
 		}
 		if err != nil {
-			setErr(m, err)
+			p.errs[m] = err
 		}
 	}
 	if cfg.wants(MethodPCP) {
-		wg.Add(1)
-		p := NewPCP(cfg, gw, local)
-		go probe(MethodPCP, p, func() { d.PCP = p })
+		p.wg.Add(1)
+		pcp := NewPCP(cfg, gw, local)
+		go probe(MethodPCP, pcp, func() { p.pcp = pcp })
 	}
 	if cfg.wants(MethodNATPMP) {
-		wg.Add(1)
+		p.wg.Add(1)
 		n := NewNATPMP(cfg, gw)
-		go probe(MethodNATPMP, n, func() { d.NATPMP = n })
+		go probe(MethodNATPMP, n, func() { p.natpmp = n })
 	}
-	wg.Wait()
+	if early {
+		// Cancelled with ctx too, as long as Discover runs.
+		stop := context.AfterFunc(ctx, pmpCancel)
+		defer stop()
+	}
+	if cfg.wants(MethodUPnP) {
+		// The UPnP branch is bounded by the SSDP search plus one
+		// description fetch from a router that answered; when nothing
+		// answers, it ends with the search.
+		uctx, cancel := context.WithTimeout(ctx, orDefault(cfg.ssdpTimeout, ssdpTimeout)+orDefault(cfg.descTimeout, descriptionTimeout))
+		igd, others, err := discoverIGD(uctx, cfg, gw, local)
+		cancel()
+		d.IGD, d.Others = igd, others
+		switch {
+		case err != nil:
+			d.Errors[MethodUPnP] = err
+		case !cfg.AllServices:
+			time.AfterFunc(orDefault(cfg.igdGrace, igdGrace), pmpCancel)
+		}
+	}
+	d.late = p
+	if early && d.IGD != nil {
+		go func() { p.wg.Wait(); pmpCancel() }()
+		return d, nil
+	}
+	d.Settle()
+	pmpCancel()
 	return d, nil
 }
 

@@ -42,7 +42,8 @@ func Map(ctx context.Context, r *Router, req MapRequest) (*Lease, error) {
 	want.Enabled = true
 	l.asked = want
 	var err error
-	for _, svc := range cands {
+	for i := 0; i < len(cands); i++ {
+		svc := cands[i]
 		var got Mapping
 		var ext netip.Addr
 		var clean bool
@@ -53,6 +54,12 @@ func Map(ctx context.Context, r *Router, req MapRequest) (*Lease, error) {
 		}
 		if ctx.Err() != nil || !handOver(err, clean) {
 			break
+		}
+		if i == len(cands)-1 && req.Family == FamilyAuto && !r.Settled() {
+			// The IGD refused: the services still being probed get their
+			// turn, in preference order after it.
+			r.Settle()
+			cands = r.Services
 		}
 	}
 	return nil, err

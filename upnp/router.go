@@ -25,7 +25,32 @@ type Router struct {
 	// Config is how the router was found; Lease.Renew finds it again with
 	// it after a reboot.
 	Config Config
+
+	// found is the discovery whose PCP and NAT-PMP probes were still
+	// running when FindRouter returned (Config.IGDFirst); nil once
+	// Settle added them.
+	found *Discovery
 }
+
+// Settle waits for the PCP and NAT-PMP probes still running on a router
+// found with Config.IGDFirst (at most igdGrace after the IGD answered),
+// and adds to Services, Missing and Answers what they found. On any other
+// router it does nothing. Pick and Map settle on their own when the IGD
+// is not enough; whoever reads Services, Missing or Answers for more than
+// the IGD settles first. Not safe for use by several goroutines at once.
+func (r *Router) Settle() {
+	if r.found == nil {
+		return
+	}
+	d := r.found
+	r.found = nil
+	d.Settle()
+	all := d.router(r.Config)
+	r.Services, r.Missing, r.Answers = all.Services, all.Missing, all.Answers
+}
+
+// Settled reports whether every service probed has answered or given up.
+func (r *Router) Settled() bool { return r.found == nil }
 
 // FindRouter finds the gateway and the mapping services on it (see
 // Discover). It returns an error only when there is no gateway; a gateway
@@ -35,11 +60,16 @@ func FindRouter(ctx context.Context, cfg Config) (*Router, error) {
 	if err != nil {
 		return nil, err
 	}
-	return d.router(cfg), nil
+	r := d.router(cfg)
+	if d.late != nil {
+		r.found = d
+	}
+	return r, nil
 }
 
 // router turns what Discover found into a Router.
 func (d *Discovery) router(cfg Config) *Router {
+	cfg.IGDFirst = false // a router found again (Lease.Renew) is found whole
 	r := &Router{Gateway: d.Gateway, LocalIP: d.LocalIP, Others: d.Others,
 		Missing: map[Family]error{}, Answers: map[Family]error{}, Config: cfg}
 	add := func(f Family, found bool, svc Mapper) {
@@ -68,6 +98,10 @@ func (r *Router) Pick(f Family) (Mapper, error) {
 		if f == FamilyAuto || s.Method().Fam() == f {
 			return s, nil
 		}
+	}
+	if !r.Settled() {
+		r.Settle()
+		return r.Pick(f)
 	}
 	if f == FamilyAuto {
 		return nil, r.Err()
