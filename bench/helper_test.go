@@ -41,6 +41,9 @@ func TestMain(m *testing.M) {
 		if addr, ok := strings.CutPrefix(mode, rawEchoMode); ok {
 			os.Exit(runRawEcho(addr))
 		}
+		if mode == ssdpFirstMode {
+			os.Exit(runSSDPFirst())
+		}
 		os.Exit(runDiscoverHelper(mode))
 	}
 	flag.Parse()

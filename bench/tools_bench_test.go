@@ -275,7 +275,7 @@ func BenchmarkMapSteps(b *testing.B) {
 		{"reach-natpmp-cached", "nat-pmp", true},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			split := newStepSplits("service", "map", "external")
+			split := newStepSplits("gateway", "map", "external")
 			cache.clear(b)
 			if c.cached {
 				checkMapJSON(b, run(b, l, env, lab.PC, reachBin, "map", "--port", port, "--json"), "upnp")
