@@ -47,8 +47,9 @@ type ServiceState struct {
 }
 
 // Describe asks every service of r for its state, all at once, each
-// within timeout.
+// within timeout. A router still being probed is settled first.
 func Describe(ctx context.Context, r *Router, timeout time.Duration) []ServiceState {
+	r.Settle()
 	out := make([]ServiceState, len(r.Services))
 	var wg sync.WaitGroup
 	for i, m := range r.Services {
