@@ -35,7 +35,12 @@ type fakeFirewall struct {
 	// as broken says (see answerBroken).
 	brokenAdds int
 	broken     string
-	ln6        net.Listener
+	// unknownFault is the fault for a UniqueID the fake does not hold:
+	// 704 when zero; miniupnpd 2.3.1 answers 402. deleteFault, when not
+	// zero, answers every DeletePinhole.
+	unknownFault int
+	deleteFault  int
+	ln6          net.Listener
 }
 
 type fakePinhole struct {
@@ -197,19 +202,30 @@ func (f *fakeFirewall) serveFirewall(w http.ResponseWriter, r *http.Request) {
 		f.nextID++
 		f.pinholes[id] = p
 		soapReply(w, action, "UniqueID", strconv.Itoa(int(id)))
-	case "UpdatePinhole", "DeletePinhole":
+	case "UpdatePinhole", "DeletePinhole", "CheckPinholeWorking":
 		id := uint16(num("UniqueID"))
 		p, ok := f.pinholes[id]
-		if !ok {
+		switch {
+		case action == "DeletePinhole" && f.deleteFault != 0:
+			soapFault(w, f.deleteFault, "Refused")
+			return
+		case !ok && f.unknownFault != 0:
+			soapFault(w, f.unknownFault, "Invalid Args")
+			return
+		case !ok:
 			soapFault(w, 704, "NoSuchEntry")
 			return
 		}
 		if !verify(p.client, int(p.port)) {
 			return
 		}
-		if action == "DeletePinhole" {
+		switch action {
+		case "CheckPinholeWorking":
+			soapFault(w, 709, "NoTrafficReceived")
+			return
+		case "DeletePinhole":
 			delete(f.pinholes, id)
-		} else {
+		default:
 			p.lease = uint32(num("NewLeaseTime"))
 			f.pinholes[id] = p
 		}

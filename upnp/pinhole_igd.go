@@ -107,12 +107,31 @@ func (f *firewall) update(ctx context.Context, p Pinhole) (Pinhole, error) {
 	return p, nil
 }
 
-// close sends DeletePinhole.
+// close sends DeletePinhole. miniupnpd 2.3.1 answers one for a UniqueID
+// it no longer holds (its lease ran out, the router restarted) with 402
+// Invalid Args, not 704, though the ID is one it gave. After a 402 the
+// pinhole is looked for with CheckPinholeWorking: a pinhole the router
+// holds gets an answer or 709 (no traffic yet); 704, or 402 again for the
+// same well-formed ID, says it is gone.
 func (f *firewall) close(ctx context.Context, p Pinhole) error {
-	if err := f.client.DeletePinholeCtx(ctx, p.ID); err != nil {
-		return f.err("DeletePinhole", p, err)
+	err := f.client.DeletePinholeCtx(ctx, p.ID)
+	if err == nil {
+		return nil
 	}
-	return nil
+	derr := f.err("DeletePinhole", p, err)
+	if faultCode(derr) != CodeInvalidArgs {
+		return derr
+	}
+	_, cerr := f.client.CheckPinholeWorkingCtx(ctx, p.ID)
+	if cerr == nil {
+		return derr
+	}
+	switch code := faultCode(f.err("CheckPinholeWorking", p, cerr)); code {
+	case CodeNoSuchPinhole, CodeInvalidArgs:
+		return &wrapped{msg: fmt.Sprintf("upnp: the router knows no pinhole %d for %s (UPnP 402 to DeletePinhole, then %d to CheckPinholeWorking)",
+			p.ID, p, code), err: ErrNoSuchPinhole}
+	}
+	return derr
 }
 
 // status asks GetFirewallStatus.

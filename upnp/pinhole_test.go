@@ -220,3 +220,32 @@ func TestPinholeRefusalAdvice(t *testing.T) {
 		}
 	}
 }
+
+// miniupnpd 2.3.1 answers a DeletePinhole for a UniqueID it no longer
+// holds with 402, not 704: when CheckPinholeWorking finds nothing either,
+// the release is quiet; a pinhole the router still holds (709, no traffic
+// yet) keeps the refusal as the error.
+func TestPinholeReleaseOfAPinholeTheRouterLost(t *testing.T) {
+	f := newFakeFirewall(t)
+	f.set(func(f *fakeFirewall) { f.unknownFault = CodeInvalidArgs })
+	r := f.router(t, closedUDP6Port(t))
+	want := Pinhole{Protocol: TCP, Addr: loopback6, Port: 1234}
+	l, err := OpenPinhole(t.Context(), r, loopback6, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.set(func(f *fakeFirewall) { f.pinholes = map[uint16]fakePinhole{} }) // a router restart
+	if err := l.Release(t.Context()); err != nil || f.count("CheckPinholeWorking") != 1 {
+		t.Errorf("release of a pinhole the router lost: %v after %d CheckPinholeWorking, want nil after one", err, f.count("CheckPinholeWorking"))
+	}
+
+	l, err = OpenPinhole(t.Context(), r, loopback6, want)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.set(func(f *fakeFirewall) { f.deleteFault = CodeInvalidArgs })
+	err = l.Release(t.Context())
+	if faultCode(err) != CodeInvalidArgs || errors.Is(err, ErrNoSuchPinhole) || len(f.held()) != 1 {
+		t.Errorf("release refused for a pinhole the router holds: %v, router holds %d; want the 402, not \"no such pinhole\"", err, len(f.held()))
+	}
+}
