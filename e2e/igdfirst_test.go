@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,7 +15,7 @@ import (
 func stepLines(stderr string) []string {
 	var steps []string
 	for _, line := range strings.Split(stderr, "\n") {
-		if f := strings.Fields(line); len(f) >= 2 && (f[0] == "ok" || f[0] == "warn" || f[0] == "FAIL") {
+		if f := strings.Fields(line); len(f) >= 2 && (f[0] == "ok" || f[0] == "warn" || f[0] == "fail") {
 			steps = append(steps, strings.Join(f, " "))
 		}
 	}
@@ -25,6 +27,7 @@ func stepLines(stderr string) []string {
 // every service that answered, once they all ended: on the lab's router
 // NAT-PMP and PCP answer, and once the router drops UDP 5351, as many home
 // routers do, the IGD alone is named and the map is still made with it.
+// An expose's steps keep their order too, the server's among them.
 func TestMapNamesEveryServiceWhileTheIGDMapsFirst(t *testing.T) {
 	t.Parallel()
 	l := newLab(t, lab.Options{UPnP: true, NATPMP: true})
@@ -45,6 +48,8 @@ func TestMapNamesEveryServiceWhileTheIGDMapsFirst(t *testing.T) {
 		}
 	}
 	mapOnce("every service on", "upnp-igd2, pcp, nat-pmp")
+	exposeOrder(t, l, "every service on")
+	exposeOnATakenPort(t, l)
 
 	ctx, cancel := context.WithTimeout(context.Background(), toolTimeout)
 	defer cancel()
@@ -55,4 +60,45 @@ func TestMapNamesEveryServiceWhileTheIGDMapsFirst(t *testing.T) {
 		t.Fatalf("nft drop 5351 on the router: exit %d, %v\n%s%s", code, err, out, errOut)
 	}
 	mapOnce("UDP 5351 dropped", "upnp-igd2")
+	exposeOrder(t, l, "UDP 5351 dropped")
+}
+
+// exposeOrder runs reach expose to its ready event and checks that its
+// first steps come in the order CLI.md gives: the gateway, the mapping
+// service, the server, the mapping.
+func exposeOrder(t *testing.T, l *lab.Lab, when string) {
+	t.Helper()
+	exp := startExpose(t, l, lab.PC, append([]string{"--port", "1236", "--json"}, stunFlag...)...)
+	var order []string
+	exp.waitEventSeeing("ready", func(ev event) {
+		if ev.str("event") == "step" && !slices.Contains(order, ev.str("step")) {
+			order = append(order, ev.str("step"))
+		}
+	})
+	want := []string{"gateway", "service", "serve", "map"}
+	if len(order) < len(want) || !slices.Equal(order[:len(want)], want) {
+		t.Errorf("%s: reach expose steps in the order %q, want them to begin %q\n%s", when, order, want, exp.output())
+	}
+	if code := exp.interrupt(); code != 0 {
+		t.Errorf("%s: exit %d after SIGINT\n%s", when, code, exp.output())
+	}
+}
+
+// exposeOnATakenPort runs reach expose on a port another program listens
+// on: the server cannot start, and that step is told, after the service
+// step, though the mapping it was waiting for never comes.
+func exposeOnATakenPort(t *testing.T, l *lab.Lab) {
+	t.Helper()
+	srv := startReach(t, l, lab.PC, "serve", "--port", "1237")
+	srv.waitOutput(regexp.MustCompile(`serving`))
+	r := reach(t, l, lab.PC, "expose", "--port", "1237")
+	steps := stepLines(r.stderr)
+	want := []string{"ok gateway", "ok service", "fail serve"}
+	ok := r.code != 0 && len(steps) >= len(want)
+	for i := 0; ok && i < len(want); i++ {
+		ok = strings.HasPrefix(steps[i], want[i])
+	}
+	if !ok || !strings.Contains(r.stderr, "already in use") {
+		t.Errorf("reach expose on a taken port: want a non-zero exit and the steps %q, the serve step saying the port is in use\n%s", want, r)
+	}
 }

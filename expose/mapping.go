@@ -21,16 +21,6 @@ func (s *Session) mapPort(ctx context.Context) {
 		InternalPort: cfg.Port, Description: cfg.Description, Lease: cfg.Lease, Enabled: true}
 	req := upnp.MapRequest{Mapping: want, Family: cfg.Family, AnyPort: cfg.AnyPort, Timeout: cfg.Timeout, FindRouter: cfg.FindRouter}
 	attempts := 0
-	// A failed attempt's step waits for the service step when the IGD is
-	// asked while the other services may still answer.
-	var early []Event
-	shown := func() {
-		s.showServices()
-		for _, e := range early {
-			s.emit(e)
-		}
-		early = nil
-	}
 	req.OnAttempt = func(a upnp.Attempt) {
 		attempts++
 		if a.Err == nil {
@@ -40,11 +30,9 @@ func (s *Session) mapPort(ctx context.Context) {
 		if a.Undone {
 			st.Notes = append(st.Notes, "removed what the unanswered request may have made")
 		}
-		if !s.router.Settled() {
-			early = append(early, st)
-			return
+		if s.router.Settled() { // Map waited for the other services: the IGD refused
+			s.showServices()
 		}
-		shown()
 		s.emit(st)
 	}
 	s.emit(&Progress{What: fmt.Sprintf("mapping port %d/%s", want.ExternalPort, want.Protocol)})
@@ -67,7 +55,7 @@ func (s *Session) mapPort(ctx context.Context) {
 	// map and for reach mappings.
 	s.adopted = held && !cfg.MapOnly
 	lease, err := upnp.Map(ctx, s.router, req)
-	shown()
+	s.showServices()
 	s.ev.Mapping = MappingEvidence(want.ExternalPort, lease, err)
 	if err != nil {
 		if attempts == 0 { // Map failed before asking anyone

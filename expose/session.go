@@ -40,8 +40,11 @@ type Session struct {
 	held         bool
 	adopted      bool
 	// servicesShown reports that the service step was emitted (see
-	// showServices).
+	// showServices); until then, while holding, the steps emitted wait in
+	// waiting, to follow it in order.
 	servicesShown bool
+	holding       bool
+	waiting       []Event
 
 	// pmu guards what the server's goroutines learn about the session's
 	// own probe: whether one runs, its clients, where it came in from.
@@ -81,6 +84,11 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	go func() {
 		pathc <- probe.LookPath(ctx, probe.PathConfig{Servers: cfg.STUN, PublicAddr: cfg.PublicAddr, Hops: cfg.Hops})
 	}()
+	defer func() {
+		if s.holding && ctx.Err() == nil { // a failure before the mapping: its steps are told
+			s.showServices()
+		}
+	}()
 	s.findRouter(ctx)
 	if ctx.Err() != nil {
 		<-pathc
@@ -94,7 +102,6 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	}
 	if s.router != nil && len(s.router.Services) > 0 && cfg.IPv6 != IPv6Only {
 		if e := s.takenByReach(s.live); e != nil {
-			s.showServices()
 			s.emit(&Step{Name: "map", Mark: MarkFail, Detail: fmt.Sprintf("port %d/%s is already exposed by reach pid %d (reach %s); stop it first, or pick another external port",
 				e.ExternalPort, e.Protocol, e.PID, e.Command)})
 			<-pathc
@@ -133,7 +140,15 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	return s, nil
 }
 
-func (s *Session) emit(e Event) { s.cfg.OnEvent(e) }
+// emit hands e to the caller; a step waits while the service step does
+// (see showServices). Only Start's goroutine emits steps.
+func (s *Session) emit(e Event) {
+	if _, ok := e.(*Step); ok && s.holding {
+		s.waiting = append(s.waiting, e)
+		return
+	}
+	s.cfg.OnEvent(e)
+}
 
 // findRouter finds the gateway and the mapping services. A host with a
 // public address of its own has no NAT: there is nothing to map, so no
@@ -179,9 +194,12 @@ func (s *Session) findRouter(ctx context.Context) {
 	s.live = Heal(ctx, r, cfg.Ledger, s.emit)
 	if r.Settled() {
 		s.showServices()
+		return
 	}
-	// Otherwise the IGD answered and PCP and NAT-PMP may still: mapPort
-	// asks the IGD meanwhile and shows the services once they ended.
+	// The IGD answered and PCP and NAT-PMP may still: the server starts
+	// and mapPort asks the IGD meanwhile; the service step comes once
+	// they ended, and the steps taken meanwhile after it.
+	s.holding = true
 }
 
 // showServices records which mapping services answered as evidence and
@@ -192,12 +210,16 @@ func (s *Session) showServices() {
 	if s.servicesShown {
 		return
 	}
-	s.servicesShown = true
+	s.servicesShown, s.holding = true, false
 	cfg, r := s.cfg, s.router
 	r.Settle()
 	s.ev.Services, s.ev.Silent = ServiceEvidence(r)
 	st, err := ServiceStep(r, cfg.Family)
 	s.emit(st)
+	for _, e := range s.waiting {
+		s.emit(e)
+	}
+	s.waiting = nil
 	if err != nil {
 		if cfg.Family != upnp.FamilyAuto {
 			r.Services = nil // --method names one protocol: never another
