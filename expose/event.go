@@ -47,6 +47,10 @@ type Ready struct {
 	Method upnp.Method
 	// Mapping is the mapping as granted; nil if none was made.
 	Mapping *upnp.Mapping
+	// Pinhole is the IPv6 pinhole as granted, through PinholeMethod; nil
+	// if none was opened.
+	Pinhole       *upnp.Pinhole
+	PinholeMethod upnp.PinholeMethod
 	// ExternalAddr is the router's external address; PublicAddr what STUN
 	// saw; both zero if unknown.
 	ExternalAddr, PublicAddr netip.Addr

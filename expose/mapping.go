@@ -148,16 +148,20 @@ func mappedBefore(live []ledger.Entry, want upnp.Mapping, now time.Time) *ledger
 // external records the router's external address (evidence whether or
 // not a mapping was made) and says what it is.
 func (s *Session) external(m upnp.Method, ans extAnswer) {
+	for i := range s.ev.Services {
+		if se := &s.ev.Services[i]; se.Method == string(m) && se.Err == nil {
+			se.Asked = true
+			if ans.err != nil {
+				se.Err, se.FailKind, se.Summary = ans.err, string(upnp.Kind(ans.err)), "did not say its external address: "+upnp.Summary(ans.err)
+			}
+			se.ExternalAddr = ans.addr
+		}
+	}
 	if ans.err != nil {
 		s.emit(&Step{Name: "external", Mark: MarkWarn, Detail: "the router did not say: " + upnp.Summary(ans.err), Err: ans.err})
 		return
 	}
 	s.ev.ExternalAddr = ans.addr
-	for i := range s.ev.Services {
-		if s.ev.Services[i].Method == string(m) && s.ev.Services[i].Err == nil {
-			s.ev.Services[i].ExternalAddr = ans.addr
-		}
-	}
 	mark, text := ClassifyText(ans.addr)
 	s.emit(&Step{Name: "external", Mark: mark, Detail: text})
 }
@@ -219,7 +223,7 @@ func MappingEvidence(asked uint16, lease *upnp.Lease, err error) *probe.MappingE
 
 // StateEvidence is what one service's state says, as evidence.
 func StateEvidence(s upnp.ServiceState) probe.ServiceEvidence {
-	se := probe.ServiceEvidence{Method: string(s.Method), ExternalAddr: s.External, Err: s.Err}
+	se := probe.ServiceEvidence{Method: string(s.Method), ExternalAddr: s.External, Err: s.Err, Asked: true}
 	switch s.Status {
 	case "":
 	case "Connected":

@@ -68,7 +68,8 @@ type Session struct {
 func Start(ctx context.Context, cfg Config) (*Session, error) {
 	cfg.defaults()
 	s := &Session{cfg: cfg, hidden: map[uint64]struct{}{}}
-	s.ev = probe.Evidence{Port: cfg.Port, ExternalPort: cfg.ExternalPort, Protocol: string(cfg.Protocol), OwnProgram: cfg.NoServe}
+	s.ev = probe.Evidence{Port: cfg.Port, ExternalPort: cfg.ExternalPort, Protocol: string(cfg.Protocol), OwnProgram: cfg.NoServe,
+		IPv4Off: cfg.IPv6 == IPv6Only}
 
 	s.ev.GOOS = runtime.GOOS
 	fwc := make(chan *probe.FirewallState, 1)
@@ -125,7 +126,9 @@ func Start(ctx context.Context, cfg Config) (*Session, error) {
 	s.ev.STUN = path.Public()
 	s.ev.Hops = path.Hops
 	if !cfg.MapOnly {
-		s.verify(ctx)
+		if cfg.IPv6 != IPv6Only { // nothing was asked of IPv4
+			s.verify(ctx)
+		}
 		if ctx.Err() == nil {
 			s.verify6(ctx)
 		}

@@ -184,6 +184,10 @@ func (s *Session) announce(path probe.Path) {
 		m := s.lease.Mapping()
 		r.Mapping, r.Method = &m, s.lease.Method()
 	}
+	if s.pinhole != nil {
+		p := s.pinhole.Pinhole()
+		r.Pinhole, r.PinholeMethod = &p, s.pinhole.Method()
+	}
 	s.ready = r
 	s.emit(r)
 }

@@ -128,8 +128,10 @@ func serviceLine(s ServiceEvidence) string {
 		line += "error: " + s.Err.Error()
 	case s.ExternalAddr.IsValid():
 		line += fmt.Sprintf("external address %s (%s)", s.ExternalAddr, ClassifyAddr(s.ExternalAddr))
-	default:
+	case s.Asked:
 		line += "no external address"
+	default:
+		line += "answered (its external address was not asked)"
 	}
 	if s.Connected != nil && !*s.Connected {
 		line += "; the router says it is not connected"

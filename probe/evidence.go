@@ -36,7 +36,10 @@ type ServiceEvidence struct {
 	// Method names the service: "upnp-igd2", "upnp-igd1", "nat-pmp", "pcp".
 	Method string
 	// ExternalAddr is the external address it reported; zero if none.
+	// Asked reports whether it was asked for it: a service found but not
+	// asked (reach asks the one it maps with) says nothing of its address.
 	ExternalAddr netip.Addr
+	Asked        bool
 	// Connected is the router's own view of its WAN link (UPnP connection
 	// status; false for NAT-PMP result 3 or PCP NETWORK_FAILURE); nil if
 	// unknown.
@@ -146,6 +149,10 @@ type Evidence struct {
 	// IPv6 is what reach learned and did over IPv6; nil if not looked at
 	// (--ipv6 off).
 	IPv6 *IPv6Evidence
+	// IPv4Off reports that IPv4 was left out on purpose (--ipv6 only): no
+	// mapping was asked for and no probe made over IPv4, so the verdict is
+	// IPv6's alone.
+	IPv4Off bool
 
 	// Firewall is this host's own firewall as the system reports it; nil
 	// if not looked at. GOOS names the system (runtime.GOOS), for the

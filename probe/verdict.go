@@ -66,6 +66,10 @@ type IPv6Verdict struct {
 func Decide(e Evidence) Diagnosis {
 	j := judge{e: e}
 	j.nat()
+	if e.IPv4Off && e.IPv6 != nil {
+		j.ipv6Only()
+		return j.d
+	}
 	j.reach()
 	j.ipv6()
 	return j.d

@@ -16,6 +16,24 @@ func (j *judge) ipv6() {
 	j.combineIPv6(v)
 }
 
+// ipv6Only is the verdict when IPv4 was left out on purpose (--ipv6
+// only): IPv6's, headline, status and advice; the NAT in front stays in
+// the evidence and adds no advice, since nothing was asked of IPv4.
+func (j *judge) ipv6Only() {
+	v := j.ipv6Verdict()
+	d := &j.d
+	d.IPv6 = v
+	d.Status, d.Headline, d.Target = v.Status, v.Headline, v.Target
+	d.Advice = append([]string(nil), v.Advice...)
+	for _, p := range j.e.IPv6.Probes {
+		if v.Verified && p.Verdict == Verified {
+			d.VerifiedBy = p.Via
+			break
+		}
+	}
+	j.fact("IPv4 left out (--ipv6 only): no mapping asked for, no probe over IPv4")
+}
+
 // ipv6Verdict is the IPv6 verdict. A global address needs no NAT
 // traversal, but home routers drop unsolicited inbound IPv6 until a
 // pinhole is opened; only a probe that came in over IPv6 verifies it.

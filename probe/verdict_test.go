@@ -234,7 +234,11 @@ func checkTruth(t *testing.T, e Evidence, d Diagnosis) {
 // provedBy reports whether a probe in e proves d: a probe from outside, or
 // one looped back through a public address that STUN does not contradict.
 func provedBy(e Evidence, d Diagnosis) bool {
-	for _, p := range e.Probes {
+	probes := e.Probes
+	if e.IPv4Off && e.IPv6 != nil { // --ipv6 only: the verdict is IPv6's
+		probes = e.IPv6.Probes
+	}
+	for _, p := range probes {
 		if p.Via != d.VerifiedBy || p.Verdict != Verified {
 			continue
 		}
@@ -1437,6 +1441,31 @@ func ipv6Rows() []decideRow {
 			nat: NATPublic, status: StatusUnverified, target: "11.0.0.2:1234",
 			headline:    []string{"mapped at 11.0.0.2:1234, not verified from here"},
 			notHeadline: []string{"IPv6"},
+		},
+		{
+			name: "--ipv6 only behind CGNAT, pinhole open, not verified: IPv6's verdict alone, no IPv4 advice",
+			e: home(func(e *Evidence) {
+				e.Services = []ServiceEvidence{{Method: "upnp-igd2"}, {Method: "pcp"}}
+				e.STUN, e.IPv4Off = tPub, true
+				e.IPv6 = &IPv6Evidence{Address: v6, Global: true, Pinhole: true, Method: "upnp-igd2-pinhole"}
+			}),
+			nat: NATUnknown, status: StatusUnverified, target: "[2001:db8:1::10]:1234",
+			headline:    []string{"IPv6: pinhole open at [2001:db8:1::10]:1234", "not verified from here"},
+			notHeadline: []string{"IPv4", "the evidence does not say"},
+			advice:      []string{"reach check '[2001:db8:1::10]:1234'"},
+			notAdvice:   []string{"11.0.0.2", "router's status page", "by hand"},
+			evidence:    []string{"IPv4 left out (--ipv6 only)", "upnp-igd2: answered (its external address was not asked)"},
+		},
+		{
+			name: "--ipv6 only, a TURN relay echoed through the pinhole: verified by it",
+			e: home(func(e *Evidence) {
+				e.Services = []ServiceEvidence{{Method: "upnp-igd2"}}
+				e.STUN, e.IPv4Off = tPub, true
+				e.IPv6 = relayed("pcp", ProbeEvidence{Verdict: Verified})
+			}),
+			nat: NATUnknown, status: StatusVerified, by: ViaTURN, target: "[2001:db8:1::10]:1234",
+			headline:    []string{"reachable over IPv6 at [2001:db8:1::10]:1234"},
+			notHeadline: []string{"IPv4"},
 		},
 		{
 			name: "public router, IPv6 pinhole refused",

@@ -132,6 +132,9 @@ func runMap(ctx context.Context, ios *IOStreams, d *deps, o *mapOptions) error {
 		}
 		return withCode(exitNo, jsonErr(o.JSON, errors.New(diag.Headline)))
 	}
+	if ready.Mapping == nil { // only the IPv6 pinhole was opened
+		return mapPinhole(ios, o, ready)
+	}
 	got := *ready.Mapping
 	if o.JSON {
 		ios.writeJSON(mapJSON{
@@ -149,6 +152,37 @@ func runMap(ctx context.Context, ios *IOStreams, d *deps, o *mapOptions) error {
 	}
 	ios.printf("remove it with: %s\n", unmapHint(got, ready.Method))
 	return nil
+}
+
+// mapPinhole ends a map that opened an IPv6 pinhole and made no IPv4
+// mapping: with --ipv6 only, or when the router refused the mapping (then
+// exit 3, partial: the steps said why). The pinhole is left open like a
+// mapping and closes by itself when its lease runs out (routers cannot
+// list pinholes; reach mappings shows it from the ledger).
+func mapPinhole(ios *IOStreams, o *mapOptions, ready *expose.Ready) error {
+	p := *ready.Pinhole
+	addr := p.Addr.String()
+	var err error
+	if !ready.Evidence.IPv4Off {
+		err = withCode(exitPartial, jsonErr(o.JSON, errors.New("no IPv4 mapping was made; the IPv6 pinhole is open")))
+	}
+	if o.JSON {
+		if err != nil {
+			return err
+		}
+		ios.writeJSON(mapJSON{
+			Method: upnp.Method(ready.PinholeMethod), ExternalIP: addr, ExternalPort: p.Port,
+			InternalIP: addr, InternalPort: p.Port, Protocol: string(p.Protocol),
+			LeaseS: int64(p.Lease / time.Second), Gateway: ready.Gateway.String(), NAT: ready.Diagnosis.NAT,
+		})
+		return nil
+	}
+	ios.result("%s", target(addr, p.Port))
+	if err != nil {
+		ios.printf("but: no IPv4 mapping was made (the steps above say why)\n")
+	}
+	ios.printf("the IPv6 pinhole closes by itself when its lease (%s) runs out\n", p.Lease)
+	return err
 }
 
 // natOnly is the advice of a verdict that says the mapping cannot help
