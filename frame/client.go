@@ -153,10 +153,13 @@ func (s *Server) spliceFrame(c *client, rb *readBuffer, need, keep int, prev []b
 
 // peekFrame echoes the next frame from c whole by splice when it is big
 // and its first keep bytes have arrived: they are copied into rb without
-// being taken, for its event. It returns the frame's size, header
-// included, or 0 when it did nothing (a small frame, a frame too large,
-// its start not all there, the stream's end, a look that failed): then
-// the frame is read as any other, which says what was wrong.
+// being taken, for its event. The big frames that follow it, already
+// there whole in their heads, go back in the same pass (spliceRun), each
+// head looked at in place too, up to runFrames. It returns the last
+// frame's size, header included, or 0 when it did nothing (a small frame,
+// a frame too large, its start not all there, the stream's end, a look
+// that failed): then the frame is read as any other, which says what was
+// wrong. Each frame echoed is an event, in order, after the pass.
 func (s *Server) peekFrame(c *client, rb *readBuffer, keep, limit int) (size int, dropped bool, err error) {
 	rb.resize(max(len(rb.b), keep))
 	n, perr := peekHead(c.conn, rb.b[:keep])
@@ -167,12 +170,60 @@ func (s *Server) peekFrame(c *client, rb *readBuffer, keep, limit int) (size int
 	if serr != nil || bt.frames > 0 || bt.need < bigFrame {
 		return 0, false, nil
 	}
-	// The head stays in the socket: the splice takes the whole frame.
+	// The heads stay in the socket: the splice takes the whole frames.
 	rb.n = 0
-	if dropped, err := s.spliceFrame(c, rb, bt.need, keep, nil); err != nil {
+	run := getRun(keep)
+	defer putRun(run)
+	run.add(rb.b[:keep], bt.need)
+	more := func() int {
+		if len(run.sizes) == runFrames {
+			return 0
+		}
+		head := run.next(keep)
+		if peekHeadNow(c.conn, head) < keep {
+			return 0
+		}
+		bt, serr := scanFrames(head, limit)
+		if serr != nil || bt.frames > 0 || bt.need < bigFrame {
+			return 0 // read as any other, after this pass
+		}
+		run.add(head, bt.need)
+		return bt.need
+	}
+	now := time.Now()
+	c.write.extend(now, s.cfg.IdleTimeout, c.conn.SetWriteDeadline)
+	done, have, written, rerr, werr := spliceRun(c.conn, bt.need, more)
+	echoed := done
+	if werr != nil {
+		echoed = run.whole(written)
+	}
+	s.echoed(c, now, run, echoed, keep)
+	switch {
+	case werr != nil && errors.Is(werr, os.ErrDeadlineExceeded):
+		return 0, true, &IdleError{Timeout: s.cfg.IdleTimeout, Echo: true}
+	case werr != nil:
+		dropped, err := s.ended(werr)
+		return 0, dropped, err
+	case rerr != nil:
+		dropped, err := s.readEnded(have, run.sizes[done], rerr)
 		return 0, dropped, err
 	}
-	return bt.need, false, nil
+	return run.sizes[done-1], false, nil
+}
+
+// echoed counts and emits, in order, the first n frames of run, which
+// went back whole at now.
+func (s *Server) echoed(c *client, now time.Time, run *spliceRunBuf, n, keep int) {
+	if n == 0 {
+		return
+	}
+	c.frames.Add(uint64(n))
+	if s.cfg.OnEvent == nil && s.cfg.OnMessages == nil {
+		return
+	}
+	for i := range n {
+		s.emitMessages(Messages{Client: c.id, Remote: c.remote, Clients: s.count(), Time: now, frames: run.heads[i*keep : (i+1)*keep], count: 1})
+	}
 }
 
 // spliceKeep returns how many bytes of a big frame from c are read into

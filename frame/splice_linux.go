@@ -21,14 +21,18 @@ func canSplice(c net.Conn) bool {
 	return ok
 }
 
-// fcntlSetPipeSize is F_SETPIPE_SZ; pipeSize the room asked for.
+// fcntlSetPipeSize and fcntlGetPipeSize are F_SETPIPE_SZ and
+// F_GETPIPE_SZ; pipeSize the room asked for: a run of big frames (see
+// spliceRun) as big as Go's own splice asks.
 const (
 	fcntlSetPipeSize = 1031
-	pipeSize         = 128 << 10
+	fcntlGetPipeSize = 1032
+	pipeSize         = 1 << 20
 )
 
-// pipe is a kernel pipe that spliced bytes pass through.
-type pipe struct{ r, w int }
+// pipe is a kernel pipe that spliced bytes pass through; size is the room
+// the system gave it.
+type pipe struct{ r, w, size int }
 
 // spliceSpare holds pipes between frames, so that a stream of big frames
 // does not open and close one per frame; beyond it they are closed.
@@ -44,11 +48,16 @@ func getPipe() (*pipe, error) {
 	if err := syscall.Pipe2(fds[:], syscall.O_CLOEXEC|syscall.O_NONBLOCK); err != nil {
 		return nil, os.NewSyscallError("pipe2", err)
 	}
-	// Room for a whole 64 KiB frame at any offset in its pages (the
-	// default 16 pages hold one only when it starts a page); where the
-	// system refuses, the default does, with a pass more per frame.
+	// Room for a run of big frames at any offset in their pages (the
+	// default 16 pages hold a 64 KiB frame only when it starts a page);
+	// where the system refuses (a user's pipe pages are limited), the
+	// default does, with a pass more per frame and shorter runs.
 	syscall.Syscall(syscall.SYS_FCNTL, uintptr(fds[1]), fcntlSetPipeSize, pipeSize)
-	return &pipe{r: fds[0], w: fds[1]}, nil
+	size, _, errno := syscall.Syscall(syscall.SYS_FCNTL, uintptr(fds[1]), fcntlGetPipeSize, 0)
+	if errno != 0 {
+		size = 16 << 12
+	}
+	return &pipe{r: fds[0], w: fds[1], size: int(size)}, nil
 }
 
 // putPipe keeps p, empty, for the next frame, or closes it.
@@ -168,6 +177,117 @@ func spliceBack(c net.Conn, head []byte, n int) (moved int, readErr, writeErr er
 		}
 	}
 	return moved, nil, nil
+}
+
+// peekHeadNow is peekHead without waiting: n is what is there now, 0 when
+// nothing is (or the look failed).
+func peekHeadNow(c net.Conn, buf []byte) (n int) {
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return 0
+	}
+	rc.Control(func(fd uintptr) {
+		for {
+			m, _, e := syscall.Recvfrom(int(fd), buf, syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+			if e == syscall.EINTR {
+				continue
+			}
+			if e == nil {
+				n = max(m, 0)
+			}
+			return
+		}
+	})
+	return n
+}
+
+// spliceRun passes big frames from c back to it through one pipe,
+// without their entering user space: the first, of first bytes, then,
+// once a frame is all in the pipe and the pipe has room, the next one
+// whose size more returns (0: none waits whole in its head, or the run is
+// long enough). The pipe is emptied before any wait for bytes
+// still to come and at the end, so that nothing sits in it for what has
+// not arrived. It returns how many frames came in whole (done), how many
+// bytes of the next one (have), how many bytes went back (written), and
+// the error of the side that failed: reading (io.EOF when the peer closed
+// first), after what came in went back, or writing. The connection's
+// deadlines hold.
+func spliceRun(c net.Conn, first int, more func() int) (done, have, written int, readErr, writeErr error) {
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		return 0, 0, 0, err, nil
+	}
+	p, err := getPipe()
+	if err != nil {
+		return 0, 0, 0, nil, err
+	}
+	inPipe := 0
+	defer func() {
+		if inPipe == 0 {
+			putPipe(p)
+		} else {
+			p.close()
+		}
+	}()
+	flush := func() error {
+		for inPipe > 0 {
+			var put int64
+			var serr error
+			if err := rc.Write(func(fd uintptr) bool {
+				put, serr = splice(p.r, int(fd), inPipe, spliceMove|spliceNonblock)
+				return serr != syscall.EAGAIN
+			}); err != nil {
+				return err
+			}
+			if serr != nil {
+				return os.NewSyscallError("splice", serr)
+			}
+			inPipe -= int(put)
+			written += int(put)
+		}
+		return nil
+	}
+	for cur := first; ; {
+		for have < cur {
+			var got int64
+			var serr error
+			later := false // nothing more now, and the pipe holds bytes: empty it first
+			if err := rc.Read(func(fd uintptr) bool {
+				got, serr = splice(int(fd), p.w, min(cur-have, p.size-inPipe), spliceMove|spliceNonblock)
+				if serr == syscall.EAGAIN && inPipe > 0 {
+					later = true
+					return true
+				}
+				return serr != syscall.EAGAIN
+			}); err != nil {
+				return done, have, written, err, flush()
+			}
+			if serr == nil && got > 0 {
+				have += int(got)
+				inPipe += int(got)
+			}
+			switch {
+			case later || inPipe == p.size:
+				if err := flush(); err != nil {
+					return done, have, written, nil, err
+				}
+			case serr != nil:
+				return done, have, written, os.NewSyscallError("splice", serr), flush()
+			case got == 0:
+				return done, have, written, io.EOF, flush()
+			}
+		}
+		done, have = done+1, 0
+		next := 0
+		if inPipe < p.size {
+			next = more()
+		}
+		if next == 0 {
+			break
+		}
+		cur = next
+	}
+	return done, 0, written, nil, flush()
 }
 
 // splice is splice(2) from rfd to wfd, retried when interrupted.

@@ -117,3 +117,41 @@ func TestServerPreviewIdleSides(t *testing.T) {
 		t.Fatalf("client reading nothing: %v, want idle reading", evs[1].Err)
 	}
 }
+
+// TestServerPreviewSplicesARunInOrder: big frames that are all there at
+// once go back in one splice pass; each echo is still the exact frame, in
+// order, and each is an event of its own, with its own head and size.
+func TestServerPreviewSplicesARunInOrder(t *testing.T) {
+	const preview = 204
+	rec := newRecorder()
+	_, addr := startServer(t, ServerConfig{OnEvent: rec.on, Preview: preview})
+	rng := rand.New(rand.NewPCG(3, 4))
+	big := func(n int) []byte {
+		p := make([]byte, n)
+		for i := range p {
+			p[i] = byte(rng.Uint32())
+		}
+		return p
+	}
+	c := dial(t, addr)
+	first := Append(nil, big(64<<10)) // after a big frame, the next heads are looked at in place
+	if _, err := c.Write(first); err != nil {
+		t.Fatal(err)
+	}
+	readEchoes(t, c, first)
+	var payloads [][]byte
+	var run []byte
+	for i := range 2 * runFrames {
+		p := big(bigFrame + i*9<<10)
+		payloads = append(payloads, p)
+		run = Append(run, p)
+	}
+	go c.Write(run) // all at once: as much as the socket takes is there whole
+	readEchoes(t, c, run)
+	msgs := rec.waitCount(t, "message", 1+len(payloads), kind(EventMessage))[1:]
+	for i, p := range payloads {
+		if !bytes.Equal(msgs[i].Payload, p[:min(len(msgs[i].Payload), len(p))]) || len(msgs[i].Payload) < preview || msgs[i].PayloadSize() != len(p) {
+			t.Errorf("event %d: %d bytes of %d, want the first %d (or more) of frame %d, %d bytes", i, len(msgs[i].Payload), msgs[i].PayloadSize(), preview, i, len(p))
+		}
+	}
+}
