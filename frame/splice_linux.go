@@ -260,7 +260,8 @@ func spliceRun(c net.Conn, first int, more func() int) (done, have, written int,
 				}
 				return serr != syscall.EAGAIN
 			}); err != nil {
-				return done, have, written, err, flush()
+				werr := flush()
+				return done, have, written, err, werr
 			}
 			if serr == nil && got > 0 {
 				have += int(got)
@@ -272,9 +273,11 @@ func spliceRun(c net.Conn, first int, more func() int) (done, have, written int,
 					return done, have, written, nil, err
 				}
 			case serr != nil:
-				return done, have, written, os.NewSyscallError("splice", serr), flush()
+				werr := flush()
+				return done, have, written, os.NewSyscallError("splice", serr), werr
 			case got == 0:
-				return done, have, written, io.EOF, flush()
+				werr := flush()
+				return done, have, written, io.EOF, werr
 			}
 		}
 		done, have = done+1, 0
@@ -287,7 +290,8 @@ func spliceRun(c net.Conn, first int, more func() int) (done, have, written int,
 		}
 		cur = next
 	}
-	return done, 0, written, nil, flush()
+	werr := flush() // before written is read: the order of a return's operands is not fixed
+	return done, 0, written, nil, werr
 }
 
 // splice is splice(2) from rfd to wfd, retried when interrupted.
