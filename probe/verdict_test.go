@@ -1443,7 +1443,7 @@ func ipv6Rows() []decideRow {
 			notHeadline: []string{"IPv6"},
 		},
 		{
-			name: "--ipv6 only behind CGNAT, pinhole open, not verified: IPv6's verdict alone, no IPv4 advice",
+			name: "--ipv6 only, pinhole open, not verified: IPv6's verdict alone, no IPv4 advice",
 			e: home(func(e *Evidence) {
 				e.Services = []ServiceEvidence{{Method: "upnp-igd2"}, {Method: "pcp"}}
 				e.STUN, e.IPv4Off = tPub, true
