@@ -22,12 +22,14 @@ func canSplice(c net.Conn) bool {
 }
 
 // fcntlSetPipeSize and fcntlGetPipeSize are F_SETPIPE_SZ and
-// F_GETPIPE_SZ; pipeSize the room asked for: a run of big frames (see
-// spliceRun) as big as Go's own splice asks.
+// F_GETPIPE_SZ; pipeSize the room asked for: a run of two 64 KiB frames
+// (see spliceRun) at any offset in their pages, and no more, since every
+// pipe's pages count against the user's limit (fs.pipe-user-pages-soft,
+// 16384 pages), past which the system gives new pipes two pages.
 const (
 	fcntlSetPipeSize = 1031
 	fcntlGetPipeSize = 1032
-	pipeSize         = 1 << 20
+	pipeSize         = 256 << 10
 )
 
 // pipe is a kernel pipe that spliced bytes pass through; size is the room
