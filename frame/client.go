@@ -162,7 +162,7 @@ func (s *Server) spliceFrame(c *client, rb *readBuffer, need, keep int, prev []b
 // wrong. Each frame echoed is an event, in order, after the pass.
 func (s *Server) peekFrame(c *client, rb *readBuffer, keep, limit int) (size int, dropped bool, err error) {
 	rb.resize(max(len(rb.b), keep))
-	n, perr := peekHead(c.conn, rb.b[:keep])
+	n, perr := peekHead(c.conn, rb.b[:keep], true)
 	if perr != nil || n < keep {
 		return 0, false, nil
 	}
@@ -180,7 +180,7 @@ func (s *Server) peekFrame(c *client, rb *readBuffer, keep, limit int) (size int
 			return 0
 		}
 		head := run.next(keep)
-		if peekHeadNow(c.conn, head) < keep {
+		if n, err := peekHead(c.conn, head, false); err != nil || n < keep {
 			return 0
 		}
 		bt, serr := scanFrames(head, limit)

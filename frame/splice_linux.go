@@ -33,8 +33,8 @@ const (
 )
 
 // pipe is a kernel pipe that spliced bytes pass through; size is the room
-// the system gave it.
-type pipe struct{ r, w, size int }
+// the system gave it, n how many bytes it holds.
+type pipe struct{ r, w, size, n int }
 
 // spliceSpare holds pipes between frames, so that a stream of big frames
 // does not open and close one per frame; beyond it they are closed.
@@ -76,11 +76,43 @@ func (p *pipe) close() {
 	syscall.Close(p.w)
 }
 
+// release keeps p for the next frame when it is empty, else closes it.
+func (p *pipe) release() {
+	if p.n == 0 {
+		putPipe(p)
+	} else {
+		p.close()
+	}
+}
+
+// drainTo passes every byte p holds to the socket behind rc, with flags
+// added to the splice's (spliceMore: more follows); it returns how many
+// went, and the error of the write that failed.
+func (p *pipe) drainTo(rc syscall.RawConn, flags int) (sent int, err error) {
+	for p.n > 0 {
+		var put int64
+		var serr error
+		if err := rc.Write(func(fd uintptr) bool {
+			put, serr = splice(p.r, int(fd), p.n, spliceMove|spliceNonblock|flags)
+			return serr != syscall.EAGAIN
+		}); err != nil {
+			return sent, err
+		}
+		if serr != nil {
+			return sent, os.NewSyscallError("splice", serr)
+		}
+		p.n -= int(put)
+		sent += int(put)
+	}
+	return sent, nil
+}
+
 // peekHead copies the first bytes waiting on c into buf without taking
 // them: a big frame's header and preview, so that the whole frame can
-// then be spliced back, its head included, in one pass. It waits for the
-// first byte as a read does; n is 0 at the end of the stream.
-func peekHead(c net.Conn, buf []byte) (n int, err error) {
+// then be spliced back, its head included, in one pass. With wait it
+// waits for the first byte as a read does (n is 0 at the end of the
+// stream); without, n is what is there now, 0 when nothing is.
+func peekHead(c net.Conn, buf []byte, wait bool) (n int, err error) {
 	rc, err := c.(*net.TCPConn).SyscallConn()
 	if err != nil {
 		return 0, err
@@ -90,7 +122,7 @@ func peekHead(c net.Conn, buf []byte) (n int, err error) {
 		for {
 			n, _, rerr = syscall.Recvfrom(int(fd), buf, syscall.MSG_PEEK)
 			if rerr != syscall.EINTR {
-				return rerr != syscall.EAGAIN
+				return !wait || rerr != syscall.EAGAIN
 			}
 		}
 	}); err != nil {
@@ -135,14 +167,7 @@ func spliceBack(c net.Conn, head []byte, n int) (moved int, readErr, writeErr er
 	if err != nil {
 		return 0, nil, err
 	}
-	inPipe := 0
-	defer func() {
-		if inPipe == 0 {
-			putPipe(p)
-		} else {
-			p.close()
-		}
-	}()
+	defer p.release()
 	for moved < n {
 		var got int64
 		var serr error
@@ -158,49 +183,18 @@ func spliceBack(c net.Conn, head []byte, n int) (moved int, readErr, writeErr er
 		if got == 0 {
 			return moved, io.EOF, nil
 		}
-		inPipe = int(got)
-		for inPipe > 0 {
-			flags := spliceMove | spliceNonblock
-			if moved+inPipe < n {
-				flags |= spliceMore
-			}
-			var put int64
-			if err := rc.Write(func(fd uintptr) bool {
-				put, serr = splice(p.r, int(fd), inPipe, flags)
-				return serr != syscall.EAGAIN
-			}); err != nil {
-				return moved, nil, err
-			}
-			if serr != nil {
-				return moved, nil, os.NewSyscallError("splice", serr)
-			}
-			inPipe -= int(put)
-			moved += int(put)
+		p.n = int(got)
+		flags := 0
+		if moved+p.n < n {
+			flags = spliceMore
+		}
+		put, err := p.drainTo(rc, flags)
+		moved += put
+		if err != nil {
+			return moved, nil, err
 		}
 	}
 	return moved, nil, nil
-}
-
-// peekHeadNow is peekHead without waiting: n is what is there now, 0 when
-// nothing is (or the look failed).
-func peekHeadNow(c net.Conn, buf []byte) (n int) {
-	rc, err := c.(*net.TCPConn).SyscallConn()
-	if err != nil {
-		return 0
-	}
-	rc.Control(func(fd uintptr) {
-		for {
-			m, _, e := syscall.Recvfrom(int(fd), buf, syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
-			if e == syscall.EINTR {
-				continue
-			}
-			if e == nil {
-				n = max(m, 0)
-			}
-			return
-		}
-	})
-	return n
 }
 
 // spliceRun passes big frames from c back to it through one pipe,
@@ -223,31 +217,11 @@ func spliceRun(c net.Conn, first int, more func() int) (done, have, written int,
 	if err != nil {
 		return 0, 0, 0, nil, err
 	}
-	inPipe := 0
-	defer func() {
-		if inPipe == 0 {
-			putPipe(p)
-		} else {
-			p.close()
-		}
-	}()
+	defer p.release()
 	flush := func() error {
-		for inPipe > 0 {
-			var put int64
-			var serr error
-			if err := rc.Write(func(fd uintptr) bool {
-				put, serr = splice(p.r, int(fd), inPipe, spliceMove|spliceNonblock)
-				return serr != syscall.EAGAIN
-			}); err != nil {
-				return err
-			}
-			if serr != nil {
-				return os.NewSyscallError("splice", serr)
-			}
-			inPipe -= int(put)
-			written += int(put)
-		}
-		return nil
+		put, err := p.drainTo(rc, 0)
+		written += put
+		return err
 	}
 	for cur := first; ; {
 		for have < cur {
@@ -255,8 +229,8 @@ func spliceRun(c net.Conn, first int, more func() int) (done, have, written int,
 			var serr error
 			later := false // nothing more now, and the pipe holds bytes: empty it first
 			if err := rc.Read(func(fd uintptr) bool {
-				got, serr = splice(int(fd), p.w, min(cur-have, p.size-inPipe), spliceMove|spliceNonblock)
-				if serr == syscall.EAGAIN && inPipe > 0 {
+				got, serr = splice(int(fd), p.w, min(cur-have, p.size-p.n), spliceMove|spliceNonblock)
+				if serr == syscall.EAGAIN && p.n > 0 {
 					later = true
 					return true
 				}
@@ -267,10 +241,10 @@ func spliceRun(c net.Conn, first int, more func() int) (done, have, written int,
 			}
 			if serr == nil && got > 0 {
 				have += int(got)
-				inPipe += int(got)
+				p.n += int(got)
 			}
 			switch {
-			case later || inPipe == p.size:
+			case later || p.n == p.size:
 				if err := flush(); err != nil {
 					return done, have, written, nil, err
 				}
@@ -284,7 +258,7 @@ func spliceRun(c net.Conn, first int, more func() int) (done, have, written int,
 		}
 		done, have = done+1, 0
 		next := 0
-		if inPipe < p.size {
+		if p.n < p.size {
 			next = more()
 		}
 		if next == 0 {

@@ -17,12 +17,9 @@ func spliceBack(net.Conn, []byte, int) (int, error, error) {
 }
 
 // peekHead is never called where canSplice is false.
-func peekHead(net.Conn, []byte) (int, error) {
+func peekHead(net.Conn, []byte, bool) (int, error) {
 	return 0, errors.New("frame: peek is not supported here")
 }
-
-// peekHeadNow is never called where canSplice is false.
-func peekHeadNow(net.Conn, []byte) int { return 0 }
 
 // spliceRun is never called where canSplice is false.
 func spliceRun(net.Conn, int, func() int) (int, int, int, error, error) {
