@@ -62,7 +62,8 @@ func TestFindRouterIGDFirstSettlesLater(t *testing.T) {
 	gw, release := heldNATPMP(t)
 	cfg := f.config()
 	cfg.NATPMPPort = gw.port
-	cfg.igdGrace = time.Hour // only the answer itself ends the wait
+	cfg.igdGrace = time.Hour     // only the answer itself ends the wait,
+	cfg.probeTimeout = time.Hour // however long a loaded machine takes to release it
 	cfg.IGDFirst = true
 	r := findRouterSoon(t, cfg)
 	if r.Settled() || len(r.Services) != 1 || r.Services[0].Method() != MethodIGD2 {
@@ -89,7 +90,7 @@ func TestMapSettlesWhenTheIGDRefuses(t *testing.T) {
 	gw, release := heldNATPMP(t)
 	cfg := f.config()
 	cfg.NATPMPPort = gw.port
-	cfg.igdGrace = time.Hour
+	cfg.igdGrace, cfg.probeTimeout = time.Hour, time.Hour
 	cfg.IGDFirst = true
 	r := findRouterSoon(t, cfg)
 	var seen []Attempt
