@@ -58,8 +58,11 @@ type IPv6Verdict struct {
 	// address.
 	Target   netip.AddrPort
 	Verified bool
-	Headline string
-	Advice   []string
+	// VerifiedBy says how a verified status was proved (ViaTURN,
+	// ViaOutside); empty otherwise.
+	VerifiedBy string
+	Headline   string
+	Advice     []string
 }
 
 // Decide draws the verdict from the evidence. It is a pure function.

@@ -23,14 +23,8 @@ func (j *judge) ipv6Only() {
 	v := j.ipv6Verdict()
 	d := &j.d
 	d.IPv6 = v
-	d.Status, d.Headline, d.Target = v.Status, v.Headline, v.Target
+	d.Status, d.VerifiedBy, d.Headline, d.Target = v.Status, v.VerifiedBy, v.Headline, v.Target
 	d.Advice = append([]string(nil), v.Advice...)
-	for _, p := range j.e.IPv6.Probes {
-		if v.Verified && p.Verdict == Verified {
-			d.VerifiedBy = p.Via
-			break
-		}
-	}
 	j.fact("IPv4 left out (--ipv6 only): no mapping asked for, no probe over IPv4")
 }
 
@@ -54,7 +48,7 @@ func (j *judge) ipv6Verdict() *IPv6Verdict {
 	j.fact("this host's global IPv6 address is %s", e.Address)
 	for _, p := range e.Probes {
 		if p.Verdict == Verified {
-			v.Status, v.Verified = StatusVerified, true
+			v.Status, v.Verified, v.VerifiedBy = StatusVerified, true, p.Via
 			v.Headline = fmt.Sprintf("reachable over IPv6 at %s (verified by %s)", v.Target, viaText(p))
 			j.fact("probe through %s (%s): verified", p.Target, p.Via)
 			return v
