@@ -798,23 +798,31 @@ func plainWord(x uint64) bool { return notPlain(x) == 0 }
 // SWAR constants: a one and a high bit in every byte of a word.
 const ones, highs = 0x0101010101010101, 0x8080808080808080
 
-// notPlain is zero when the 8 bytes in x are plainWord's. A byte's high
-// bit is set when it is not ASCII (it is set in x), is below ' ' (taking
-// ' ' from it borrows), or is a quote or a backslash (its XOR with them
-// is zero, and taking one from zero borrows). A borrow runs on into the
-// next byte only from a byte already found.
-func notPlain(x uint64) uint64 {
-	return (x | (x - ones*' ') | ((x ^ ones*'"') - ones) | ((x ^ ones*'\\') - ones)) & highs
+// notPlain is zero when the 8 bytes in x are plainWord's.
+func notPlain(x uint64) uint64 { return plainBits(x) & highs }
+
+// plainBits is notPlain before its mask: a byte's high bit is set when
+// the byte is not ASCII (it is set in x), is below ' ' or is a quote (its
+// XOR with 2 maps those, and nothing else, below '!', and taking '!' from
+// it borrows), or is a backslash (its XOR with it is zero, and taking one
+// from zero borrows). A borrow runs on into the next byte only from a
+// byte already found. The other bits are noise: a run of words is masked
+// once.
+func plainBits(x uint64) uint64 {
+	return x | ((x ^ ones*2) - ones*'!') | ((x ^ ones*'\\') - ones)
 }
 
 // plainRun returns how many of p's first bytes, a multiple of 8, are
-// plainWord's: a long message of plain text is checked 32 bytes a step.
+// plainWord's: a long message of plain text is checked 64 bytes a step,
+// with one mask and one branch.
 func plainRun(p []byte) int {
 	i := 0
-	for ; i+32 <= len(p); i += 32 {
-		q := p[i : i+32]
-		if notPlain(binary.LittleEndian.Uint64(q))|notPlain(binary.LittleEndian.Uint64(q[8:]))|
-			notPlain(binary.LittleEndian.Uint64(q[16:]))|notPlain(binary.LittleEndian.Uint64(q[24:])) != 0 {
+	for ; i+64 <= len(p); i += 64 {
+		q := p[i : i+64 : i+64]
+		if (plainBits(binary.LittleEndian.Uint64(q))|plainBits(binary.LittleEndian.Uint64(q[8:]))|
+			plainBits(binary.LittleEndian.Uint64(q[16:]))|plainBits(binary.LittleEndian.Uint64(q[24:]))|
+			plainBits(binary.LittleEndian.Uint64(q[32:]))|plainBits(binary.LittleEndian.Uint64(q[40:]))|
+			plainBits(binary.LittleEndian.Uint64(q[48:]))|plainBits(binary.LittleEndian.Uint64(q[56:])))&highs != 0 {
 			break
 		}
 	}

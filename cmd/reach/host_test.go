@@ -327,6 +327,26 @@ func TestPlainWord(t *testing.T) {
 	}
 }
 
+// TestPlainRun: a run of plain words ends at the word of the first byte
+// that is not plain, wherever it is in a step of plainRun's, whatever the
+// byte.
+func TestPlainRun(t *testing.T) {
+	const size = 150 // two steps of 64, whole words after them, a tail
+	for c := range 256 {
+		for pos := range size {
+			p := bytes.Repeat([]byte("!#~ a"), size/5)
+			p[pos] = byte(c)
+			want := size / 8 * 8
+			if c < ' ' || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+				want = min(want, pos/8*8)
+			}
+			if got := plainRun(p); got != want {
+				t.Fatalf("plainRun with %#x at %d = %d, want %d", c, pos, got, want)
+			}
+		}
+	}
+}
+
 // TestBatchedLinesMatchOneByOne: the lines the log renders for a read's
 // messages together (what they share once) are the lines it renders for
 // each message's event alone, for every kind of message the log treats
