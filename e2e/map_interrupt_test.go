@@ -77,7 +77,7 @@ func TestMapInterruptedLeavesNoMapping(t *testing.T) {
 					t.Errorf("the router still lists the mapping:\n%s", list)
 				}
 			}
-			if entries, _, err := ledger.Open(dir).List(); err != nil || len(entries) != 0 {
+			if entries, _, err := ledger.Open(dir).List(context.Background()); err != nil || len(entries) != 0 {
 				t.Errorf("ledger after the interrupted map: %+v (%v), want none", entries, err)
 			}
 		})
@@ -193,13 +193,13 @@ func TestMapInterruptedKeepsWhatTheRouterHeld(t *testing.T) {
 	if list := upnpList(t, l, lab.PC); !listsMapping(list, 1234, lab.PCAddr+":1234") {
 		t.Fatalf("the router no longer lists the mapping it held before map:\n%s", list)
 	}
-	if entries, _, err := ledger.Open(dir).List(); err != nil || len(entries) != 1 || entries[0].Command != "map" || entries[0].ExternalPort != 1234 {
+	if entries, _, err := ledger.Open(dir).List(context.Background()); err != nil || len(entries) != 1 || entries[0].Command != "map" || entries[0].ExternalPort != 1234 {
 		t.Errorf("ledger after the interrupted map: %+v (%v), want the kept mapping as map's", entries, err)
 	}
 	if unmap := reach(t, l, lab.PC, "unmap", "--port", "1234"); unmap.code != 0 || routerForwards(t, l, 1234) {
 		t.Errorf("reach unmap after the interrupted map did not remove the kept mapping\n%s", unmap)
 	}
-	if entries, _, err := ledger.Open(dir).List(); err != nil || len(entries) != 0 {
+	if entries, _, err := ledger.Open(dir).List(context.Background()); err != nil || len(entries) != 0 {
 		t.Errorf("ledger after reach unmap: %+v (%v), want none", entries, err)
 	}
 }

@@ -69,7 +69,7 @@ func (s *Session) renew(ctx context.Context) time.Duration {
 	if err != nil {
 		return renewRetry
 	}
-	s.record() // the router may have moved it, or a new address
+	s.record(ctx) // the router may have moved it, or a new address
 	s.selfCheck(ctx)
 	return s.lease.RenewEvery()
 }
@@ -213,7 +213,7 @@ func (s *Session) Close(ctx context.Context, cause error) *Stopped {
 		st.Deleted, st.Err = err == nil, err
 		if err == nil {
 			s.lease = nil
-			s.forget()
+			s.forgetFor(ctx, s.forget)
 		}
 	}
 	if s.pinhole != nil {
@@ -225,10 +225,10 @@ func (s *Session) Close(ctx context.Context, cause error) *Stopped {
 		switch {
 		case err == nil:
 			st.PinholeClosed = true
-			s.forgetPinhole()
+			s.forgetFor(ctx, s.forgetPinhole)
 		case errors.As(err, &lingers):
 			st.PinholeClosed, st.PinholeNote = true, lingers.Error()
-			s.forgetPinhole()
+			s.forgetFor(ctx, s.forgetPinhole)
 		default:
 			st.PinholeNote = "could not close the IPv6 pinhole: " + upnp.Summary(err)
 		}

@@ -45,7 +45,7 @@ func (s *Session) openIPv6(ctx context.Context) error {
 		s.emit(&Step{Name: "ipv6", Mark: MarkWarn, Detail: fmt.Sprintf("%s: no pinhole, %s", info.Address, e.Failure)})
 		return nil
 	}
-	if held := s.pinholeTakenByReach(info.Address); held != nil {
+	if held := s.pinholeTakenByReach(ctx, info.Address); held != nil {
 		// Opening it again would give this session the other's pinhole
 		// (IGDv2 answers with its UniqueID), and closing it on exit
 		// would close it under the other.
@@ -67,7 +67,7 @@ func (s *Session) openIPv6(ctx context.Context) error {
 		return nil
 	}
 	s.pinhole = pl
-	s.recordPinhole()
+	s.recordPinhole(ctx)
 	e.Pinhole, e.Method = true, string(pl.Method())
 	s.emit(&Step{Name: "ipv6", Mark: MarkOK, Detail: fmt.Sprintf("pinhole [%s]:%d/%s via %s", info.Address, s.cfg.Port, s.cfg.Protocol, pl.Method())})
 	return nil
@@ -123,7 +123,7 @@ func (s *Session) renewPinhole(ctx context.Context) {
 	if err != nil {
 		ev.RetryIn = s.pinhole.RenewEvery()
 	} else {
-		s.recordPinhole() // a new Created: the lease runs from now
+		s.recordPinhole(ctx) // a new Created: the lease runs from now
 	}
 	s.emit(ev)
 }

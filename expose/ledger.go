@@ -23,7 +23,10 @@ func Heal(ctx context.Context, r *upnp.Router, led *ledger.Ledger, emit func(Eve
 	if led == nil || r == nil {
 		return nil
 	}
-	entries, warn, err := led.List()
+	entries, warn, err := led.List(ctx)
+	if ctx.Err() != nil {
+		return nil // Ctrl-C while another reach held the ledger: nothing to say
+	}
 	if warn != "" {
 		emit(&Step{Name: "ledger", Mark: MarkWarn, Detail: string(warn)})
 	}
@@ -47,7 +50,7 @@ func Heal(ctx context.Context, r *upnp.Router, led *ledger.Ledger, emit func(Eve
 			// its id and source, PCP its nonce): it closes by itself.
 			until := e.Created.Add(e.Lease)
 			if time.Now().After(until) {
-				led.Remove(e)
+				led.Remove(ctx, e)
 				continue
 			}
 			emit(&Step{Name: "heal", Mark: MarkWarn, Detail: fmt.Sprintf("IPv6 pinhole [%s]:%d/%s left by reach expose (pid %d, exited) closes by itself at %s",
@@ -73,12 +76,12 @@ func Heal(ctx context.Context, r *upnp.Router, led *ledger.Ledger, emit func(Eve
 		}
 		switch {
 		case err == nil:
-			led.Remove(e)
+			led.Remove(ctx, e)
 			emit(&Step{Name: "heal", Mark: MarkWarn, Detail: "removed " + what})
 		case errors.Is(err, upnp.ErrNoSuchMapping):
-			led.Remove(e) // gone already (its lease ran out, or the router restarted)
+			led.Remove(ctx, e) // gone already (its lease ran out, or the router restarted)
 		case errors.Is(err, upnp.ErrNotOurs):
-			led.Remove(e) // the port now forwards elsewhere: not reach's any more
+			led.Remove(ctx, e) // the port now forwards elsewhere: not reach's any more
 		default:
 			kept = append(kept, e)
 			emit(&Step{Name: "heal", Mark: MarkWarn, Detail: "could not remove " + what + ": " + upnp.Summary(err), Err: err})
@@ -87,8 +90,10 @@ func Heal(ctx context.Context, r *upnp.Router, led *ledger.Ledger, emit func(Eve
 	return kept
 }
 
-// record writes the session's mapping into the ledger.
-func (s *Session) record() {
+// record writes the session's mapping into the ledger, waiting for
+// another reach's lock until ctx is done: cut short by Ctrl-C, it says
+// nothing (Close removes the mapping).
+func (s *Session) record(ctx context.Context) {
 	if s.cfg.Ledger == nil || s.lease == nil || s.adopted {
 		return
 	}
@@ -98,9 +103,9 @@ func (s *Session) record() {
 		InternalIP: m.InternalIP, InternalPort: m.InternalPort, Method: string(s.lease.Method()), Lease: m.Lease,
 		Command: s.cfg.Command, PID: pid, Started: started, Created: time.Now()}
 	if s.recorded != nil && !s.recorded.Same(e) {
-		s.cfg.Ledger.Remove(*s.recorded)
+		s.cfg.Ledger.Remove(ctx, *s.recorded)
 	}
-	if warn, err := s.cfg.Ledger.Add(e); err != nil || warn != "" {
+	if warn, err := s.cfg.Ledger.Add(ctx, e); (err != nil && ctx.Err() == nil) || warn != "" {
 		detail := string(warn)
 		if err != nil {
 			detail = "could not record the mapping in reach's ledger: " + err.Error()
@@ -111,7 +116,7 @@ func (s *Session) record() {
 }
 
 // recordPinhole writes the session's IPv6 pinhole into the ledger.
-func (s *Session) recordPinhole() {
+func (s *Session) recordPinhole(ctx context.Context) {
 	if s.cfg.Ledger == nil || s.pinhole == nil {
 		return
 	}
@@ -120,22 +125,35 @@ func (s *Session) recordPinhole() {
 	e := ledger.Entry{Kind: "pinhole", Gateway: s.ev.Gateway, Protocol: string(p.Protocol), ExternalPort: p.Port,
 		InternalIP: p.Addr, InternalPort: p.Port, Method: string(s.pinhole.Method()), Lease: p.Lease,
 		Command: s.cfg.Command, PID: pid, Started: started, Created: time.Now()}
-	s.cfg.Ledger.Add(e)
+	s.cfg.Ledger.Add(ctx, e)
 	s.pinholeEntry = &e
 }
 
 // forgetPinhole drops the pinhole from the ledger once closed.
-func (s *Session) forgetPinhole() {
+func (s *Session) forgetPinhole(ctx context.Context) {
 	if s.cfg.Ledger != nil && s.pinholeEntry != nil {
-		s.cfg.Ledger.Remove(*s.pinholeEntry)
+		s.cfg.Ledger.Remove(ctx, *s.pinholeEntry)
 		s.pinholeEntry = nil
 	}
 }
 
+// ledgerWait bounds how long Close waits for another reach's lock on the
+// ledger to forget what it removed: the lock is held for milliseconds.
+// Past it, the entry stays, and the next reach finds the mapping gone.
+const ledgerWait = 5 * time.Second
+
+// forgetFor runs forget, which drops an entry from the ledger, with at
+// most ledgerWait for the lock.
+func (s *Session) forgetFor(ctx context.Context, forget func(context.Context)) {
+	lctx, cancel := context.WithTimeout(ctx, ledgerWait)
+	defer cancel()
+	forget(lctx)
+}
+
 // forget drops the session's mapping from the ledger once removed.
-func (s *Session) forget() {
+func (s *Session) forget(ctx context.Context) {
 	if s.cfg.Ledger != nil && s.recorded != nil {
-		s.cfg.Ledger.Remove(*s.recorded)
+		s.cfg.Ledger.Remove(ctx, *s.recorded)
 		s.recorded = nil
 	}
 }
@@ -158,11 +176,11 @@ func (s *Session) takenByReach(live []ledger.Entry) *ledger.Entry {
 // any: that reach closes it on exit, so this session must neither open
 // it again (it would get the same pinhole) nor close it. The ledger is
 // read afresh: no router may have been found over IPv4 to heal it.
-func (s *Session) pinholeTakenByReach(addr netip.Addr) *ledger.Entry {
+func (s *Session) pinholeTakenByReach(ctx context.Context, addr netip.Addr) *ledger.Entry {
 	if s.cfg.Ledger == nil {
 		return nil
 	}
-	entries, _, err := s.cfg.Ledger.List()
+	entries, _, err := s.cfg.Ledger.List(ctx)
 	if err != nil {
 		return nil // it cannot say: as without a ledger
 	}

@@ -67,7 +67,7 @@ func (s *Session) mapPort(ctx context.Context) {
 		return
 	}
 	s.lease = lease
-	s.record()
+	s.record(ctx)
 	got := lease.Mapping()
 	detail := fmt.Sprintf("%d/%s -> %s:%d via %s, %s", got.ExternalPort, got.Protocol, got.InternalIP, got.InternalPort, lease.Method(), leaseText(got))
 	mark := MarkOK

@@ -68,7 +68,7 @@ func TestPinholeOfARunningReachIsLeftAlone(t *testing.T) {
 				cfg.IPv6 = IPv6Auto
 			}
 			cfg.Ledger = ledger.Open(t.TempDir())
-			if _, err := cfg.Ledger.Add(tc.entry(cfg.Port)); err != nil {
+			if _, err := cfg.Ledger.Add(context.Background(), tc.entry(cfg.Port)); err != nil {
 				t.Fatal(err)
 			}
 			var asked int
@@ -100,7 +100,7 @@ func TestPinholeOfARunningReachIsLeftAlone(t *testing.T) {
 				!strings.Contains(step.Detail, "stop it first")):
 				t.Errorf("ipv6 step %+v, want a warning naming the reach that holds the pinhole", step)
 			}
-			if entries, _, _ := cfg.Ledger.List(); len(entries) != 1 || entries[0].PID != os.Getppid() {
+			if entries, _, _ := cfg.Ledger.List(context.Background()); len(entries) != 1 || entries[0].PID != os.Getppid() {
 				t.Errorf("ledger %+v, want the other reach's entry untouched", entries)
 			}
 		})

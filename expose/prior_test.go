@@ -93,11 +93,11 @@ func TestMapSessionKeepsWhatTheRouterHeld(t *testing.T) {
 			tab.Add(context.Background(), m) // the router's mapping, before map starts
 			if tc.before != nil {
 				for _, e := range tc.before(cfg.Port) {
-					cfg.Ledger.Add(e)
+					cfg.Ledger.Add(context.Background(), e)
 				}
 			}
 			step, st := startAndClose(t, cfg, ev)
-			entries, _, _ := cfg.Ledger.List()
+			entries, _, _ := cfg.Ledger.List(context.Background())
 			if tc.held == "" {
 				if !st.Mapped || !st.Deleted || st.Kept {
 					t.Errorf("stopped = %+v, want the mapping deleted", st)
@@ -163,7 +163,7 @@ func TestExposeKeepsAnEarlierMapsMapping(t *testing.T) {
 			before := earlierMap(cfg.Port, time.Hour, 10*time.Minute)
 			before.Command = tc.command
 			before.Method = string(svc.Method())
-			cfg.Ledger.Add(before)
+			cfg.Ledger.Add(context.Background(), before)
 			step, st := startAndClose(t, cfg, ev)
 			if st.Kept != tc.kept || st.Deleted == tc.kept {
 				t.Errorf("stopped = %+v, want kept: %v", st, tc.kept)
@@ -180,7 +180,7 @@ func TestExposeKeepsAnEarlierMapsMapping(t *testing.T) {
 			if mapped, _ := tab.count(); mapped != 1 {
 				t.Errorf("the router holds %d mappings, want the earlier map's", mapped)
 			}
-			entries, _, _ := cfg.Ledger.List()
+			entries, _, _ := cfg.Ledger.List(context.Background())
 			if len(entries) != 1 || entries[0].PID != before.PID || !entries[0].Created.Equal(before.Created) {
 				t.Errorf("ledger = %+v, want the earlier map's entry as it was", entries)
 			}

@@ -228,7 +228,7 @@ func (s *Session) selfCheck(ctx context.Context) {
 		return
 	}
 	s.lease = lease
-	s.record()
+	s.record(ctx)
 	pe := s.probe(ctx, target)
 	ev := &SelfCheck{Repaired: true, OK: pe.Verdict == probe.Verified, Target: target}
 	ev.Detail = "the probe did not come back although the router listed the mapping; deleted and made it again: "

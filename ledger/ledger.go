@@ -7,6 +7,7 @@
 package ledger
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -82,12 +83,13 @@ type Warning string
 
 // Update reads the entries under the lock, lets change edit them, and
 // writes the result atomically. A corrupt file is moved aside (and said so
-// in the warning); the ledger then starts empty.
-func (l *Ledger) Update(change func([]Entry) []Entry) (Warning, error) {
+// in the warning); the ledger then starts empty. It waits for another
+// reach process's lock until ctx is done.
+func (l *Ledger) Update(ctx context.Context, change func([]Entry) []Entry) (Warning, error) {
 	if err := os.MkdirAll(l.dir, 0o700); err != nil {
 		return "", fmt.Errorf("ledger: make %s: %w", l.dir, err)
 	}
-	unlock, err := lock(filepath.Join(l.dir, "ledger.lock"))
+	unlock, err := lock(ctx, filepath.Join(l.dir, "ledger.lock"))
 	if err != nil {
 		return "", err
 	}
@@ -108,11 +110,11 @@ func (l *Ledger) Update(change func([]Entry) []Entry) (Warning, error) {
 
 // List returns the entries, read under the lock; it writes nothing but
 // to set a corrupt file aside.
-func (l *Ledger) List() ([]Entry, Warning, error) {
+func (l *Ledger) List(ctx context.Context) ([]Entry, Warning, error) {
 	if _, err := os.Stat(l.path()); errors.Is(err, os.ErrNotExist) {
 		return nil, "", nil // no ledger yet: nothing reach made
 	}
-	unlock, err := lock(filepath.Join(l.dir, "ledger.lock"))
+	unlock, err := lock(ctx, filepath.Join(l.dir, "ledger.lock"))
 	if err != nil {
 		return nil, "", err
 	}
@@ -121,8 +123,8 @@ func (l *Ledger) List() ([]Entry, Warning, error) {
 }
 
 // Add records e, replacing an entry of the same mapping.
-func (l *Ledger) Add(e Entry) (Warning, error) {
-	return l.Update(func(es []Entry) []Entry {
+func (l *Ledger) Add(ctx context.Context, e Entry) (Warning, error) {
+	return l.Update(ctx, func(es []Entry) []Entry {
 		out := es[:0]
 		for _, o := range es {
 			if !o.Same(e) {
@@ -134,8 +136,8 @@ func (l *Ledger) Add(e Entry) (Warning, error) {
 }
 
 // Remove drops the entry of the same mapping as e, if any.
-func (l *Ledger) Remove(e Entry) (Warning, error) {
-	return l.Update(func(es []Entry) []Entry {
+func (l *Ledger) Remove(ctx context.Context, e Entry) (Warning, error) {
+	return l.Update(ctx, func(es []Entry) []Entry {
 		out := es[:0]
 		for _, o := range es {
 			if !o.Same(e) {

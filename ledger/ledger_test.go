@@ -1,6 +1,8 @@
 package ledger
 
 import (
+	"context"
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -8,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 func entry(port uint16) Entry {
@@ -25,20 +28,20 @@ func TestConcurrentWriters(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := l.Add(entry(uint16(2000 + i))); err != nil {
+			if _, err := l.Add(context.Background(), entry(uint16(2000+i))); err != nil {
 				t.Error(err)
 			}
 		}()
 	}
 	wg.Wait()
-	got, _, err := l.List()
+	got, _, err := l.List(context.Background())
 	if err != nil || len(got) != 40 {
 		t.Fatalf("%d entries after 40 concurrent adds (err %v), want 40", len(got), err)
 	}
-	if _, err := l.Remove(entry(2000)); err != nil {
+	if _, err := l.Remove(context.Background(), entry(2000)); err != nil {
 		t.Fatal(err)
 	}
-	if got, _, _ := l.List(); len(got) != 39 {
+	if got, _, _ := l.List(context.Background()); len(got) != 39 {
 		t.Errorf("%d entries after a remove, want 39", len(got))
 	}
 }
@@ -51,7 +54,7 @@ func TestCorruptFileIsSetAside(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := Open(dir)
-	warn, err := l.Add(entry(1234))
+	warn, err := l.Add(context.Background(), entry(1234))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -61,7 +64,7 @@ func TestCorruptFileIsSetAside(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "ledger.json.corrupt")); err != nil {
 		t.Errorf("the corrupt file was not kept: %v", err)
 	}
-	if got, warn, _ := l.List(); len(got) != 1 || warn != "" {
+	if got, warn, _ := l.List(context.Background()); len(got) != 1 || warn != "" {
 		t.Errorf("after recovery: %d entries, warning %q", len(got), warn)
 	}
 }
@@ -75,10 +78,10 @@ func TestUnreadableLedgerIsKept(t *testing.T) {
 		t.Fatal(err)
 	}
 	l := Open(dir)
-	if _, _, err := l.List(); err == nil || !strings.Contains(err.Error(), "ledger.json") {
+	if _, _, err := l.List(context.Background()); err == nil || !strings.Contains(err.Error(), "ledger.json") {
 		t.Errorf("List of an unreadable ledger: %v, want an error naming it", err)
 	}
-	if _, err := l.Add(entry(1234)); err == nil {
+	if _, err := l.Add(context.Background(), entry(1234)); err == nil {
 		t.Error("Add over an unreadable ledger succeeded")
 	}
 	if _, err := os.Stat(filepath.Join(dir, "ledger.json.corrupt")); err == nil {
@@ -89,15 +92,15 @@ func TestUnreadableLedgerIsKept(t *testing.T) {
 // The same mapping is one entry; the ledger stays bounded.
 func TestReplaceAndBound(t *testing.T) {
 	l := Open(t.TempDir())
-	l.Add(entry(1234))
-	l.Add(entry(1234))
-	if got, _, _ := l.List(); len(got) != 1 {
+	l.Add(context.Background(), entry(1234))
+	l.Add(context.Background(), entry(1234))
+	if got, _, _ := l.List(context.Background()); len(got) != 1 {
 		t.Errorf("%d entries for one mapping added twice", len(got))
 	}
 	for i := range maxEntries + 10 {
-		l.Add(entry(uint16(3000 + i)))
+		l.Add(context.Background(), entry(uint16(3000+i)))
 	}
-	got, _, _ := l.List()
+	got, _, _ := l.List(context.Background())
 	if len(got) != maxEntries || got[len(got)-1].ExternalPort != uint16(3000+maxEntries+9) {
 		t.Errorf("%d entries, last %d: want the newest %d", len(got), got[len(got)-1].ExternalPort, maxEntries)
 	}
@@ -134,5 +137,61 @@ func TestOwner(t *testing.T) {
 	gone.PID = 1 << 30
 	if OwnerOf(gone) != LeftOver {
 		t.Errorf("an entry of a process that is gone is %q", OwnerOf(gone))
+	}
+}
+
+// TestLockWaitsUntilTheContextEnds: a ledger whose lock another reach
+// holds (a second open file, as flock(2) and LockFileEx see another
+// process) is waited for while the context lasts, and given up once it
+// ends, with the context's error; a free lock is taken even with the
+// context ended, so that a cleanup after Ctrl-C still records.
+func TestLockWaitsUntilTheContextEnds(t *testing.T) {
+	dir := t.TempDir()
+	l := Open(dir)
+	if _, err := l.Add(context.Background(), entry(1234)); err != nil {
+		t.Fatal(err)
+	}
+	unlock, busy, err := tryLock(filepath.Join(dir, "ledger.lock"))
+	if err != nil || busy {
+		t.Fatalf("tryLock: busy %t, %v", busy, err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	waited := make(chan error, 1)
+	go func() {
+		_, err := l.Remove(ctx, entry(1234))
+		waited <- err
+	}()
+	select {
+	case err := <-waited:
+		t.Fatalf("Remove did not wait for the lock: %v", err)
+	case <-time.After(50 * time.Millisecond): // still waiting, as it should
+	}
+	cancel()
+	select {
+	case err := <-waited:
+		if !errors.Is(err, context.Canceled) || !strings.Contains(err.Error(), "another reach process holds") {
+			t.Errorf("Remove after its context ended: %v, want the lock held and context.Canceled", err)
+		}
+	case <-time.After(10 * time.Second): // a guard against a hang, not a timing
+		t.Fatal("Remove still waits for the lock 10 s after its context ended")
+	}
+
+	later := make(chan error, 1)
+	go func() {
+		_, err := l.Remove(context.Background(), entry(1234))
+		later <- err
+	}()
+	unlock()
+	if err := <-later; err != nil {
+		t.Fatalf("Remove once the lock was released: %v", err)
+	}
+	done, stop := context.WithCancel(context.Background())
+	stop()
+	if _, err := l.Add(done, entry(4321)); err != nil {
+		t.Fatalf("Add with its context ended and the lock free: %v", err)
+	}
+	if got, _, _ := l.List(context.Background()); len(got) != 1 || got[0].ExternalPort != 4321 {
+		t.Errorf("ledger = %+v, want only 4321", got)
 	}
 }

@@ -340,7 +340,7 @@ func pinholeProbes(ctx context.Context, st *steps, d *deps, r *upnp.Router, o *d
 	if d.Ledger == nil {
 		return nil
 	}
-	entries, _, _ := d.Ledger.List()
+	entries, _, _ := d.Ledger.List(ctx)
 	var out []outsideJSON
 	for _, e := range livePinholes(r.Gateway, entries, time.Now()) {
 		if e.InternalIP == addr {

@@ -51,14 +51,14 @@ func TestLedgerHealsLeftoversAndRefusesTakeOver(t *testing.T) {
 	d := fakeDeps(tableLister{m}, false)
 	d.Ledger = ledger.Open(t.TempDir())
 	m.Add(context.Background(), upnp.Mapping{Protocol: upnp.TCP, ExternalPort: 4000, InternalIP: netip.MustParseAddr("127.0.0.1"), InternalPort: 4000})
-	d.Ledger.Add(leftover(4000, 1<<30)) // no such process: killed long ago
+	d.Ledger.Add(context.Background(), leftover(4000, 1<<30)) // no such process: killed long ago
 	m.Add(context.Background(), upnp.Mapping{Protocol: upnp.TCP, ExternalPort: 4001, InternalIP: netip.MustParseAddr("127.0.0.1"), InternalPort: 4001})
-	d.Ledger.Add(leftover(4001, 1)) // pid 1 runs
+	d.Ledger.Add(context.Background(), leftover(4001, 1)) // pid 1 runs
 	other := netip.MustParseAddr("192.168.1.77")
 	m.Add(context.Background(), upnp.Mapping{Protocol: upnp.TCP, ExternalPort: 4002, InternalIP: other, InternalPort: 4002})
 	elsewhere := leftover(4002, 1<<30) // made from this host when it had another address
 	elsewhere.InternalIP = other
-	d.Ledger.Add(elsewhere)
+	d.Ledger.Add(context.Background(), elsewhere)
 
 	// Pinholes of exited reaches: an expose's is a leftover (it closes by
 	// itself), a map's was left open on purpose.
@@ -68,7 +68,7 @@ func TestLedgerHealsLeftoversAndRefusesTakeOver(t *testing.T) {
 		if cmd == "map" {
 			ph.ExternalPort, ph.InternalPort = 5001, 5001
 		}
-		d.Ledger.Add(ph)
+		d.Ledger.Add(context.Background(), ph)
 	}
 
 	r := runCLI(context.Background(), d, "mappings")
@@ -123,11 +123,11 @@ func TestExposeKeepsAMappingItFound(t *testing.T) {
 	other := freePort(t)
 	er = startExpose(t, d, "--port", strconv.Itoa(other))
 	er.next(t, "ready")
-	if entries, _, _ := d.Ledger.List(); len(entries) != 1 || entries[0].ExternalPort != uint16(other) {
+	if entries, _, _ := d.Ledger.List(context.Background()); len(entries) != 1 || entries[0].ExternalPort != uint16(other) {
 		t.Errorf("ledger while hosting = %+v, want the one mapping expose made", entries)
 	}
 	er.stop(t)
-	if entries, _, _ := d.Ledger.List(); len(entries) != 0 || m.has(uint16(other)) {
+	if entries, _, _ := d.Ledger.List(context.Background()); len(entries) != 0 || m.has(uint16(other)) {
 		t.Errorf("after exit: ledger %+v, mapping left %v", entries, m.has(uint16(other)))
 	}
 }
@@ -172,10 +172,10 @@ func TestMappingsJSONListsPinholes(t *testing.T) {
 	d.Ledger = ledger.Open(t.TempDir())
 	live := leftover(5000, 1)
 	live.Kind, live.InternalIP, live.Lease, live.Created = "pinhole", netip.MustParseAddr("2001:db8::10"), time.Hour, time.Now()
-	d.Ledger.Add(live)
+	d.Ledger.Add(context.Background(), live)
 	gone := live
 	gone.ExternalPort, gone.InternalPort, gone.Created = 5002, 5002, time.Now().Add(-2*time.Hour) // its lease ran out
-	d.Ledger.Add(gone)
+	d.Ledger.Add(context.Background(), gone)
 	r := runCLI(context.Background(), d, "mappings", "--json")
 	var out struct {
 		Pinholes []pinholeJSON `json:"pinholes"`
@@ -200,10 +200,10 @@ func TestDiagnoseViaProbesPinholes(t *testing.T) {
 	d.Ledger = ledger.Open(t.TempDir())
 	ph := leftover(5000, 1) // pid 1 runs
 	ph.Kind, ph.InternalIP, ph.Lease, ph.Created = "pinhole", v6, time.Hour, time.Now()
-	d.Ledger.Add(ph)
+	d.Ledger.Add(context.Background(), ph)
 	other := ph // another host's address: not this host's pinhole to probe
 	other.InternalIP, other.ExternalPort, other.InternalPort = netip.MustParseAddr("2001:db8::99"), 5001, 5001
-	d.Ledger.Add(other)
+	d.Ledger.Add(context.Background(), other)
 	var asked []netip.AddrPort
 	d.CheckVia = func(_ context.Context, srv probe.TURNServer, target netip.AddrPort, proto string, _ probe.ViaConfig) probe.ViaResult {
 		asked = append(asked, target)

@@ -103,7 +103,7 @@ func TestMapInterruptedRemovesTheMappingItMade(t *testing.T) {
 				if m.has(1234) {
 					t.Error("the mapping map made is still on the router")
 				}
-				if entries, _, _ := d.Ledger.List(); len(entries) != 0 {
+				if entries, _, _ := d.Ledger.List(context.Background()); len(entries) != 0 {
 					t.Errorf("the ledger still lists %+v", entries)
 				}
 				out, errOut := r.out.String(), r.err.String()
@@ -155,7 +155,7 @@ func TestMapInterruptedKeepsAMappingItFound(t *testing.T) {
 			d := fakeDeps(tc.router(m, cancel), false)
 			d.Ledger = ledger.Open(t.TempDir())
 			if tc.recorded {
-				d.Ledger.Add(ledger.Entry{Gateway: netip.MustParseAddr("192.168.1.1"), Protocol: "tcp", ExternalPort: 1234,
+				d.Ledger.Add(context.Background(), ledger.Entry{Gateway: netip.MustParseAddr("192.168.1.1"), Protocol: "tcp", ExternalPort: 1234,
 					InternalIP: mine.InternalIP, InternalPort: 1234, Method: "nat-pmp", Lease: time.Hour, Command: "map", PID: 1 << 30, Created: time.Now()}) // an exited reach map
 			}
 			r := runCLI(ctx, d, args...)
@@ -165,7 +165,7 @@ func TestMapInterruptedKeepsAMappingItFound(t *testing.T) {
 			if !m.has(1234) {
 				t.Error("map removed a mapping that was there before it started")
 			}
-			if entries, _, _ := d.Ledger.List(); len(entries) != 1 || entries[0].ExternalPort != 1234 || entries[0].Command != "map" {
+			if entries, _, _ := d.Ledger.List(context.Background()); len(entries) != 1 || entries[0].ExternalPort != 1234 || entries[0].Command != "map" {
 				t.Errorf("ledger = %+v, want the kept mapping as reach map's", entries)
 			}
 			const kept = "kept the mapping of port 1234/tcp: the router held it before reach map started"
@@ -202,7 +202,7 @@ func TestMapInterruptedSaysWhatItCouldNotRemove(t *testing.T) {
 		!strings.Contains(r.err.String(), "remove it with: reach unmap --port 1234 --proto tcp") {
 		t.Errorf("stderr does not say what is left and how to remove it:\n%s", r.err)
 	}
-	if entries, _, _ := d.Ledger.List(); len(entries) != 1 || entries[0].ExternalPort != 1234 || entries[0].Command != "map" {
+	if entries, _, _ := d.Ledger.List(context.Background()); len(entries) != 1 || entries[0].ExternalPort != 1234 || entries[0].Command != "map" {
 		t.Errorf("ledger = %+v, want the mapping left on the router", entries)
 	}
 }

@@ -130,7 +130,7 @@ func runMappings(ctx context.Context, ios *IOStreams, d *deps, o *routerOptions)
 	st.done(markOK, "mappings", fmt.Sprintf("%d on %s", len(list), r.Gateway))
 	var entries []ledger.Entry
 	if d.Ledger != nil {
-		entries, _, _ = d.Ledger.List()
+		entries, _, _ = d.Ledger.List(ctx)
 	}
 	out := make([]mappingJSON, 0, len(list))
 	for _, m := range list {

@@ -78,7 +78,7 @@ func runUnmap(ctx context.Context, ios *IOStreams, d *deps, o *unmapOptions) err
 	case errors.Is(err, upnp.ErrNoSuchMapping):
 		res.Checked, res.Detail = true, fmt.Sprintf("nothing to remove: the router holds no mapping on %d/%s", m.ExternalPort, m.Protocol)
 		st.done(markOK, "unmap", res.Detail)
-		d.forget(r, m)
+		d.forget(ctx, r, m)
 	case errors.Is(err, upnp.ErrNotOurs):
 		res.Detail, res.Error, code = upnp.Summary(err), err.Error(), exitNo
 		st.step(&expose.Step{Name: "unmap", Mark: expose.MarkFail, Detail: res.Detail, Err: err})
@@ -106,12 +106,12 @@ func runUnmap(ctx context.Context, ios *IOStreams, d *deps, o *unmapOptions) err
 			res.Removed, res.Checked = true, true
 			res.Detail = fmt.Sprintf("removed %d/%s (checked: the router no longer lists it)", m.ExternalPort, m.Protocol)
 			st.done(markOK, "unmap", res.Detail)
-			d.forget(r, m)
+			d.forget(ctx, r, m)
 		}
 	default:
 		res.Detail = fmt.Sprintf("the router accepted the removal of %d/%s; %s cannot list mappings, so reach could not check that it is gone", m.ExternalPort, m.Protocol, mapper.Method())
 		st.done(markWarn, "unmap", res.Detail)
-		d.forget(r, m)
+		d.forget(ctx, r, m)
 	}
 	if o.JSON {
 		ios.writeJSON(res)
@@ -136,8 +136,8 @@ type unmapJSON struct {
 }
 
 // forget drops m from the ledger once it is gone from the router.
-func (d *deps) forget(r *upnp.Router, m upnp.Mapping) {
+func (d *deps) forget(ctx context.Context, r *upnp.Router, m upnp.Mapping) {
 	if d.Ledger != nil {
-		d.Ledger.Remove(ledger.Entry{Gateway: r.Gateway, Protocol: string(m.Protocol), ExternalPort: m.ExternalPort})
+		d.Ledger.Remove(ctx, ledger.Entry{Gateway: r.Gateway, Protocol: string(m.Protocol), ExternalPort: m.ExternalPort})
 	}
 }

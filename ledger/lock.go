@@ -1,0 +1,39 @@
+package ledger
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// Waits for the lock, which another reach process holds for the
+// milliseconds it takes to read and write the ledger: tried again at
+// first soon, then less often.
+const (
+	lockPollMin = time.Millisecond
+	lockPollMax = 50 * time.Millisecond
+)
+
+// lock takes an exclusive lock on path, waiting for other reach processes
+// until ctx is done. A free lock is taken even when ctx is done already:
+// what a cleanup records is not lost to the Ctrl-C that began it.
+func lock(ctx context.Context, path string) (func(), error) {
+	poll := lockPollMin
+	for {
+		unlock, busy, err := tryLock(path)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: lock %s: %w", path, err)
+		}
+		if !busy {
+			return unlock, nil
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, fmt.Errorf("ledger: another reach process holds the lock %s (stop it, or wait for it): %w", path, ctx.Err())
+		case <-t.C:
+		}
+		poll = min(2*poll, lockPollMax)
+	}
+}
