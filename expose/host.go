@@ -213,7 +213,7 @@ func (s *Session) Close(ctx context.Context, cause error) *Stopped {
 		st.Deleted, st.Err = err == nil, err
 		if err == nil {
 			s.lease = nil
-			s.forgetFor(ctx, s.forget)
+			s.forget(ctx)
 		}
 	}
 	if s.pinhole != nil {
@@ -225,10 +225,10 @@ func (s *Session) Close(ctx context.Context, cause error) *Stopped {
 		switch {
 		case err == nil:
 			st.PinholeClosed = true
-			s.forgetFor(ctx, s.forgetPinhole)
+			s.forgetPinhole(ctx)
 		case errors.As(err, &lingers):
 			st.PinholeClosed, st.PinholeNote = true, lingers.Error()
-			s.forgetFor(ctx, s.forgetPinhole)
+			s.forgetPinhole(ctx)
 		default:
 			st.PinholeNote = "could not close the IPv6 pinhole: " + upnp.Summary(err)
 		}

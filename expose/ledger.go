@@ -90,29 +90,34 @@ func Heal(ctx context.Context, r *upnp.Router, led *ledger.Ledger, emit func(Eve
 	return kept
 }
 
-// record writes the session's mapping into the ledger, waiting for
-// another reach's lock until ctx is done: cut short by Ctrl-C, it says
-// nothing (Close removes the mapping).
+// record writes the session's mapping into the ledger.
 func (s *Session) record(ctx context.Context) {
 	if s.cfg.Ledger == nil || s.lease == nil || s.adopted {
 		return
 	}
+	ctx, cancel := ledgerContext(ctx)
+	defer cancel()
 	m := s.lease.Mapping()
 	pid, started := ledger.Self()
 	e := ledger.Entry{Gateway: s.lease.Router().Gateway, Protocol: string(m.Protocol), ExternalPort: m.ExternalPort,
 		InternalIP: m.InternalIP, InternalPort: m.InternalPort, Method: string(s.lease.Method()), Lease: m.Lease,
 		Command: s.cfg.Command, PID: pid, Started: started, Created: time.Now()}
 	if s.recorded != nil && !s.recorded.Same(e) {
-		s.cfg.Ledger.Remove(ctx, *s.recorded)
+		if _, err := s.cfg.Ledger.Remove(ctx, *s.recorded); err == nil {
+			s.recorded = nil
+		}
 	}
-	if warn, err := s.cfg.Ledger.Add(ctx, e); (err != nil && ctx.Err() == nil) || warn != "" {
+	warn, err := s.cfg.Ledger.Add(ctx, e)
+	if err != nil || warn != "" {
 		detail := string(warn)
 		if err != nil {
 			detail = "could not record the mapping in reach's ledger: " + err.Error()
 		}
 		s.emit(&Step{Name: "ledger", Mark: MarkWarn, Detail: detail, Err: err})
 	}
-	s.recorded = &e
+	if err == nil {
+		s.recorded = &e // what forget drops
+	}
 }
 
 // recordPinhole writes the session's IPv6 pinhole into the ledger.
@@ -120,39 +125,46 @@ func (s *Session) recordPinhole(ctx context.Context) {
 	if s.cfg.Ledger == nil || s.pinhole == nil {
 		return
 	}
+	ctx, cancel := ledgerContext(ctx)
+	defer cancel()
 	p := s.pinhole.Pinhole()
 	pid, started := ledger.Self()
 	e := ledger.Entry{Kind: "pinhole", Gateway: s.ev.Gateway, Protocol: string(p.Protocol), ExternalPort: p.Port,
 		InternalIP: p.Addr, InternalPort: p.Port, Method: string(s.pinhole.Method()), Lease: p.Lease,
 		Command: s.cfg.Command, PID: pid, Started: started, Created: time.Now()}
-	s.cfg.Ledger.Add(ctx, e)
-	s.pinholeEntry = &e
+	if _, err := s.cfg.Ledger.Add(ctx, e); err == nil {
+		s.pinholeEntry = &e
+	}
 }
 
 // forgetPinhole drops the pinhole from the ledger once closed.
 func (s *Session) forgetPinhole(ctx context.Context) {
 	if s.cfg.Ledger != nil && s.pinholeEntry != nil {
+		ctx, cancel := ledgerContext(ctx)
+		defer cancel()
 		s.cfg.Ledger.Remove(ctx, *s.pinholeEntry)
 		s.pinholeEntry = nil
 	}
 }
 
-// ledgerWait bounds how long Close waits for another reach's lock on the
-// ledger to forget what it removed: the lock is held for milliseconds.
-// Past it, the entry stays, and the next reach finds the mapping gone.
+// ledgerWait bounds how long a write of the session's to the ledger
+// waits for another reach's lock, which is held for milliseconds. Past
+// it the write is given up: an entry not dropped is found gone by the
+// next reach; one not added is said as a warning.
 const ledgerWait = 5 * time.Second
 
-// forgetFor runs forget, which drops an entry from the ledger, with at
-// most ledgerWait for the lock.
-func (s *Session) forgetFor(ctx context.Context, forget func(context.Context)) {
-	lctx, cancel := context.WithTimeout(ctx, ledgerWait)
-	defer cancel()
-	forget(lctx)
+// ledgerContext is for a write to the ledger: what reach made is recorded,
+// and what it removed forgotten, though Ctrl-C came (Close then removes
+// what is recorded), within ledgerWait.
+func ledgerContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), ledgerWait)
 }
 
 // forget drops the session's mapping from the ledger once removed.
 func (s *Session) forget(ctx context.Context) {
 	if s.cfg.Ledger != nil && s.recorded != nil {
+		ctx, cancel := ledgerContext(ctx)
+		defer cancel()
 		s.cfg.Ledger.Remove(ctx, *s.recorded)
 		s.recorded = nil
 	}

@@ -151,8 +151,12 @@ func TestLockWaitsUntilTheContextEnds(t *testing.T) {
 	if _, err := l.Add(context.Background(), entry(1234)); err != nil {
 		t.Fatal(err)
 	}
-	unlock, busy, err := tryLock(filepath.Join(dir, "ledger.lock"))
-	if err != nil || busy {
+	held, err := os.OpenFile(filepath.Join(dir, "ledger.lock"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	if busy, err := tryLock(held); err != nil || busy {
 		t.Fatalf("tryLock: busy %t, %v", busy, err)
 	}
 
@@ -182,7 +186,7 @@ func TestLockWaitsUntilTheContextEnds(t *testing.T) {
 		_, err := l.Remove(context.Background(), entry(1234))
 		later <- err
 	}()
-	unlock()
+	unlock(held)
 	if err := <-later; err != nil {
 		t.Fatalf("Remove once the lock was released: %v", err)
 	}

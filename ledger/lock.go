@@ -3,6 +3,7 @@ package ledger
 import (
 	"context"
 	"fmt"
+	"os"
 	"time"
 )
 
@@ -18,22 +19,29 @@ const (
 // until ctx is done. A free lock is taken even when ctx is done already:
 // what a cleanup records is not lost to the Ctrl-C that began it.
 func lock(ctx context.Context, path string) (func(), error) {
-	poll := lockPollMin
-	for {
-		unlock, busy, err := tryLock(path)
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: lock %s: %w", path, err)
+	}
+	for poll := lockPollMin; ; poll = min(2*poll, lockPollMax) {
+		busy, err := tryLock(f)
 		if err != nil {
+			f.Close()
 			return nil, fmt.Errorf("ledger: lock %s: %w", path, err)
 		}
 		if !busy {
-			return unlock, nil
+			return func() {
+				unlock(f)
+				f.Close()
+			}, nil
 		}
 		t := time.NewTimer(poll)
 		select {
 		case <-ctx.Done():
 			t.Stop()
+			f.Close()
 			return nil, fmt.Errorf("ledger: another reach process holds the lock %s (stop it, or wait for it): %w", path, ctx.Err())
 		case <-t.C:
 		}
-		poll = min(2*poll, lockPollMax)
 	}
 }

@@ -8,29 +8,20 @@ import (
 	"syscall"
 )
 
-// tryLock takes an exclusive lock on path if no other process holds it;
+// tryLock takes an exclusive lock on f if no other open file holds one;
 // busy when one does.
-func tryLock(path string) (unlock func(), busy bool, err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, false, err
-	}
+func tryLock(f *os.File) (busy bool, err error) {
 	for {
 		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
 		if !errors.Is(err, syscall.EINTR) {
 			break
 		}
 	}
-	switch {
-	case errors.Is(err, syscall.EWOULDBLOCK):
-		f.Close()
-		return nil, true, nil
-	case err != nil:
-		f.Close()
-		return nil, false, err
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return true, nil
 	}
-	return func() {
-		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
-		f.Close()
-	}, false, nil
+	return false, err
 }
+
+// unlock releases tryLock's lock.
+func unlock(f *os.File) { syscall.Flock(int(f.Fd()), syscall.LOCK_UN) }

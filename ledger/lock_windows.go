@@ -7,25 +7,17 @@ import (
 	"golang.org/x/sys/windows"
 )
 
-// tryLock takes an exclusive lock on path if no other process holds it;
-// busy when one does.
-func tryLock(path string) (unlock func(), busy bool, err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		return nil, false, err
+// tryLock takes an exclusive lock on f's first byte if no other open
+// file holds one; busy when one does.
+func tryLock(f *os.File) (busy bool, err error) {
+	err = windows.LockFileEx(windows.Handle(f.Fd()), windows.LOCKFILE_EXCLUSIVE_LOCK|windows.LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, new(windows.Overlapped))
+	if errors.Is(err, windows.ERROR_LOCK_VIOLATION) {
+		return true, nil
 	}
-	ol := new(windows.Overlapped)
-	err = windows.LockFileEx(windows.Handle(f.Fd()), windows.LOCKFILE_EXCLUSIVE_LOCK|windows.LOCKFILE_FAIL_IMMEDIATELY, 0, 1, 0, ol)
-	switch {
-	case errors.Is(err, windows.ERROR_LOCK_VIOLATION):
-		f.Close()
-		return nil, true, nil
-	case err != nil:
-		f.Close()
-		return nil, false, err
-	}
-	return func() {
-		windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, ol)
-		f.Close()
-	}, false, nil
+	return false, err
+}
+
+// unlock releases tryLock's lock.
+func unlock(f *os.File) {
+	windows.UnlockFileEx(windows.Handle(f.Fd()), 0, 1, 0, new(windows.Overlapped))
 }

@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,11 +16,16 @@ import (
 )
 
 // TestMapInterruptedWhileAnotherReachHoldsTheLedger: Ctrl-C ends a map
-// that waits for the ledger's lock, which another reach holds (here a
-// second open file, as flock(2) sees another process), with exit 130 and
-// no word about the ledger: Ctrl-C is not evidence.
+// that waits to read the ledger (for leftovers to heal) while another
+// reach holds its lock (here a second open file, as flock(2) sees another
+// process), with exit 130 and no word about the ledger: Ctrl-C is not
+// evidence.
 func TestMapInterruptedWhileAnotherReachHoldsTheLedger(t *testing.T) {
 	dir := t.TempDir()
+	elsewhere := ledger.Entry{Gateway: netip.MustParseAddr("10.9.9.1"), Protocol: "tcp", ExternalPort: 4000, Command: "map"}
+	if _, err := ledger.Open(dir).Add(context.Background(), elsewhere); err != nil {
+		t.Fatal(err)
+	}
 	f, err := os.OpenFile(filepath.Join(dir, "ledger.lock"), os.O_CREATE|os.O_RDWR, 0o600)
 	if err != nil {
 		t.Fatal(err)
