@@ -47,3 +47,27 @@ func TestExposeIPv6OnlyVerdict(t *testing.T) {
 		t.Errorf("exit %d after SIGINT\n%s", code, exp.output())
 	}
 }
+
+// reach map --ipv6 auto on a port the router's rules refuse to map
+// (miniupnpd forwards only ports 1024 and up) opens the IPv6 pinhole all
+// the same: map prints the pinhole, says no IPv4 mapping was made, and
+// exits 3 (partial); with --json it gives the pinhole's fields, then the
+// error.
+func TestMapIPv6AutoPartial(t *testing.T) {
+	t.Parallel()
+	l := newLab(t, lab.Options{UPnP: true, IPv6: true})
+	target := "[" + lab.PCAddr6 + "]:80"
+	r := reach(t, l, lab.PC, "map", "--port", "80", "--ipv6", "auto")
+	if r.code != 3 || strings.TrimSpace(r.stdout) != target || !strings.Contains(r.stderr, "but: no IPv4 mapping was made") {
+		t.Errorf("reach map --port 80 --ipv6 auto: want exit 3, %s on stdout and no IPv4 mapping said\n%s", target, r)
+	}
+	if routerForwards(t, l, 80) {
+		t.Error("the router forwards port 80, which its rules refuse")
+	}
+	j := reach(t, l, lab.PC, "map", "--port", "80", "--ipv6", "auto", "--json")
+	lines := strings.Split(strings.TrimSpace(j.stdout), "\n")
+	if j.code != 3 || len(lines) != 2 || !strings.Contains(lines[0], `"external_ip":"`+lab.PCAddr6+`"`) ||
+		!strings.Contains(lines[0], `"external_port":80`) || !strings.Contains(lines[1], `"exit":3`) {
+		t.Errorf("reach map --port 80 --ipv6 auto --json: want exit 3, the pinhole's fields, then the error\n%s", j)
+	}
+}

@@ -167,15 +167,14 @@ func mapPinhole(ios *IOStreams, o *mapOptions, ready *expose.Ready) error {
 		err = withCode(exitPartial, jsonErr(o.JSON, errors.New("no IPv4 mapping was made; the IPv6 pinhole is open")))
 	}
 	if o.JSON {
-		if err != nil {
-			return err
-		}
+		// The pinhole's fields even when partial: what was opened stays
+		// open, and a script needs its address; the error line follows.
 		ios.writeJSON(mapJSON{
 			Method: upnp.Method(ready.PinholeMethod), ExternalIP: addr, ExternalPort: p.Port,
 			InternalIP: addr, InternalPort: p.Port, Protocol: string(p.Protocol),
 			LeaseS: int64(p.Lease / time.Second), Gateway: ready.Gateway.String(), NAT: ready.Diagnosis.NAT,
 		})
-		return nil
+		return err
 	}
 	ios.result("%s", target(addr, p.Port))
 	if err != nil {
