@@ -282,6 +282,12 @@ func (j *judge) mappingAdvice(a advisor, m *MappingEvidence) {
 		j.conflictAdvice(a, m)
 	case FailNotAllowed:
 		j.cause("the router's settings do not allow this host to map ports")
+		if m.ExternalPort > 0 && m.ExternalPort < 1024 {
+			// miniupnpd's default rules, and many routers', map only
+			// ports 1024 and up.
+			j.cause("or they allow only ports 1024 and up, and %d is below", m.ExternalPort)
+			j.advise("try a port of 1024 or more: --external-port on the router's side (some routers want your program's port there too)")
+		}
 		j.advise(fmt.Sprintf("allow UPnP port mapping for this host in the router's settings%s", a.routerPage()))
 		j.advise(a.manualForward()...)
 	case FailNoResources:

@@ -695,7 +695,20 @@ func mappingRows() []decideRow {
 			target:    "11.0.0.2:1234",
 			causes:    []string{"do not allow this host"},
 			advice:    []string{"allow UPnP port mapping for this host", "by hand", "external port 1234 TCP -> 192.168.1.10 port 1234"},
-			notAdvice: []string{"turn on UPnP"},
+			notAdvice: []string{"turn on UPnP", "1024"},
+		},
+		{
+			name: "the router's UPnP does not allow port 80 (not authorized), PCP silent after it",
+			e: home(func(e *Evidence) {
+				e.Port = 80
+				refusedUPnP(FailNotAllowed, "not authorized (UPnP 606)")(e)
+			}),
+			nat:       NATPublic,
+			status:    StatusUnreachable,
+			target:    "11.0.0.2:80",
+			causes:    []string{"do not allow this host", "only ports 1024 and up, and 80 is below"},
+			advice:    []string{"try a port of 1024 or more", "allow UPnP port mapping for this host", "external port 80 TCP -> 192.168.1.10 port 80"},
+			notAdvice: []string{"run reach again"},
 		},
 		{
 			name:   "the router's mapping table is full",

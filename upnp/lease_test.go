@@ -52,6 +52,32 @@ func TestMapHandsOverOnRefusal(t *testing.T) {
 	}
 }
 
+// A refusal handed over to a service that then does not answer stays the
+// error's kind: the router said no, and the silence after it does not
+// undo that (miniupnpd's PCP, asked for a port its rules refuse, tries
+// every other port before it answers). Both errors stay in the chain.
+func TestMapKeepsTheRefusalWhenTheNextIsSilent(t *testing.T) {
+	f := newFakeIGD(t, "v2")
+	f.failNext("AddPortMapping", CodeNotAuthorized)
+	r := igdRouter(t, f)
+	pcp := newMemMapper(MethodPCP)
+	pcp.fails = []error{ErrPCPNoReply}
+	r.Services = append(r.Services, pcp)
+	_, err := Map(t.Context(), r, MapRequest{Mapping: Mapping{Protocol: TCP, InternalPort: 80}})
+	if Kind(err) != KindNotAuthorized || !errors.Is(err, ErrPCPNoReply) {
+		t.Errorf("Map err = %v (kind %s), want the IGD's refusal and PCP's silence after it", err, Kind(err))
+	}
+	if s := Summary(err); !strings.Contains(s, "606") {
+		t.Errorf("Summary = %q, want the refusal's", s)
+	}
+
+	// Silence alone is silence.
+	pcp.fails = []error{ErrPCPNoReply}
+	if _, err := Map(t.Context(), r, MapRequest{Mapping: Mapping{Protocol: TCP, InternalPort: 81}, Family: FamilyPCP}); Kind(err) != KindUnanswered {
+		t.Errorf("Map(pcp) err = %v (kind %s), want no reply", err, Kind(err))
+	}
+}
+
 // A conflict is the answer whoever asks: no hand-over, and the error names
 // a free port from the router's list.
 func TestMapConflictOffersFreePort(t *testing.T) {

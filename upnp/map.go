@@ -41,7 +41,7 @@ func Map(ctx context.Context, r *Router, req MapRequest) (*Lease, error) {
 	}
 	want.Enabled = true
 	l.asked = want
-	var err error
+	var err, refused error // refused: the last refusal handed over from
 	for i := 0; i < len(cands); i++ {
 		svc := cands[i]
 		var got Mapping
@@ -55,6 +55,9 @@ func Map(ctx context.Context, r *Router, req MapRequest) (*Lease, error) {
 		if ctx.Err() != nil || !handOver(err, clean) {
 			break
 		}
+		if refusal(err) {
+			refused = err
+		}
 		if i == len(cands)-1 && req.Family == FamilyAuto && !r.Settled() {
 			// The IGD refused: the services still being probed get their
 			// turn, in preference order after it.
@@ -62,8 +65,25 @@ func Map(ctx context.Context, r *Router, req MapRequest) (*Lease, error) {
 			cands = r.Services
 		}
 	}
+	if refused != nil && !refusal(err) && ctx.Err() == nil {
+		return nil, &HandedOverError{Refused: refused, Last: err}
+	}
 	return nil, err
 }
+
+// HandedOverError is a mapping one service refused in its protocol's
+// words and the next, tried after it, failed without a word (no reply,
+// an HTTP error): the refusal is what the router said, so it is what
+// Kind and Summary tell. Both errors are in the chain.
+type HandedOverError struct {
+	Refused, Last error
+}
+
+func (e *HandedOverError) Error() string {
+	return e.Refused.Error() + "; then " + e.Last.Error()
+}
+
+func (e *HandedOverError) Unwrap() []error { return []error{e.Refused, e.Last} }
 
 // handOver reports whether Map may try the next service after err: a
 // refusal in the protocol's words but a conflict (the port is taken
