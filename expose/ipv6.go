@@ -58,6 +58,9 @@ func (s *Session) openIPv6(ctx context.Context) error {
 		s.emit(&Step{Name: "ipv6", Mark: MarkWarn, Detail: fmt.Sprintf("no pinhole for [%s]:%d/%s: %s", info.Address, s.cfg.Port, s.cfg.Protocol, e.Failure)})
 		return nil
 	}
+	if ctx.Err() != nil {
+		return nil // Ctrl-C while another reach held the ledger: Start ends on it
+	}
 	s.emit(&Progress{What: "opening an IPv6 pinhole"})
 	want := upnp.Pinhole{Protocol: s.cfg.Protocol, Addr: info.Address, Port: s.cfg.Port, Lease: s.cfg.Lease}
 	pl, err := s.cfg.OpenPinhole(ctx, s.router, info.Gateway, want)
