@@ -136,10 +136,40 @@ func startReachServe(b *testing.B, name string, extra ...string) *echoServer {
 	if reachBuildErr != nil {
 		b.Fatal(reachBuildErr)
 	}
+	return startServeBin(b, reachBin, name, extra...)
+}
+
+// startServeBin is startReachServe of the reach binary bin.
+func startServeBin(b *testing.B, bin, name string, extra ...string) *echoServer {
 	addr := freeAddr(b)
 	_, port, _ := net.SplitHostPort(addr)
 	args := append([]string{"serve", "--bind", "127.0.0.1", "--port", port, "--max-per-ip", "0", "--max-clients", "20000"}, extra...)
-	return startEchoServer(b, name, addr, nil, reachBin, args...)
+	return startEchoServer(b, name, addr, nil, bin, args...)
+}
+
+// baseEnv names an environment variable holding a second reach binary
+// (the build before a change, say): BenchmarkEcho then measures its serve
+// and serve --json too, as "base" and "base-json", in the same windows,
+// taking turns with the others, for a comparison the machine's drift
+// does not blur.
+const baseEnv = "REACH_BENCH_BASE"
+
+// echoServers starts the servers BenchmarkEcho compares: the plain echo
+// first, then reach serve and reach serve --json, then the base build's,
+// when baseEnv names one.
+func echoServers(b *testing.B) []*echoServer {
+	servers := []*echoServer{
+		startRawEcho(b),
+		startReachServe(b, "reach"),
+		startReachServe(b, "json", "--json"),
+	}
+	if base := os.Getenv(baseEnv); base != "" {
+		if _, err := os.Stat(base); err != nil {
+			b.Fatalf("%s: %v", baseEnv, err)
+		}
+		servers = append(servers, startServeBin(b, base, "base"), startServeBin(b, base, "base-json", "--json"))
+	}
+	return servers
 }
 
 // echoClient is one connection of the load generator.
@@ -284,13 +314,10 @@ func median(xs []float64) float64 {
 // hits all three alike. It reports each server's MB/s and CPU time per
 // MB, and reach's ratios to raw, medians over iterations (run with
 // -benchtime 3x: one iteration takes about 4 s). Every frame is
-// checked to come back; the logs go to /dev/null.
+// checked to come back; the logs go to /dev/null. With REACH_BENCH_BASE
+// naming a second build (baseEnv), its two servers join the turns.
 func BenchmarkEcho(b *testing.B) {
-	servers := []*echoServer{
-		startRawEcho(b),
-		startReachServe(b, "reach"),
-		startReachServe(b, "json", "--json"),
-	}
+	servers := echoServers(b)
 	for _, size := range []int{64, 64 << 10} {
 		for _, clients := range []int{4, 100} {
 			b.Run(fmt.Sprintf("%s/clients=%d", sizeName(size), clients), func(b *testing.B) {
