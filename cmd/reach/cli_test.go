@@ -148,6 +148,8 @@ func TestUsageErrorsExit2(t *testing.T) {
 		{"diagnose", "--stun", "host:99999"},
 		{"bogus"},
 		{"serve", "--no-such-flag"},
+		{"serve", "--message-bytes", "-1"},
+		{"expose", "--port", "1234", "--message-bytes", "-5"},
 	}
 	for _, args := range cases {
 		t.Run(strings.Join(args, " "), func(t *testing.T) {

@@ -155,7 +155,7 @@ func runExpose(ctx context.Context, ios *IOStreams, d *deps, o *exposeOptions) e
 	cfg := expose.Config{
 		Port: uint16(o.Port), ExternalPort: o.extPort, AnyPort: o.anyPort, Protocol: o.proto, Lease: o.Lease,
 		Description: o.Description, Family: family, RequireMapping: o.RequireMapping, NoServe: o.NoServe,
-		Timeout: o.Timeout, Router: rcfg, STUN: o.servers, Via: o.via, Bind: o.Bind, Server: o.serverConfig(),
+		Timeout: o.Timeout, Router: rcfg, STUN: o.servers, Via: o.via, Bind: o.Bind, Server: o.serverConfig(o.JSON),
 		OnEvent:    r.render,
 		FindRouter: d.FindRouter, FindGateway: d.FindGateway, Check: d.Check, CheckUDP: d.CheckUDP, CheckVia: d.CheckVia,
 		PublicAddr: d.PublicAddr, Hops: d.Hops,
@@ -230,9 +230,9 @@ func closeAll(ctx context.Context, r *exposeRenderer, o *exposeOptions, sessions
 }
 
 // serverConfig is the echo server's limits.
-func (o *hostOptions) serverConfig() frame.ServerConfig {
-	// The log shows at most a JSON event's part of a message: the rest of a
-	// big frame goes back without being read into reach (Preview).
+func (o *hostOptions) serverConfig(jsonMode bool) frame.ServerConfig {
+	// The log shows at most its part of a message: the rest of a big
+	// frame goes back without being read into reach (Preview).
 	return frame.ServerConfig{MaxClients: o.MaxClients, MaxPerIP: o.MaxPerIP, IdleTimeout: o.IdleTimeout, MaxFrame: o.MaxFrame,
-		Preview: jsonMessageLimit + utf8.UTFMax}
+		Preview: o.messageLimit(jsonMode) + utf8.UTFMax}
 }

@@ -25,9 +25,7 @@ type exposeRenderer struct {
 func newExposeRenderer(ios *IOStreams, o *exposeOptions) *exposeRenderer {
 	st := newSteps(ios, o.JSON)
 	st.stream = o.JSON
-	udp := newHostLog(ios, o.JSON, o.Quiet)
-	udp.proto = "udp"
-	return &exposeRenderer{ios: ios, o: o, st: st, log: newHostLog(ios, o.JSON, o.Quiet), logUDP: udp, json: o.JSON}
+	return &exposeRenderer{ios: ios, o: o, st: st, log: o.newLog(ios, o.JSON, "tcp"), logUDP: o.newLog(ios, o.JSON, "udp"), json: o.JSON}
 }
 
 // close prints the client events still queued.

@@ -35,6 +35,9 @@ type hostOptions struct {
 	IdleTimeout time.Duration
 	MaxFrame    int
 	Quiet       bool // no line per message
+	// MessageBytes is how much of each message its line or JSON event
+	// shows; zero means messagePreview, or jsonMessageLimit with --json.
+	MessageBytes int
 }
 
 func addHostFlags(cmd *cobra.Command, o *hostOptions) {
@@ -44,6 +47,24 @@ func addHostFlags(cmd *cobra.Command, o *hostOptions) {
 	cmd.Flags().DurationVar(&o.IdleTimeout, "idle-timeout", frame.DefaultIdleTimeout, "drop a client that sends no whole frame for this long")
 	cmd.Flags().IntVar(&o.MaxFrame, "max-frame", frame.DefaultMaxFrame, "largest frame accepted, in bytes; a larger header drops the client")
 	cmd.Flags().BoolVar(&o.Quiet, "quiet", false, "show no line per message; connects, disconnects and drops still show")
+	cmd.Flags().IntVar(&o.MessageBytes, "message-bytes", 0, fmt.Sprintf("how many bytes of each message its line shows, up to the whole message (default %d, with --json %d)", messagePreview, jsonMessageLimit))
+}
+
+// messageLimit is how many bytes of each message a line shows: the
+// user's --message-bytes, else the default of the log's kind, and never
+// more than a frame may hold.
+func (o *hostOptions) messageLimit(jsonMode bool) int {
+	n := o.MessageBytes
+	if n == 0 {
+		n = messagePreview
+		if jsonMode {
+			n = jsonMessageLimit
+		}
+	}
+	if o.MaxFrame > 0 {
+		n = min(n, o.MaxFrame)
+	}
+	return n
 }
 
 func (o *hostOptions) validate() error {
@@ -62,7 +83,19 @@ func (o *hostOptions) validate() error {
 	if o.MaxFrame < 0 || o.MaxFrame > 1<<31-1 {
 		return usageErrorf("--max-frame must be from 0 to 2147483647 bytes, got %d", o.MaxFrame)
 	}
+	if o.MessageBytes < 0 {
+		return usageErrorf("--message-bytes must be positive (or 0 for the default), got %d; --quiet shows no line per message", o.MessageBytes)
+	}
 	return nil
+}
+
+// newLog is the log of a server of proto ("tcp" or "udp") with these
+// options.
+func (o *hostOptions) newLog(ios *IOStreams, jsonMode bool, proto string) *clientLog {
+	l := newHostLog(ios, jsonMode, o.Quiet)
+	l.proto = proto
+	l.limit = o.messageLimit(jsonMode)
+	return l
 }
 
 // hosted is a running framed echo server: TCP, UDP or both on one port.
@@ -84,7 +117,7 @@ func host(ios *IOStreams, jsonMode bool, o hostOptions, proto string) (*hosted, 
 		if err != nil {
 			return nil, listenErr(o.Port, addr, err)
 		}
-		log := newHostLog(ios, jsonMode, o.Quiet)
+		log := o.newLog(ios, jsonMode, "tcp")
 		srv := frame.NewServer(frame.ServerConfig{
 			MaxClients:  o.MaxClients,
 			MaxPerIP:    o.MaxPerIP,
@@ -103,8 +136,7 @@ func host(ios *IOStreams, jsonMode bool, o hostOptions, proto string) (*hosted, 
 			h.close(context.Background())
 			return nil, listenErr(o.Port, addr, err)
 		}
-		log := newHostLog(ios, jsonMode, o.Quiet)
-		log.proto = "udp"
+		log := o.newLog(ios, jsonMode, "udp")
 		srv := frame.NewUDPServer(frame.UDPConfig{MaxFrame: o.MaxFrame, IdleTimeout: o.IdleTimeout, OnEvent: log.event})
 		h.add(listening{"udp", pc.LocalAddr().String()}, log, srv.Shutdown)
 		go func() { h.done <- srv.Serve(pc) }()
@@ -166,15 +198,20 @@ func (h *hosted) close(ctx context.Context) error {
 const (
 	// messagePreview is how much of a message the human log shows.
 	messagePreview = 200
-	// jsonMessageLimit is how much of a message a JSON event carries: the
-	// log stays readable when clients send frames of up to --max-frame.
-	jsonMessageLimit = 4 << 10
+	// jsonMessageLimit is how much of a message a JSON event carries: a
+	// chat line or a game's command whole, and the start of a big frame,
+	// five times what a line for people shows. Each byte carried is
+	// looked at, checked and copied for every frame: with 4 KiB, --json
+	// moved 64 KiB frames from 100 clients at 0.86x a plain echo's rate,
+	// with 1 KiB at 0.94x (docs/BENCHMARKS.md). --message-bytes asks
+	// for more.
+	jsonMessageLimit = 1 << 10
 	// clientLogQueue is how many events wait while the output is slow (a
 	// paused pipe, a slow terminal); past it they are counted, not shown,
 	// so the output never holds up the server.
 	clientLogQueue = 4096
 	// clientLogBytes bounds the same wait in bytes: 4096 JSON events of
-	// 4 KiB messages would be 16 MiB.
+	// 1 KiB messages would be 4 MiB.
 	clientLogBytes = 1 << 20
 	// slowOutput is how long a write of the log may take before the
 	// output counts as slow. Until then the queue's bounds do not drop
@@ -196,6 +233,7 @@ type clientLog struct {
 	ios      *IOStreams
 	jsonMode bool
 	quiet    bool   // no message events
+	limit    int    // bytes of a message a line shows; zero means the default of its kind
 	proto    string // "tcp" or "udp": a JSON event's protocol; a human line says "udp client"
 
 	mu      sync.Mutex
@@ -238,11 +276,17 @@ func newHostLog(ios *IOStreams, jsonMode, quiet bool) *clientLog {
 
 // preview is how much of a message the log needs: what a line shows,
 // and a character more so that it is cut at a character's start.
-func (l *clientLog) preview() int {
-	if l.jsonMode {
-		return jsonMessageLimit + utf8.UTFMax
+func (l *clientLog) preview() int { return l.shown() + utf8.UTFMax }
+
+// shown is how many bytes of a message a line shows.
+func (l *clientLog) shown() int {
+	switch {
+	case l.limit > 0:
+		return l.limit
+	case l.jsonMode:
+		return jsonMessageLimit
 	}
-	return messagePreview + utf8.UTFMax
+	return messagePreview
 }
 
 // lineBuffers hold what is rendered: a line, or a read's lines, until
@@ -312,12 +356,13 @@ func (l *clientLog) messages(m frame.Messages) {
 		buf = append(buf, '\n')
 	}
 	tailEnd := len(buf)
+	limit := l.shown()
 	if l.jsonMode {
-		buf = l.jsonMessages(buf, headEnd, tailEnd, m)
+		buf = jsonMessages(buf, headEnd, tailEnd, m, limit)
 	} else {
 		for p, size := range m.All() {
 			buf = append(buf, buf[:headEnd]...)
-			buf = appendHumanMessage(buf, p, size)
+			buf = appendHumanMessage(buf, p, size, limit)
 			buf = append(buf, buf[headEnd:tailEnd]...)
 		}
 	}
@@ -331,20 +376,21 @@ const jsonPlainMessage = `,"message":"`
 
 // jsonMessages appends the JSON lines of m's messages to buf, which
 // holds their head (to headEnd), jsonPlainMessage, and their tail (to
-// tailEnd). A message of plain text that fits whole, the common case, is
+// tailEnd); each message shows its first limit bytes. A message of plain
+// text that fits whole, the common case, is
 // its head with `,"message":"`, its bytes, and `","bytes":N` with the
 // tail, kept for the next message of the same size: the bytes
 // encoding/json would write, in three copies.
-func (l *clientLog) jsonMessages(buf []byte, headEnd, tailEnd int, m frame.Messages) []byte {
+func jsonMessages(buf []byte, headEnd, tailEnd int, m frame.Messages, limit int) []byte {
 	msgEnd := headEnd + len(jsonPlainMessage)
 	head, plainHead, tail := buf[:headEnd], buf[:msgEnd], buf[msgEnd:tailEnd]
 	var room [128]byte
 	sizedTail := room[:0] // `","bytes":N` and the tail, for messages of lastSize
 	lastSize := -1
 	for p, size := range m.All() {
-		if size != len(p) || size == 0 || size > jsonMessageLimit || !isPlain(p) {
+		if size != len(p) || size == 0 || size > limit || !isPlain(p) {
 			buf = append(buf, head...)
-			buf = appendJSONMessage(buf, p, size)
+			buf = appendJSONMessage(buf, p, size, limit)
 			buf = append(buf, tail...)
 			continue
 		}
@@ -575,7 +621,7 @@ func (l *clientLog) render(b []byte, ev frame.Event) []byte {
 		t = time.Now()
 	}
 	if l.jsonMode {
-		return appendClientJSON(b, ev, l.proto, t)
+		return appendClientJSON(b, ev, l.proto, t, l.shown())
 	}
 	start := len(b)
 	b = l.appendHead(b, ev.Client, ev.Remote, t)
@@ -586,7 +632,7 @@ func (l *clientLog) render(b []byte, ev frame.Event) []byte {
 		b = append(b, " connected)"...)
 	case frame.EventMessage:
 		b = append(b, ": "...)
-		b = appendHumanMessage(b, ev.Payload, ev.PayloadSize())
+		b = appendHumanMessage(b, ev.Payload, ev.PayloadSize(), l.shown())
 	case frame.EventDisconnect:
 		b = append(b, " disconnected ("...)
 		b = strconv.AppendInt(b, int64(ev.Clients), 10)
@@ -618,13 +664,13 @@ func (l *clientLog) appendHead(b []byte, client uint64, remote string, t time.Ti
 
 // appendHumanMessage appends what a human line says of a message whose
 // payload p (its start, when shorter) is of size bytes: the reach probe
-// by name, else the message quoted, its code page named when it is not
-// UTF-8.
-func appendHumanMessage(b, p []byte, size int) []byte {
+// by name, else the message's first limit bytes quoted, its code page
+// named when it is not UTF-8.
+func appendHumanMessage(b, p []byte, size, limit int) []byte {
 	if probe.IsProbe(p) {
 		return append(b, "reach probe, echoed"...)
 	}
-	cut := cutAt(p, messagePreview)
+	cut := cutAt(p, limit)
 	b, printable := appendQuotedASCII(b, cut)
 	if len(cut) < size {
 		b = append(b, "... ("...)
@@ -635,8 +681,9 @@ func appendHumanMessage(b, p []byte, size int) []byte {
 		return b // printable ASCII is UTF-8: no code page to name
 	}
 	// The code page is judged on the message's start, as much as a JSON
-	// event carries; the line shows the reading of the part it quotes.
-	if w := cutAt(wholeRunes(p, size), jsonMessageLimit); !utf8.Valid(w) && !hasUTF8Letter(w) {
+	// event carries (or the line, when it shows more); the line shows the
+	// reading of the part it quotes.
+	if w := cutAt(wholeRunes(p, size), max(limit, jsonMessageLimit)); !utf8.Valid(w) && !hasUTF8Letter(w) {
 		if lt, ok := frame.DetectCodePage(w); ok {
 			lt.Text = firstRunes(lt.Text, len(cut)) // one character per byte
 			b = append(b, " ("...)
@@ -730,12 +777,13 @@ func appendQuotedASCII(b, p []byte) ([]byte, bool) {
 
 // appendClientJSON appends ev as a JSON "client" event and a newline:
 // the fields of clientEvent (host_test.go) in its order, as encoding/json
-// with SetEscapeHTML(false) writes them. A message that is not UTF-8 is
-// message_b64, its bytes in standard base64, rather than U+FFFD.
-func appendClientJSON(b []byte, ev frame.Event, proto string, t time.Time) []byte {
+// with SetEscapeHTML(false) writes them, a message's first limit bytes
+// in it. A message that is not UTF-8 is message_b64, its bytes in
+// standard base64, rather than U+FFFD.
+func appendClientJSON(b []byte, ev frame.Event, proto string, t time.Time, limit int) []byte {
 	b = appendJSONHead(b, ev.Kind, proto, ev.Client, ev.Remote)
 	if ev.Kind == frame.EventMessage {
-		b = appendJSONMessage(b, ev.Payload, ev.PayloadSize())
+		b = appendJSONMessage(b, ev.Payload, ev.PayloadSize(), limit)
 	}
 	if ev.Err != nil {
 		b = append(b, `,"error":`...)
@@ -757,9 +805,10 @@ func appendJSONHead(b []byte, kind frame.EventKind, proto string, client uint64,
 }
 
 // appendJSONMessage appends a message event's fields for payload p (its
-// start, when shorter) of a message of size bytes.
-func appendJSONMessage(b, p []byte, size int) []byte {
-	msg := cutAt(p, jsonMessageLimit)
+// start, when shorter) of a message of size bytes, its first limit bytes
+// as the message.
+func appendJSONMessage(b, p []byte, size, limit int) []byte {
+	msg := cutAt(p, limit)
 	// The plain start is ASCII: the message is UTF-8 if its rest is.
 	plain := plainRun(msg)
 	switch {

@@ -13,7 +13,7 @@ import (
 
 // BenchmarkClientLine is what the host log spends on one message's line,
 // for people and in JSON, for a chat line and for the start of a 64 KiB
-// frame (the 200 bytes, or 4 KiB in JSON, the line carries of it).
+// frame (the 200 bytes, or 1 KiB in JSON, the line carries of it).
 //
 //	go test ./cmd/reach -run '^$' -bench ClientLine -benchmem
 func BenchmarkClientLine(b *testing.B) {

@@ -89,7 +89,7 @@ func TestClientJSONMatchesEncodingJSON(t *testing.T) {
 		message(strings.Repeat("a", jsonMessageLimit-1) + "ñ and more"), // the cut falls inside ñ
 	}
 	for i, ev := range events {
-		got := string(appendClientJSON(nil, ev, "tcp", ev.Time))
+		got := string(appendClientJSON(nil, ev, "tcp", ev.Time, jsonMessageLimit))
 		if want := referenceJSON(t, ev); got != want {
 			t.Errorf("event %d:\n got %s\nwant %s", i, got, want)
 		}
@@ -98,7 +98,7 @@ func TestClientJSONMatchesEncodingJSON(t *testing.T) {
 
 func TestClientJSONBinaryMessageIsBase64(t *testing.T) {
 	payload := []byte{'a', 0xf1, 'o', 0xff, 0} // "año" in Windows-1252, and bytes no text has
-	line := appendClientJSON(nil, message(string(payload)), "tcp", at)
+	line := appendClientJSON(nil, message(string(payload)), "tcp", at, jsonMessageLimit)
 	var got map[string]any
 	if err := json.Unmarshal(line, &got); err != nil {
 		t.Fatalf("%s: %v", line, err)
@@ -127,7 +127,7 @@ func FuzzClientJSON(f *testing.F) {
 		if errText != "" {
 			ev.Err = errors.New(errText)
 		}
-		if got, want := string(appendClientJSON(nil, ev, "tcp", at)), referenceJSON(t, ev); got != want {
+		if got, want := string(appendClientJSON(nil, ev, "tcp", at, jsonMessageLimit)), referenceJSON(t, ev); got != want {
 			t.Fatalf("\n got %s\nwant %s", got, want)
 		}
 	})

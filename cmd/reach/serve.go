@@ -21,13 +21,15 @@ func newServeCmd(ios *IOStreams, _ *deps) *cobra.Command {
 		Short: "Host the framed echo server only (no port mapping)",
 		Long: `Host the framed echo server: it accepts many clients, logs every frame
 (4-byte little-endian length, then the payload) and echoes it back unchanged.
-Each line starts with the time of day; --quiet leaves out the line of each
-message. A client that sends a bad frame, too many bytes or nothing for
---idle-timeout is dropped alone; everyone else keeps being served. Ctrl-C
-stops it.`,
+Each line starts with the time of day and shows a message's first 200
+bytes (a JSON event its first 1024; --message-bytes changes how many);
+--quiet leaves out the line of each message. A client that sends a bad
+frame, too many bytes or nothing for --idle-timeout is dropped alone;
+everyone else keeps being served. Ctrl-C stops it.`,
 		Example: `  reach serve --port 1234
   reach serve --port 1234 --quiet     # connects, disconnects and drops only
   reach serve --port 1234 --json      # one JSON event per client action
+  reach serve --port 1234 --json --message-bytes 65536   # whole messages of up to 64 KiB
   reach serve --port 27015 --proto both   # TCP and UDP on one port, as many games use`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"net"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/reach-net/reach/frame"
 	"github.com/reach-net/reach/probe"
 )
 
@@ -87,4 +89,96 @@ func TestServeJSONListening(t *testing.T) {
 	if slices.Sort(messages); !slices.Equal(messages, []string{"tcp", "udp"}) {
 		t.Errorf("the probes' message events say protocols %q, want tcp and udp", messages)
 	}
+}
+
+// messageEvent is what a script reads of a JSON message event.
+type messageEvent struct {
+	Event, Action, Message string
+	Bytes                  int
+	Truncated              bool
+}
+
+// serveMessages starts serve with args, sends each of msgs as a frame on
+// one connection, checks each echo is exact, and returns the log once it
+// shows them all.
+func serveMessages(t *testing.T, msgs [][]byte, args ...string) string {
+	t.Helper()
+	addr, out := startServe(t, args...)
+	c, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	r := frame.NewReader(c, 0)
+	for _, m := range msgs {
+		if err := frame.Write(c, m); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := r.Next(); err != nil || !bytes.Equal(got, m) {
+			t.Fatalf("echo of a %d-byte message: %d bytes, %v", len(m), len(got), err)
+		}
+	}
+	want := len(msgs)
+	if slices.Contains(args, "--json") {
+		waitFor(t, func() bool { return strings.Count(out.String(), `"action":"message"`) == want }, "serve --json logs every message")
+	} else {
+		waitFor(t, func() bool { return strings.Count(out.String(), `: "`) == want }, "serve logs every message")
+	}
+	return out.String()
+}
+
+// jsonMessageEvents is the message events of a serve --json log.
+func jsonMessageEvents(t *testing.T, log string) []messageEvent {
+	t.Helper()
+	var evs []messageEvent
+	for _, line := range strings.Split(strings.TrimSpace(log), "\n") {
+		var ev messageEvent
+		if err := json.Unmarshal([]byte(line), &ev); err != nil {
+			t.Fatalf("not JSON: %.200q", line)
+		}
+		if ev.Event == "client" && ev.Action == "message" {
+			evs = append(evs, ev)
+		}
+	}
+	return evs
+}
+
+// What a JSON event shows of a message: a chat line whole, the first
+// 1 KiB of a longer one by default, and with --message-bytes as much as
+// the user asks, a 64 KiB frame whole (read, not spliced) or its start
+// (spliced back); every echo exact.
+func TestServeMessageBytes(t *testing.T) {
+	text := func(n int) []byte { return bytes.Repeat([]byte("hola mundo "), n/11+1)[:n] }
+	chat, long, big := text(40), text(3000), text(64<<10)
+	cases := []struct {
+		name string
+		args []string
+		want []int // bytes of each message shown
+	}{
+		{"default", nil, []int{40, jsonMessageLimit, jsonMessageLimit}},
+		{"start of a big frame", []string{"--message-bytes", "3000"}, []int{40, 3000, 3000}},
+		{"the whole message", []string{"--message-bytes", "100000"}, []int{40, 3000, 64 << 10}},
+		{"capped by --max-frame", []string{"--message-bytes", "100000", "--max-frame", "70000"}, []int{40, 3000, 64 << 10}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			msgs := [][]byte{chat, long, big, big, big}
+			evs := jsonMessageEvents(t, serveMessages(t, msgs, append([]string{"--json"}, tc.args...)...))
+			for i, ev := range evs {
+				want := tc.want[min(i, len(tc.want)-1)]
+				if ev.Message != string(msgs[i][:want]) || ev.Bytes != len(msgs[i]) || ev.Truncated != (want < len(msgs[i])) {
+					t.Errorf("message %d of %d bytes: shows %d bytes, bytes %d, truncated %v; want %d bytes shown",
+						i+1, len(msgs[i]), len(ev.Message), ev.Bytes, ev.Truncated, want)
+				}
+			}
+		})
+	}
+	t.Run("for people", func(t *testing.T) {
+		log := serveMessages(t, [][]byte{chat, big}, "--message-bytes", "5")
+		for _, want := range []string{`: "hola "... (40 bytes)`, `: "hola "... (65536 bytes)`} {
+			if !strings.Contains(log, want) {
+				t.Errorf("the log does not show %s:\n%s", want, log)
+			}
+		}
+	})
 }
