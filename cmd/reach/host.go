@@ -377,10 +377,10 @@ const jsonPlainMessage = `,"message":"`
 // jsonMessages appends the JSON lines of m's messages to buf, which
 // holds their head (to headEnd), jsonPlainMessage, and their tail (to
 // tailEnd); each message shows its first limit bytes. A message of plain
-// text that fits whole, the common case, is
-// its head with `,"message":"`, its bytes, and `","bytes":N` with the
-// tail, kept for the next message of the same size: the bytes
-// encoding/json would write, in three copies.
+// text that fits whole, the common case, is its head with
+// `,"message":"`, its bytes, and `","bytes":N` with the tail, kept for
+// the next message of the same size: the bytes encoding/json would
+// write, in three copies.
 func jsonMessages(buf []byte, headEnd, tailEnd int, m frame.Messages, limit int) []byte {
 	msgEnd := headEnd + len(jsonPlainMessage)
 	head, plainHead, tail := buf[:headEnd], buf[:msgEnd], buf[msgEnd:tailEnd]
