@@ -56,10 +56,7 @@ func addHostFlags(cmd *cobra.Command, o *hostOptions) {
 func (o *hostOptions) messageLimit(jsonMode bool) int {
 	n := o.MessageBytes
 	if n == 0 {
-		n = messagePreview
-		if jsonMode {
-			n = jsonMessageLimit
-		}
+		n = defaultShown(jsonMode)
 	}
 	if o.MaxFrame > 0 {
 		n = min(n, o.MaxFrame)
@@ -280,10 +277,16 @@ func (l *clientLog) preview() int { return l.shown() + utf8.UTFMax }
 
 // shown is how many bytes of a message a line shows.
 func (l *clientLog) shown() int {
-	switch {
-	case l.limit > 0:
+	if l.limit > 0 {
 		return l.limit
-	case l.jsonMode:
+	}
+	return defaultShown(l.jsonMode)
+}
+
+// defaultShown is how many bytes of a message a line shows unless the
+// user says: messagePreview for people, jsonMessageLimit in JSON.
+func defaultShown(jsonMode bool) int {
+	if jsonMode {
 		return jsonMessageLimit
 	}
 	return messagePreview
