@@ -154,14 +154,23 @@ func startServeBin(b *testing.B, bin, name string, extra ...string) *echoServer 
 // does not blur.
 const baseEnv = "REACH_BENCH_BASE"
 
+// extraEnv names an environment variable holding flags for one more
+// reach serve of the binary measured, "extra" (say `--json
+// --message-bytes 4096`): a setting measured against the defaults in the
+// same binary and windows.
+const extraEnv = "REACH_BENCH_EXTRA"
+
 // echoServers starts the servers BenchmarkEcho compares: the plain echo
-// first, then reach serve and reach serve --json, then the base build's,
-// when baseEnv names one.
+// first, then reach serve and reach serve --json, then the one extraEnv
+// asks for and the base build's, when named.
 func echoServers(b *testing.B) []*echoServer {
 	servers := []*echoServer{
 		startRawEcho(b),
 		startReachServe(b, "reach"),
 		startReachServe(b, "json", "--json"),
+	}
+	if extra := os.Getenv(extraEnv); extra != "" {
+		servers = append(servers, startReachServe(b, "extra", strings.Fields(extra)...))
 	}
 	if base := os.Getenv(baseEnv); base != "" {
 		if _, err := os.Stat(base); err != nil {
@@ -314,8 +323,8 @@ func median(xs []float64) float64 {
 // hits all three alike. It reports each server's MB/s and CPU time per
 // MB, and reach's ratios to raw, medians over iterations (run with
 // -benchtime 3x: one iteration takes about 4 s). Every frame is
-// checked to come back; the logs go to /dev/null. With REACH_BENCH_BASE
-// naming a second build (baseEnv), its two servers join the turns.
+// checked to come back; the logs go to /dev/null. With REACH_BENCH_EXTRA
+// (extraEnv) or REACH_BENCH_BASE (baseEnv), their servers join the turns.
 func BenchmarkEcho(b *testing.B) {
 	servers := echoServers(b)
 	for _, size := range []int{64, 64 << 10} {
